@@ -1,0 +1,828 @@
+//! The parser: normalise a line, find the first table pattern whose captured
+//! names make a valid command, or explain why there is none.
+
+use regex::{Captures, Regex, RegexSet};
+
+use crate::command::{Command, EnvRef, ParseError, Rejection, Target};
+use crate::intent::Intent;
+use crate::names::{AppName, EnvName, GitRef, NameError, ReleaseId, Span, Stage, UserRef};
+use crate::table::{BRANCH_PREFIXES, ROWS, expand};
+
+/// Lines longer than this are refused before any matching.
+pub const MAX_LINE_BYTES: usize = 4096;
+/// Lock reasons longer than this are refused.
+pub const MAX_REASON_BYTES: usize = 300;
+
+/// What a pattern's captures amount to.
+enum Built {
+    Command(Command),
+    Invalid(ParseError),
+    /// The pattern matched the words, but a name in it is not what the row
+    /// expects (`deploy foo to stagign`: `stagign` is no env). Try the next one.
+    NoMatch,
+}
+
+impl From<Result<Command, ParseError>> for Built {
+    fn from(result: Result<Command, ParseError>) -> Built {
+        match result {
+            Ok(command) => Built::Command(command),
+            Err(error) => Built::Invalid(error),
+        }
+    }
+}
+
+/// One compiled table pattern.
+struct Pattern {
+    intent: Intent,
+    regex: Regex,
+    /// (base name, capture index): `env2` is read as `env`.
+    groups: Vec<(String, usize)>,
+}
+
+/// The captures of one match, looked up by base group name, unquoted.
+struct Groups<'a, 'h> {
+    caps: &'a Captures<'h>,
+    names: &'a [(String, usize)],
+}
+
+impl<'h> Groups<'_, 'h> {
+    fn get(&self, name: &str) -> Option<&'h str> {
+        self.names
+            .iter()
+            .filter(|(base, _)| base == name)
+            .find_map(|(_, index)| self.caps.get(*index))
+            .map(|m| unquote(m.as_str()))
+    }
+}
+
+/// The command grammar, compiled once and shared (it is `Send + Sync`).
+///
+/// ```
+/// use rushbox_command::{Command, Grammar, Target};
+/// let grammar = Grammar::new();
+/// let command = grammar.parse("@rushbox please deploy branch feature/Login to dev").unwrap();
+/// assert!(matches!(command, Command::Deploy { target: Target::Dev, .. }));
+/// assert_eq!(command.to_string(), "deploy branch feature/Login to dev");
+/// ```
+pub struct Grammar {
+    set: RegexSet,
+    /// One entry per pattern, in table order.
+    patterns: Vec<Pattern>,
+    /// Words that appear in the grammar, for "did you mean".
+    vocabulary: Vec<String>,
+    /// Configured app names; `None` means "use the branch-prefix rule".
+    apps: Option<Vec<String>>,
+    /// Env names beyond `prod`, `staging` and `dev-*` that config declares.
+    extra_envs: Vec<String>,
+    bot_names: Vec<String>,
+}
+
+impl Default for Grammar {
+    fn default() -> Self {
+        Grammar::new()
+    }
+}
+
+impl Grammar {
+    /// The grammar with no configuration: apps are told from branches by
+    /// [`BRANCH_PREFIXES`], envs are `prod`, `staging` and `dev-*`, the bot is `rushbox`.
+    pub fn new() -> Grammar {
+        let mut sources = Vec::new();
+        let mut patterns = Vec::new();
+        for row in ROWS {
+            for pattern in row.patterns {
+                let source = expand(pattern);
+                // The table is a constant checked by the tests; a bad pattern is a bug here.
+                let regex = Regex::new(&source).expect("grammar table pattern compiles");
+                sources.push(source);
+                let groups = regex
+                    .capture_names()
+                    .enumerate()
+                    .filter_map(|(index, name)| {
+                        let base = name?.trim_end_matches(|c: char| c.is_ascii_digit());
+                        Some((base.to_owned(), index))
+                    })
+                    .collect();
+                patterns.push(Pattern {
+                    intent: row.intent,
+                    regex,
+                    groups,
+                });
+            }
+        }
+        let set = RegexSet::new(&sources).expect("grammar table compiles as a set");
+        Grammar {
+            set,
+            patterns,
+            vocabulary: vocabulary(),
+            apps: None,
+            extra_envs: Vec::new(),
+            bot_names: vec!["rushbox".to_owned()],
+        }
+    }
+
+    /// Tells the grammar which apps exist, so `api/foo` is read as app `api`
+    /// exactly when `api` is one of them.
+    pub fn with_apps<I: IntoIterator<Item = AppName>>(mut self, apps: I) -> Grammar {
+        self.apps = Some(apps.into_iter().map(|a| a.as_str().to_owned()).collect());
+        self
+    }
+
+    /// Declares env names beyond `prod`, `staging` and `dev-*` (say `qa`).
+    pub fn with_envs<I: IntoIterator<Item = EnvName>>(mut self, envs: I) -> Grammar {
+        self.extra_envs = envs.into_iter().map(|e| e.as_str().to_owned()).collect();
+        self.vocabulary.extend(self.extra_envs.iter().cloned());
+        self
+    }
+
+    /// Names a line may start with to address the bot (besides any `<@mention>`).
+    pub fn with_bot_name(mut self, name: &str) -> Grammar {
+        self.bot_names.push(name.to_ascii_lowercase());
+        self
+    }
+
+    /// Parses one line of chat into a command, or says why it is not one.
+    pub fn parse(&self, text: &str) -> Result<Command, Rejection> {
+        if text.len() > MAX_LINE_BYTES {
+            return Err(Rejection::Invalid {
+                error: ParseError::LineTooLong { len: text.len() },
+                suggestions: Vec::new(),
+            });
+        }
+        let line = self.normalize(text);
+        match self.parse_normalized(&line) {
+            Some(Ok(command)) => Ok(command),
+            Some(Err(error)) => Err(Rejection::Invalid {
+                suggestions: self.suggest_for_invalid(&error),
+                error,
+            }),
+            None => Err(Rejection::Unknown {
+                suggestions: self.suggest(&line),
+            }),
+        }
+    }
+
+    /// `None` when no pattern makes a command of the line.
+    fn parse_normalized(&self, line: &str) -> Option<Result<Command, ParseError>> {
+        if line.is_empty() {
+            return None;
+        }
+        for index in self.set.matches(line).iter() {
+            let pattern = &self.patterns[index];
+            let Some(caps) = pattern.regex.captures(line) else {
+                continue;
+            };
+            let groups = Groups {
+                caps: &caps,
+                names: &pattern.groups,
+            };
+            match self.build(pattern.intent, &groups) {
+                Built::Command(command) => return Some(Ok(command)),
+                Built::Invalid(error) => return Some(Err(error)),
+                Built::NoMatch => continue,
+            }
+        }
+        None
+    }
+
+    /// Collapses whitespace, decodes Slack's `&amp; &lt; &gt;`, and strips
+    /// what people put around a command: a bot name or mention, a leading
+    /// `!` or `/rushbox`, greetings, "please", "thanks" and end punctuation.
+    pub fn normalize(&self, text: &str) -> String {
+        let decoded;
+        let text = if text.contains('&') {
+            decoded = text
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&");
+            decoded.as_str()
+        } else {
+            text
+        };
+        let mut words: Vec<&str> = text.split_whitespace().collect();
+        let mut start = 0;
+        loop {
+            let rest = &words[start..];
+            let Some(first) = rest.first() else { break };
+            let bare = first.trim_end_matches([',', ':', ';']);
+            let lower = bare.to_ascii_lowercase();
+            let addressed = lower.trim_start_matches(['@', '/', '!']);
+            if (bare.starts_with("<@") && bare.ends_with('>'))
+                || bare == "!"
+                || self.bot_names.iter().any(|n| n == addressed)
+                || LEADING_FILLER.contains(&lower.as_str())
+            {
+                start += 1;
+                continue;
+            }
+            if let Some(n) = LEADING_PHRASES.iter().find_map(|phrase| {
+                let n = phrase.len();
+                (rest.len() > n
+                    && rest[..n]
+                        .iter()
+                        .zip(phrase.iter())
+                        .all(|(w, p)| w.trim_end_matches(',').eq_ignore_ascii_case(p)))
+                .then_some(n)
+            }) {
+                start += n;
+                continue;
+            }
+            if first.len() > 1 && first.starts_with('!') {
+                words[start] = &first[1..];
+            }
+            break;
+        }
+        let mut end = words.len();
+        loop {
+            if end <= start {
+                break;
+            }
+            let last = words[end - 1].trim_end_matches(TRAILING_PUNCTUATION);
+            if last.is_empty() || last == ":)" {
+                end -= 1;
+                continue;
+            }
+            words[end - 1] = last;
+            if end - start > 1 && TRAILING_FILLER.iter().any(|f| f.eq_ignore_ascii_case(last)) {
+                end -= 1;
+                continue;
+            }
+            if end - start > 2
+                && TRAILING_PHRASES.iter().any(|(a, b)| {
+                    words[end - 2].eq_ignore_ascii_case(a) && last.eq_ignore_ascii_case(b)
+                })
+            {
+                end -= 2;
+                continue;
+            }
+            break;
+        }
+        if end <= start {
+            return String::new();
+        }
+        words[start..end].join(" ")
+    }
+
+    /// Turns one pattern's captures into a command of `intent`.
+    fn build(&self, intent: Intent, caps: &Groups) -> Built {
+        let group = |name: &str| caps.get(name);
+        let force = caps.get("force").is_some();
+        match intent {
+            Intent::Help => {
+                let topic = group("topic").map(|t| t.to_ascii_lowercase());
+                match topic {
+                    Some(t)
+                        if t.len() > 60 || !t.chars().all(|c| c.is_ascii_graphic() || c == ' ') =>
+                    {
+                        Built::NoMatch
+                    }
+                    topic => Built::Command(Command::Help { topic }),
+                }
+            }
+            Intent::Deploy => self.build_deploy(caps, force),
+            Intent::Promote => {
+                let Some(src) = group("src") else {
+                    return Built::NoMatch;
+                };
+                self.build_promote(src, group("target"), force)
+            }
+            Intent::ListEnvs => {
+                let stage = match group("stage") {
+                    None => None,
+                    Some(word) if word.eq_ignore_ascii_case("all") => None,
+                    Some(word) => match Stage::from_word(word) {
+                        Some(stage) => Some(stage),
+                        None => return Built::NoMatch,
+                    },
+                };
+                let app = match group("app").map(|a| self.app(a)) {
+                    None => None,
+                    Some(Ok(Some(app))) => Some(app),
+                    Some(Ok(None)) => return Built::NoMatch,
+                    Some(Err(e)) => return Built::Invalid(e),
+                };
+                Built::Command(Command::ListEnvs { app, stage })
+            }
+            Intent::History => {
+                let app = match group("app").map(|a| self.app(a)) {
+                    None => None,
+                    Some(Ok(Some(app))) => Some(app),
+                    Some(Ok(None)) => return Built::NoMatch,
+                    Some(Err(e)) => return Built::Invalid(e),
+                };
+                match group("env") {
+                    None => Built::Command(Command::History { app, env: None }),
+                    Some(token) => match self.env_ref(token) {
+                        Ok(Some(env)) => Built::Command(Command::History {
+                            app: env.app.or(app),
+                            env: Some(env.env),
+                        }),
+                        Ok(None) if app.is_none() => match self.app(token) {
+                            Ok(Some(app)) => Built::Command(Command::History {
+                                app: Some(app),
+                                env: None,
+                            }),
+                            Ok(None) => Built::NoMatch,
+                            Err(e) => Built::Invalid(e),
+                        },
+                        Ok(None) => Built::NoMatch,
+                        Err(e) => Built::Invalid(e),
+                    },
+                }
+            }
+            _ => self.build_env_command(intent, caps, force),
+        }
+    }
+
+    /// The commands whose subject is one env (given, or staging by default for
+    /// lock and queue commands, or derived from a branch: `my env for foo`).
+    fn build_env_command(&self, intent: Intent, caps: &Groups, force: bool) -> Built {
+        let group = |name: &str| caps.get(name);
+        let env = match (group("env"), group("ref")) {
+            (Some(token), _) => match self.env_ref(token) {
+                Ok(Some(env)) => env,
+                Ok(None) => return Built::NoMatch,
+                Err(e) => return Built::Invalid(e),
+            },
+            (None, Some(branch)) if intent != Intent::QueueJoin => match self.git_ref(branch) {
+                Ok(git_ref) => EnvRef::new(EnvName::for_branch(&git_ref)),
+                Err(e) => return Built::Invalid(e),
+            },
+            _ => EnvRef::staging(),
+        };
+        let duration = match group("dur") {
+            None => None,
+            Some(text) => match Span::parse(text) {
+                Some(span) => Some(span),
+                None => {
+                    return Built::Invalid(ParseError::Incomplete {
+                        what: "durations run from one second to 366 days",
+                        usage: format!("extend {env} by 1d"),
+                    });
+                }
+            },
+        };
+        let command = match intent {
+            Intent::EnvStatus => Command::EnvStatus { env },
+            Intent::Lock => {
+                let reason = match group("reason").map(str::trim) {
+                    None => None,
+                    Some(reason) => match check_reason(reason) {
+                        Ok(reason) => Some(reason),
+                        Err(e) => return Built::Invalid(e),
+                    },
+                };
+                Command::Lock {
+                    env,
+                    reason,
+                    duration,
+                    force,
+                }
+            }
+            Intent::Unlock => Command::Unlock { env, force },
+            Intent::LockStatus => Command::LockStatus { env },
+            Intent::QueueJoin => {
+                let git_ref = match group("ref").map(|r| self.git_ref(r)) {
+                    None => None,
+                    Some(Ok(r)) if r.as_str().eq_ignore_ascii_case("me") => None,
+                    Some(Ok(r)) => Some(r),
+                    Some(Err(e)) => return Built::Invalid(e),
+                };
+                Command::QueueJoin { env, git_ref }
+            }
+            Intent::QueueLeave => Command::QueueLeave { env },
+            Intent::QueueStatus => Command::QueueStatus { env },
+            Intent::Destroy => Command::Destroy { env },
+            Intent::Suspend => Command::Suspend { env },
+            Intent::Wake => Command::Wake { env },
+            Intent::Extend => Command::Extend { env, duration },
+            Intent::Cancel => Command::Cancel { env },
+            Intent::Rollback => {
+                let release = match group("release").map(ReleaseId::parse) {
+                    None => None,
+                    Some(Ok(release)) => Some(release),
+                    Some(Err(error)) => {
+                        return Built::Invalid(ParseError::BadName {
+                            role: "release",
+                            error,
+                        });
+                    }
+                };
+                Command::Rollback { env, release }
+            }
+            Intent::Reset => {
+                let source = match group("src").map(|s| self.env_ref(s)) {
+                    None => EnvName::prod(),
+                    Some(Ok(Some(EnvRef { app: None, env }))) => env,
+                    Some(Ok(_)) => return Built::NoMatch,
+                    Some(Err(e)) => return Built::Invalid(e),
+                };
+                Command::Reset { env, source }
+            }
+            Intent::Owner => Command::Owner { env },
+            Intent::Transfer => {
+                let Some(user) = group("user") else {
+                    return Built::NoMatch;
+                };
+                match UserRef::parse(user) {
+                    Ok(user) => Command::Transfer { env, user },
+                    Err(error) => {
+                        return Built::Invalid(ParseError::BadName {
+                            role: "user",
+                            error,
+                        });
+                    }
+                }
+            }
+            Intent::Logs => Command::Logs { env },
+            _ => return Built::NoMatch,
+        };
+        Built::Command(command)
+    }
+
+    fn build_deploy(&self, caps: &Groups, force: bool) -> Built {
+        let group = |name: &str| caps.get(name);
+        if let Some(verb) = group("bare") {
+            return Built::Invalid(ParseError::Incomplete {
+                what: "which branch?",
+                usage: format!("{} branch <ref> to dev", verb.to_ascii_lowercase()),
+            });
+        }
+        let (app, git_ref) = if let Some(branch) = group("ref") {
+            (None, branch)
+        } else if let Some(token) = group("aref") {
+            // An env where the ref belongs means promotion: `deploy staging to prod`.
+            if self.is_env_like(token) {
+                return self.build_promote(token, group("target"), force);
+            }
+            self.split_app(token)
+        } else {
+            return Built::NoMatch;
+        };
+        let git_ref = match self.git_ref(git_ref) {
+            Ok(r) => r,
+            Err(e) => return Built::Invalid(e),
+        };
+        let (target, hosts) = match group("target") {
+            None => (Target::Dev, None),
+            Some(token) => {
+                let (env, hosts) = match token.split_once('/') {
+                    Some((env, hosts)) if !env.eq_ignore_ascii_case("dev") => (env, Some(hosts)),
+                    _ => (token, None),
+                };
+                let target = if Stage::from_word(env) == Some(Stage::Dev) {
+                    Target::Dev
+                } else {
+                    match self.env_name(env) {
+                        Ok(Some(env)) => Target::Env(env),
+                        Ok(None) => return Built::NoMatch,
+                        Err(e) => return Built::Invalid(e),
+                    }
+                };
+                let hosts = match hosts.map(check_hosts) {
+                    None => None,
+                    Some(Ok(hosts)) => Some(hosts),
+                    Some(Err(e)) => return Built::Invalid(e),
+                };
+                (target, hosts)
+            }
+        };
+        Built::Command(Command::Deploy {
+            app,
+            git_ref,
+            target,
+            hosts,
+            force,
+        })
+    }
+
+    /// `promote <src> [to <target>]`. Without a target a dev env goes to
+    /// staging; anything else must say where, since prod is never a default.
+    fn build_promote(&self, src: &str, target: Option<&str>, force: bool) -> Built {
+        let from = match self.env_ref(src) {
+            Ok(Some(from)) => from,
+            Ok(None) => return Built::NoMatch,
+            Err(e) => return Built::Invalid(e),
+        };
+        let to = match target {
+            Some(token) => match self.env_name(token) {
+                Ok(Some(to)) => to,
+                Ok(None) => return Built::NoMatch,
+                Err(e) => return Built::Invalid(e),
+            },
+            None if from.env.stage() == Some(Stage::Dev) => EnvName::staging(),
+            None => {
+                let next = if from.env == EnvName::staging() {
+                    "prod"
+                } else {
+                    "<env>"
+                };
+                return Built::Invalid(ParseError::Incomplete {
+                    what: "which environment? Production is never a default",
+                    usage: format!("promote {from} to {next}"),
+                });
+            }
+        };
+        if to == from.env {
+            return Built::Invalid(ParseError::Incomplete {
+                what: "an env can't be promoted to itself",
+                usage: format!("promote {from} to <env>"),
+            });
+        }
+        Built::Command(Command::Promote { from, to, force })
+    }
+
+    /// True when a token names an env rather than a branch: a stage word,
+    /// `dev-x`, `x.dev`, `dev/x`, a configured env, optionally after `app/`.
+    fn is_env_like(&self, token: &str) -> bool {
+        let (app, rest) = match token.split_once('/') {
+            Some((first, rest)) if !first.eq_ignore_ascii_case("dev") => (Some(first), rest),
+            _ => (None, token),
+        };
+        if app.is_some_and(|app| !self.is_app(app)) {
+            return false;
+        }
+        let lower = rest.to_ascii_lowercase();
+        matches!(Stage::from_word(&lower), Some(Stage::Prod | Stage::Staging))
+            || lower == "dev"
+            || lower.starts_with("dev-")
+            || lower.starts_with("dev/")
+            || lower.ends_with(".dev")
+            || self.extra_envs.contains(&lower)
+    }
+
+    /// `[app/]env` → `Ok(None)` when the token is no env (try another reading).
+    fn env_ref(&self, token: &str) -> Result<Option<EnvRef>, ParseError> {
+        if !self.is_env_like(token) {
+            return Ok(None);
+        }
+        let (app, env) = match token.split_once('/') {
+            Some((first, rest)) if !first.eq_ignore_ascii_case("dev") => (self.app(first)?, rest),
+            _ => (None, token),
+        };
+        let env =
+            EnvName::from_user(env).map_err(|error| ParseError::BadName { role: "env", error })?;
+        Ok(Some(EnvRef { app, env }))
+    }
+
+    /// An env with no app part.
+    fn env_name(&self, token: &str) -> Result<Option<EnvName>, ParseError> {
+        if token.contains('/') && !token.to_ascii_lowercase().starts_with("dev/") {
+            return Ok(None);
+        }
+        Ok(self.env_ref(token)?.map(|r| r.env))
+    }
+
+    fn is_app(&self, name: &str) -> bool {
+        let lower = name.to_ascii_lowercase();
+        match &self.apps {
+            Some(apps) => apps.contains(&lower),
+            None => !BRANCH_PREFIXES.contains(&lower.as_str()) && AppName::parse(&lower).is_ok(),
+        }
+    }
+
+    fn app(&self, token: &str) -> Result<Option<AppName>, ParseError> {
+        if token.starts_with('<') {
+            return Err(ParseError::NotAName {
+                role: "an app name",
+            });
+        }
+        if !self.is_app(token) {
+            return Ok(None);
+        }
+        AppName::parse(token)
+            .map(Some)
+            .map_err(|error| ParseError::BadName { role: "app", error })
+    }
+
+    /// `api/foo` → (`api`, `foo`) when `api` is an app; otherwise the whole token is the ref.
+    fn split_app<'t>(&self, token: &'t str) -> (Option<AppName>, &'t str) {
+        if let Some((first, rest)) = token.split_once('/')
+            && !rest.is_empty()
+            && self.is_app(first)
+            && let Ok(app) = AppName::parse(first)
+        {
+            return (Some(app), rest);
+        }
+        (None, token)
+    }
+
+    fn git_ref(&self, token: &str) -> Result<GitRef, ParseError> {
+        if token.starts_with('<') && token.ends_with('>') {
+            return Err(ParseError::NotAName {
+                role: "a branch name",
+            });
+        }
+        GitRef::parse(token).map_err(|error| ParseError::BadName {
+            role: "branch",
+            error,
+        })
+    }
+
+    /// "Did you mean": replace words that are near a grammar word (typos such
+    /// as `deplyo`, `stagign`) and keep the readings that parse.
+    fn suggest(&self, line: &str) -> Vec<String> {
+        let words: Vec<&str> = line.split(' ').collect();
+        let mut suggestions: Vec<String> = Vec::new();
+        let mut corrected = words.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>();
+        let mut any_correction = false;
+        for (i, word) in words.iter().enumerate().take(16) {
+            let candidates = self.near_words(word);
+            if let Some(best) = candidates.first() {
+                corrected[i] = best.clone();
+                any_correction = true;
+            }
+            for candidate in candidates.iter().take(3) {
+                let mut attempt = words.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>();
+                attempt[i] = candidate.clone();
+                self.push_if_parses(&attempt.join(" "), &mut suggestions);
+            }
+        }
+        if any_correction {
+            self.push_if_parses(&corrected.join(" "), &mut suggestions);
+        }
+        if suggestions.is_empty() {
+            // The verb is right (or close) but the rest is not: show how to say it.
+            let first = corrected
+                .first()
+                .map(|w| w.to_ascii_lowercase())
+                .unwrap_or_default();
+            if let Some(row) = ROWS.iter().find(|row| {
+                row.usage
+                    .iter()
+                    .any(|u| u.split(' ').next() == Some(first.as_str()))
+            }) {
+                suggestions.extend(row.usage.iter().map(|u| (*u).to_owned()));
+            }
+        }
+        suggestions.truncate(3);
+        suggestions
+    }
+
+    fn push_if_parses(&self, line: &str, suggestions: &mut Vec<String>) {
+        if let Some(Ok(command)) = self.parse_normalized(line) {
+            let text = command.to_string();
+            if !suggestions.contains(&text) {
+                suggestions.push(text);
+            }
+        }
+    }
+
+    /// Grammar words within a small edit distance of `word`, nearest first;
+    /// empty when the word is itself a grammar word or too short to judge.
+    fn near_words(&self, word: &str) -> Vec<String> {
+        let lower = word.to_ascii_lowercase();
+        if lower.len() < 3 || !lower.chars().all(|c| c.is_ascii_alphabetic()) {
+            return Vec::new();
+        }
+        if self.vocabulary.contains(&lower) {
+            return Vec::new();
+        }
+        let limit = if lower.len() <= 4 { 1 } else { 2 };
+        let mut near: Vec<(usize, &String)> = self
+            .vocabulary
+            .iter()
+            .map(|v| (strsim::osa_distance(&lower, v), v))
+            .filter(|(d, _)| *d <= limit)
+            .collect();
+        near.sort();
+        near.into_iter().map(|(_, v)| v.clone()).collect()
+    }
+
+    /// An invalid command gets the command it would be with the bad part fixed, where we can tell.
+    fn suggest_for_invalid(&self, error: &ParseError) -> Vec<String> {
+        match error {
+            ParseError::Incomplete { usage, .. } if !usage.contains('<') => vec![usage.clone()],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Every word of three or more letters in the table's patterns and usage
+/// lines, plus the stage words: what a typo is compared against.
+fn vocabulary() -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    let mut add = |text: &str| {
+        let mut skip_group_name = false;
+        for piece in text.split(|c: char| !c.is_ascii_alphabetic() && c != '<' && c != '{') {
+            // `?P<name>`, `<placeholder>` and `{placeholder}` are not words people type.
+            if piece.starts_with('<') || piece.starts_with('{') || skip_group_name {
+                skip_group_name = false;
+                continue;
+            }
+            if piece == "P" {
+                skip_group_name = true;
+                continue;
+            }
+            let lower = piece.to_ascii_lowercase();
+            if lower.len() >= 3 && !words.contains(&lower) {
+                words.push(lower);
+            }
+        }
+    };
+    for row in ROWS {
+        row.patterns.iter().for_each(|p| add(p));
+        row.usage.iter().for_each(|u| add(u));
+    }
+    for word in [
+        "staging",
+        "prod",
+        "production",
+        "dev",
+        "envs",
+        "environments",
+    ] {
+        add(word);
+    }
+    words
+}
+
+/// Strips one pair of backticks or quotes people put around names in chat.
+fn unquote(token: &str) -> &str {
+    for quote in ['`', '"', '\''] {
+        if token.len() >= 3 && token.starts_with(quote) && token.ends_with(quote) {
+            return &token[1..token.len() - 1];
+        }
+    }
+    token
+}
+
+fn check_reason(reason: &str) -> Result<String, ParseError> {
+    if reason.len() > MAX_REASON_BYTES {
+        return Err(ParseError::BadReason {
+            why: "at most 300 bytes",
+        });
+    }
+    if reason.chars().any(|c| c.is_control() || is_invisible(c)) {
+        return Err(ParseError::BadReason {
+            why: "no control or invisible characters",
+        });
+    }
+    Ok(reason.to_owned())
+}
+
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
+}
+
+/// hubot-deploy's `to env/hosts`: host names separated by commas.
+fn check_hosts(hosts: &str) -> Result<String, ParseError> {
+    let error = |error| ParseError::BadName {
+        role: "hosts",
+        error,
+    };
+    if hosts.is_empty() || hosts.len() > 200 {
+        return Err(error(NameError::BadShape {
+            what: "a host list",
+            rule: "must be 1 to 200 bytes",
+        }));
+    }
+    if let Some(ch) = hosts
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || ".,-_".contains(*c)))
+    {
+        return Err(error(NameError::ForbiddenChar {
+            what: "a host list",
+            ch,
+            allowed: "letters, digits, `.`, `-`, `_`, separated by `,`",
+        }));
+    }
+    if hosts.starts_with('-') || hosts.contains(",-") {
+        return Err(error(NameError::BadShape {
+            what: "a host name",
+            rule: "can't start with `-`",
+        }));
+    }
+    Ok(hosts.to_ascii_lowercase())
+}
+
+const LEADING_FILLER: &[&str] = &[
+    "hey", "hi", "hello", "yo", "ok", "okay", "please", "pls", "plz", "kindly", "just", "um", "uh",
+    "hmm", "so", "quick", "quickly", "also", "then", "folks", "team", "bot",
+];
+
+const LEADING_PHRASES: &[&[&str]] = &[
+    &["would", "you", "mind"],
+    &["i", "want", "to"],
+    &["i'd", "like", "to"],
+    &["i", "would", "like", "to"],
+    &["i", "need", "to"],
+    &["go", "ahead", "and"],
+    &["can", "you"],
+    &["could", "you"],
+    &["would", "you"],
+    &["will", "you"],
+    &["can", "u"],
+    &["could", "u"],
+    &["tell", "me"],
+    &["let's"],
+    &["lets"],
+];
+
+const TRAILING_FILLER: &[&str] = &[
+    "please", "pls", "plz", "thanks", "thx", "ty", "asap", "kthx", "cheers", "thankyou",
+];
+
+const TRAILING_PHRASES: &[(&str, &str)] = &[("thank", "you"), ("for", "me"), ("if", "possible")];
+
+const TRAILING_PUNCTUATION: &[char] = &['?', '!', '.', ',', ';', '…'];
