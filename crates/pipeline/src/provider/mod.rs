@@ -1,0 +1,128 @@
+//! Providers make envs real. The engine decides; a provider acts, one
+//! request at a time per env, reporting each line of progress and stopping
+//! when asked. Implementations: `noop` (records, for dry runs and benchmarks)
+//! and `script` (runs the commands config gives); `local` comes later.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rushbox_command::{AppName, EnvName, GitRef};
+use serde::{Deserialize, Serialize};
+
+/// What a provider is asked to do to one env.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Make a new env (a dev env is cloned from `source_env`, usually staging).
+    Create,
+    /// Copy `source_env`'s data into the env.
+    CloneData,
+    /// Run `commit` (built once as `release`) on the env.
+    Deploy,
+    Suspend,
+    Wake,
+    Destroy,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::CloneData => "clone-data",
+            Action::Deploy => "deploy",
+            Action::Suspend => "suspend",
+            Action::Wake => "wake",
+            Action::Destroy => "destroy",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One request to a provider. Every field is validated data; a provider
+/// passes them to processes as arguments or environment variables, never
+/// spliced into a shell string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub action: Action,
+    pub app: AppName,
+    pub env: EnvName,
+    /// The ref the person asked for (`feature/login`), when there is one.
+    pub git_ref: Option<GitRef>,
+    /// The full commit id the ref resolved to.
+    pub commit: Option<String>,
+    /// The release being deployed: one build of one commit, promoted as is.
+    pub release: Option<String>,
+    /// Where config and data are cloned from (staging for a new dev env).
+    pub source_env: Option<EnvName>,
+}
+
+/// What a finished request produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Where people reach the env (`http://dev-foo.localhost:8080`), if it has an address.
+    pub address: Option<String>,
+}
+
+/// Why a request failed, in words for the person who asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderError {
+    /// Stopped because the operation was cancelled.
+    Cancelled,
+    /// The provider could not do it; `message` says why (last output lines, exit status).
+    Failed { message: String },
+    /// The provider is not set up for this action (no command configured).
+    NotConfigured { action: Action },
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProviderError::Cancelled => f.write_str("cancelled"),
+            ProviderError::Failed { message } => f.write_str(message),
+            ProviderError::NotConfigured { action } => {
+                write!(f, "the provider has no `{action}` command configured")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ProviderError {}
+
+/// Asked by an operation's owner, checked by the provider between steps and
+/// while a child process runs.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn new() -> CancelToken {
+        CancelToken::default()
+    }
+
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A backend that makes envs real. Calls block (run them on a blocking
+/// thread); `progress` receives one line per step or output line.
+pub trait Provider: Send + Sync {
+    /// `noop`, `script`, `local`, …: shown in status and logs.
+    fn name(&self) -> &str;
+
+    fn run(
+        &self,
+        request: &Request,
+        progress: &mut dyn FnMut(&str),
+        cancel: &CancelToken,
+    ) -> Result<Outcome, ProviderError>;
+}
