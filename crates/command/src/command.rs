@@ -217,7 +217,13 @@ impl fmt::Display for Command {
                 force,
             } => {
                 match app {
-                    Some(app) => write!(f, "deploy{} {app}/{git_ref} to {target}", bang(force))?,
+                    // `app branch ref` rather than `app/ref`: it reads the same under any
+                    // configuration and whatever the ref looks like.
+                    Some(app) => write!(
+                        f,
+                        "deploy{} {app} branch {git_ref} to {target}",
+                        bang(force)
+                    )?,
                     None => write!(f, "deploy{} branch {git_ref} to {target}", bang(force))?,
                 }
                 match hosts {

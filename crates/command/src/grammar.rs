@@ -1,7 +1,9 @@
 //! The parser: normalise a line, find the first table pattern whose captured
 //! names make a valid command, or explain why there is none.
 
-use regex::{Captures, Regex, RegexSet};
+use std::borrow::Cow;
+
+use regex::bytes::{Captures, Regex, RegexSet};
 
 use crate::command::{Command, EnvRef, ParseError, Rejection, Target};
 use crate::intent::Intent;
@@ -41,6 +43,7 @@ struct Pattern {
 
 /// The captures of one match, looked up by base group name, unquoted.
 struct Groups<'a, 'h> {
+    line: &'h str,
     caps: &'a Captures<'h>,
     names: &'a [(String, usize)],
 }
@@ -51,7 +54,9 @@ impl<'h> Groups<'_, 'h> {
             .iter()
             .filter(|(base, _)| base == name)
             .find_map(|(_, index)| self.caps.get(*index))
-            .map(|m| unquote(m.as_str()))
+            // Groups start and end at ASCII, so this never fails; if it did, the group is absent.
+            .and_then(|m| self.line.get(m.range()))
+            .map(unquote)
     }
 }
 
@@ -132,6 +137,8 @@ impl Grammar {
     pub fn with_envs<I: IntoIterator<Item = EnvName>>(mut self, envs: I) -> Grammar {
         self.extra_envs = envs.into_iter().map(|e| e.as_str().to_owned()).collect();
         self.vocabulary.extend(self.extra_envs.iter().cloned());
+        self.vocabulary.sort();
+        self.vocabulary.dedup();
         self
     }
 
@@ -167,12 +174,14 @@ impl Grammar {
         if line.is_empty() {
             return None;
         }
-        for index in self.set.matches(line).iter() {
+        let lower = line.to_ascii_lowercase();
+        for index in self.set.matches(lower.as_bytes()).iter() {
             let pattern = &self.patterns[index];
-            let Some(caps) = pattern.regex.captures(line) else {
+            let Some(caps) = pattern.regex.captures(lower.as_bytes()) else {
                 continue;
             };
             let groups = Groups {
+                line,
                 caps: &caps,
                 names: &pattern.groups,
             };
@@ -188,7 +197,10 @@ impl Grammar {
     /// Collapses whitespace, decodes Slack's `&amp; &lt; &gt;`, and strips
     /// what people put around a command: a bot name or mention, a leading
     /// `!` or `/rushbox`, greetings, "please", "thanks" and end punctuation.
-    pub fn normalize(&self, text: &str) -> String {
+    pub fn normalize<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        if self.is_normal(text) {
+            return Cow::Borrowed(text);
+        }
         let decoded;
         let text = if text.contains('&') {
             decoded = text
@@ -238,6 +250,9 @@ impl Grammar {
                 break;
             }
             let last = words[end - 1].trim_end_matches(TRAILING_PUNCTUATION);
+            if last.is_empty() && end - start == 1 {
+                break; // a lone `?` is a question, not punctuation
+            }
             if last.is_empty() || last == ":)" {
                 end -= 1;
                 continue;
@@ -258,9 +273,47 @@ impl Grammar {
             break;
         }
         if end <= start {
-            return String::new();
+            return Cow::Borrowed("");
         }
-        words[start..end].join(" ")
+        Cow::Owned(words[start..end].join(" "))
+    }
+
+    /// The common case, checked without allocating: single spaces, nothing
+    /// to decode, and no word at either end that [`Grammar::normalize`] strips.
+    fn is_normal(&self, text: &str) -> bool {
+        let bytes = text.as_bytes();
+        let (Some(&first_byte), Some(&last_byte)) = (bytes.first(), bytes.last()) else {
+            return false;
+        };
+        if first_byte == b' '
+            || last_byte == b' '
+            || TRAILING_PUNCTUATION
+                .iter()
+                .any(|&p| p.is_ascii() && p as u8 == last_byte)
+            || !bytes.is_ascii()
+            || bytes
+                .iter()
+                .any(|&b| b == b'&' || (b.is_ascii_whitespace() && b != b' '))
+            || bytes.windows(2).any(|w| w == b"  ")
+        {
+            return false;
+        }
+        let first = text.split(' ').next().unwrap_or(text);
+        let last = text.rsplit(' ').next().unwrap_or(text);
+        let lower_first = first.trim_end_matches([',', ':', ';']);
+        let is = |word: &str, list: &[&str]| list.iter().any(|w| w.eq_ignore_ascii_case(word));
+        !(first.starts_with(['<', '!', '/', '@'])
+            || lower_first.len() != first.len()
+            || is(first, LEADING_FILLER)
+            || self.bot_names.iter().any(|n| n.eq_ignore_ascii_case(first))
+            || LEADING_PHRASES
+                .iter()
+                .any(|p| p[0].eq_ignore_ascii_case(first))
+            || last == ":)"
+            || is(last, TRAILING_FILLER)
+            || TRAILING_PHRASES
+                .iter()
+                .any(|(_, b)| b.eq_ignore_ascii_case(last)))
     }
 
     /// Turns one pattern's captures into a command of `intent`.
@@ -448,8 +501,22 @@ impl Grammar {
                 usage: format!("{} branch <ref> to dev", verb.to_ascii_lowercase()),
             });
         }
+        let explicit_app = match group("app") {
+            None => None,
+            Some(word) if ARTICLES.iter().any(|a| a.eq_ignore_ascii_case(word)) => None,
+            Some(word) => match AppName::parse(word) {
+                Ok(app) => Some(app),
+                Err(error) => return Built::Invalid(ParseError::BadName { role: "app", error }),
+            },
+        };
         let (app, git_ref) = if let Some(branch) = group("ref") {
-            (None, branch)
+            (explicit_app, branch)
+        } else if let Some(token) = group("sref") {
+            // `spin up dev-foo` wakes an env; only a branch is deployed here.
+            if self.is_env_like(token) {
+                return Built::NoMatch;
+            }
+            self.split_app(token)
         } else if let Some(token) = group("aref") {
             // An env where the ref belongs means promotion: `deploy staging to prod`.
             if self.is_env_like(token) {
@@ -573,6 +640,13 @@ impl Grammar {
         Ok(self.env_ref(token)?.map(|r| r.env))
     }
 
+    /// True when `name/…` is read as an app prefix: a configured app, or
+    /// without configuration any app name that is not a conventional branch
+    /// prefix (`feature`, `fix`, …).
+    pub fn reads_as_app(&self, name: &str) -> bool {
+        self.is_app(name)
+    }
+
     fn is_app(&self, name: &str) -> bool {
         let lower = name.to_ascii_lowercase();
         match &self.apps {
@@ -675,15 +749,22 @@ impl Grammar {
         if lower.len() < 3 || !lower.chars().all(|c| c.is_ascii_alphabetic()) {
             return Vec::new();
         }
-        if self.vocabulary.contains(&lower) {
+        if self.vocabulary.binary_search(&lower).is_ok() {
             return Vec::new();
         }
         let limit = if lower.len() <= 4 { 1 } else { 2 };
+        let bytes = lower.as_bytes();
+        // Typos keep the first letter or swap the first two: compare only
+        // words that could be near, so an unknown line stays cheap.
         let mut near: Vec<(usize, &String)> = self
             .vocabulary
             .iter()
-            .map(|v| (strsim::osa_distance(&lower, v), v))
-            .filter(|(d, _)| *d <= limit)
+            .filter(|v| {
+                let v = v.as_bytes();
+                v.len().abs_diff(bytes.len()) <= limit
+                    && (v[0] == bytes[0] || (v.len() > 1 && v[0] == bytes[1] && v[1] == bytes[0]))
+            })
+            .filter_map(|v| Some((bounded_osa(bytes, v.as_bytes(), limit)?, v)))
             .collect();
         near.sort();
         near.into_iter().map(|(_, v)| v.clone()).collect()
@@ -734,7 +815,64 @@ fn vocabulary() -> Vec<String> {
     ] {
         add(word);
     }
+    words.sort();
     words
+}
+
+/// Optimal-string-alignment distance (edits plus adjacent swaps) between two
+/// short ASCII words, or `None` once it must exceed `limit`. No allocation:
+/// it runs for every near word of every token of every line not understood.
+fn bounded_osa(a: &[u8], b: &[u8], limit: usize) -> Option<usize> {
+    const MAX: usize = 32;
+    if a.len() >= MAX || b.len() >= MAX {
+        return None;
+    }
+    // Each edit changes the multiset of letters by at most one either way and
+    // a swap not at all, so a larger bag difference rules the pair out cheaply.
+    let mut bag = [0i8; 26];
+    for &c in a {
+        bag[usize::from(c.to_ascii_lowercase().wrapping_sub(b'a')) % 26] += 1;
+    }
+    for &c in b {
+        bag[usize::from(c.to_ascii_lowercase().wrapping_sub(b'a')) % 26] -= 1;
+    }
+    let surplus: usize = bag
+        .iter()
+        .map(|&n| usize::from(n.max(0).unsigned_abs()))
+        .sum();
+    let deficit: usize = bag
+        .iter()
+        .map(|&n| usize::from(n.min(0).unsigned_abs()))
+        .sum();
+    if surplus.max(deficit) > limit {
+        return None;
+    }
+    // Distances stay below MAX, so a byte holds them; three short rows keep this in registers and L1.
+    let mut rows = [[0u8; MAX]; 3];
+    for (j, cell) in rows[0].iter_mut().enumerate().take(b.len() + 1) {
+        *cell = j as u8;
+    }
+    for i in 1..=a.len() {
+        let (cur, prev, prev2) = (i % 3, (i + 2) % 3, (i + 1) % 3);
+        rows[cur][0] = i as u8;
+        let mut row_min = i as u8;
+        for j in 1..=b.len() {
+            let cost = u8::from(a[i - 1] != b[j - 1]);
+            let mut d = (rows[prev][j] + 1)
+                .min(rows[cur][j - 1] + 1)
+                .min(rows[prev][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(rows[prev2][j - 2] + 1);
+            }
+            rows[cur][j] = d;
+            row_min = row_min.min(d);
+        }
+        if usize::from(row_min) > limit {
+            return None;
+        }
+    }
+    let d = usize::from(rows[a.len() % 3][b.len()]);
+    (d <= limit).then_some(d)
 }
 
 /// Strips one pair of backticks or quotes people put around names in chat.
@@ -796,6 +934,9 @@ fn check_hosts(hosts: &str) -> Result<String, ParseError> {
     Ok(hosts.to_ascii_lowercase())
 }
 
+/// Words that may stand before `branch` without naming an app.
+const ARTICLES: &[&str] = &["the", "my", "our", "this", "that", "a", "an", "new"];
+
 const LEADING_FILLER: &[&str] = &[
     "hey", "hi", "hello", "yo", "ok", "okay", "please", "pls", "plz", "kindly", "just", "um", "uh",
     "hmm", "so", "quick", "quickly", "also", "then", "folks", "team", "bot",
@@ -826,3 +967,18 @@ const TRAILING_FILLER: &[&str] = &[
 const TRAILING_PHRASES: &[(&str, &str)] = &[("thank", "you"), ("for", "me"), ("if", "possible")];
 
 const TRAILING_PUNCTUATION: &[char] = &['?', '!', '.', ',', ';', '…'];
+
+#[cfg(test)]
+mod tests {
+    use super::bounded_osa;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn bounded_osa_agrees_with_strsim(a in "[a-e]{0,9}", b in "[a-e]{0,9}", limit in 0usize..4) {
+            let full = strsim::osa_distance(&a, &b);
+            let expected = (full <= limit).then_some(full);
+            prop_assert_eq!(bounded_osa(a.as_bytes(), b.as_bytes(), limit), expected);
+        }
+    }
+}

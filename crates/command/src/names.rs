@@ -127,6 +127,11 @@ impl GitRef {
         let what = Self::WHAT;
         check_len(what, s, Self::MAX_LEN)?;
         check_plain_ascii(what, s)?;
+        let shape = |rule| Err(NameError::BadShape { what, rule });
+        // First, so `--upload-pack=x` is refused as an option, not for its `=`.
+        if s.split('/').any(|segment| segment.starts_with('-')) {
+            return shape("can't start with `-` in any segment (it would read as an option)");
+        }
         if let Some(ch) = s
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || "._-/+@#".contains(*c)))
@@ -137,7 +142,6 @@ impl GitRef {
                 allowed: Self::ALLOWED,
             });
         }
-        let shape = |rule| Err(NameError::BadShape { what, rule });
         if s == "@" || s == "HEAD" {
             return shape("can't be `@` or `HEAD` (name a branch, tag or commit)");
         }
@@ -154,9 +158,6 @@ impl GitRef {
             return shape("can't end with `.` (see git check-ref-format)");
         }
         for segment in s.split('/') {
-            if segment.starts_with('-') {
-                return shape("can't start with `-` in any segment (it would read as an option)");
-            }
             if segment.starts_with('.') {
                 return shape("can't have a segment starting with `.` (see git check-ref-format)");
             }

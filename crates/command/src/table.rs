@@ -22,17 +22,17 @@ pub(crate) struct Row {
 }
 
 /// Placeholders and what they expand to. Name tokens are captured loosely
-/// (`\S+`) on purpose: the builder validates them, so a bad branch name gets
+/// (`[^ ]+`: the line is normalised to single spaces) on purpose: the builder validates them, so a bad branch name gets
 /// an error that names the rule it breaks instead of "I didn't understand".
 const PLACEHOLDERS: &[(&str, &str)] = &[
-    ("{aref}", r"(?P<aref>\S+)"),
-    ("{ref}", r"(?P<ref>\S+)"),
-    ("{env}", r"(?P<env>[^\s:,]+)"),
-    ("{src}", r"(?P<src>[^\s:,]+)"),
-    ("{target}", r"(?P<target>[^\s:,]+)"),
-    ("{user}", r"(?P<user>\S+)"),
-    ("{release}", r"(?P<release>\S+)"),
-    ("{app}", r"(?P<app>[^\s:,/]+)"),
+    ("{aref}", r"(?P<aref>[^ ]+)"),
+    ("{ref}", r"(?P<ref>[^ ]+)"),
+    ("{env}", r"(?P<env>[^ :,]+)"),
+    ("{src}", r"(?P<src>[^ :,]+)"),
+    ("{target}", r"(?P<target>[^ :]+)"),
+    ("{user}", r"(?P<user>[^ ]+)"),
+    ("{release}", r"(?P<release>[^ ]+)"),
+    ("{app}", r"(?P<app>[^ :,/]+)"),
     ("{stage}", r"(?P<stage>[a-z]+)"),
     ("{reason}", r"(?P<reason>.+)"),
     ("{topic}", r"(?P<topic>.+)"),
@@ -74,7 +74,10 @@ const PLACEHOLDERS: &[(&str, &str)] = &[
 ];
 
 /// Expands placeholders (repeatedly, since some contain others) and anchors
-/// the pattern to the whole line, case-insensitively.
+/// the pattern to the whole line. Patterns are lowercase and match bytes
+/// (`(?-u)`) of an ASCII-lowercased copy of the line, which keeps the automata
+/// small and fast; captures end at ASCII, so the same ranges cut valid UTF-8
+/// slices, with their case, out of the original line.
 pub(crate) fn expand(pattern: &str) -> String {
     let mut out = pattern.to_owned();
     while out.contains('{') {
@@ -86,7 +89,7 @@ pub(crate) fn expand(pattern: &str) -> String {
             break;
         }
     }
-    format!("(?i)^(?:{})$", number_repeated_groups(&out))
+    format!("(?-u)^(?:{})$", number_repeated_groups(&out))
 }
 
 /// The regex crate refuses a group name used twice in one pattern, even in
@@ -158,10 +161,11 @@ pub(crate) const ROWS: &[Row] = &[
         ],
         patterns: &[
             r"{deployverb}{force} {the}branch {ref}{dest}",
+            r"{deployverb}{force} {app} branch {ref}{dest}",
             r"{deployverb}{force} {the}{aref}(?: branch)?{dest}",
             r"(?:put|throw|stick|get) {the}(?:branch )?{aref}(?: branch)? (?:on|onto|in|into|to|up on) {the}{target}(?: {envword})?",
-            r"(?:spin up|create|make|start|set up|setup|build|give me|get me|i need|need|launch|bring up|open|provision) (?:me )?(?:a |an |my )?(?:new )?{branchof}(?: branch)?",
-            r"(?:spin up|start|launch|bring up) {the}(?:branch )?{aref}(?: branch)?{dest}",
+            r"(?:spin up|create|make|start|set up|setup|build|give me|get me|i need|need|bring up|open|provision) (?:me )?(?:a |an |my )?(?:new )?{branchof}(?: branch)?",
+            r"(?:spin up|bring up) {the}(?:branch )?(?P<sref>[^ ]+)(?: branch)?{dest}",
             r"(?P<bare>{deployverb}){force}",
         ],
     },
@@ -384,7 +388,7 @@ pub(crate) const ROWS: &[Row] = &[
         summary: "start a suspended env again",
         examples: &["wake up dev-foo", "resume dev-foo", "wake dev-foo up"],
         patterns: &[
-            r"(?:wake(?: up)?|resume|unpause|start|unsuspend|revive|scale up|boot) {the}{env}(?: {envword})?(?: up)?",
+            r"(?:wake(?: up)?|resume|unpause|start|unsuspend|revive|scale up|boot|spin up|bring up) {the}{env}(?: {envword})?(?: up)?",
             r"(?:wake(?: up)?|resume|unpause|unsuspend) {the}{branchof}",
         ],
     },
