@@ -1,9 +1,21 @@
 //! The parser: normalise a line, find the first table pattern whose captured
 //! names make a valid command, or explain why there is none.
+//!
+//! Matching uses regex-automata, the engine of the `regex` crate, directly:
+//! one multi-pattern search says which patterns match, then a bounded
+//! backtracker fills the first one's groups. Per-thread caches and captures
+//! are reused from a pool, so a parse allocates little.
 
 use std::borrow::Cow;
 
-use regex::bytes::{Captures, Regex, RegexSet};
+use regex_automata::nfa::thompson::{
+    self,
+    backtrack::{self, BoundedBacktracker},
+};
+use regex_automata::util::captures::Captures;
+use regex_automata::util::pool::Pool;
+use regex_automata::util::syntax;
+use regex_automata::{Anchored, Input, PatternSet, meta};
 
 use crate::command::{Command, EnvRef, ParseError, Rejection, Target};
 use crate::intent::Intent;
@@ -33,10 +45,20 @@ impl From<Result<Command, ParseError>> for Built {
     }
 }
 
+/// Search state for one thread: the set's cache and match set, and each
+/// pattern's backtracker cache and captures. Reused, so a parse allocates little.
+struct Scratch {
+    set_cache: meta::Cache,
+    matched: PatternSet,
+    patterns: Vec<(backtrack::Cache, Captures)>,
+}
+
+type ScratchFn = Box<dyn Fn() -> Scratch + Send + Sync>;
+
 /// One compiled table pattern.
 struct Pattern {
     intent: Intent,
-    regex: Regex,
+    regex: BoundedBacktracker,
     /// (base name, capture index): `env2` is read as `env`.
     groups: Vec<(String, usize)>,
 }
@@ -44,7 +66,7 @@ struct Pattern {
 /// The captures of one match, looked up by base group name, unquoted.
 struct Groups<'a, 'h> {
     line: &'h str,
-    caps: &'a Captures<'h>,
+    caps: &'a Captures,
     names: &'a [(String, usize)],
 }
 
@@ -53,9 +75,9 @@ impl<'h> Groups<'_, 'h> {
         self.names
             .iter()
             .filter(|(base, _)| base == name)
-            .find_map(|(_, index)| self.caps.get(*index))
+            .find_map(|(_, index)| self.caps.get_group(*index))
             // Groups start and end at ASCII, so this never fails; if it did, the group is absent.
-            .and_then(|m| self.line.get(m.range()))
+            .and_then(|span| self.line.get(span.range()))
             .map(unquote)
     }
 }
@@ -70,11 +92,16 @@ impl<'h> Groups<'_, 'h> {
 /// assert_eq!(command.to_string(), "deploy branch feature/Login to dev");
 /// ```
 pub struct Grammar {
-    set: RegexSet,
+    /// All patterns at once: which of them match a line.
+    set: meta::Regex,
     /// One entry per pattern, in table order.
     patterns: Vec<Pattern>,
+    /// Per-thread search state for each pattern, reused so a parse allocates little.
+    scratch: Pool<Scratch, ScratchFn>,
     /// Words that appear in the grammar, for "did you mean".
     vocabulary: Vec<String>,
+    /// `letter_bag` of each vocabulary word.
+    vocabulary_bags: Vec<[u8; 26]>,
     /// Configured app names; `None` means "use the branch-prefix rule".
     apps: Option<Vec<String>>,
     /// Env names beyond `prod`, `staging` and `dev-*` that config declares.
@@ -98,10 +125,18 @@ impl Grammar {
             for pattern in row.patterns {
                 let source = expand(pattern);
                 // The table is a constant checked by the tests; a bad pattern is a bug here.
-                let regex = Regex::new(&source).expect("grammar table pattern compiles");
+                let regex = BoundedBacktracker::builder()
+                    .syntax(syntax::Config::new().unicode(false).utf8(false))
+                    .thompson(thompson::Config::new().utf8(false))
+                    // Enough for the longest line we accept (MAX_LINE_BYTES) on any table pattern.
+                    .configure(backtrack::Config::new().visited_capacity(8 << 20))
+                    .build(&source)
+                    .expect("grammar table pattern compiles");
                 sources.push(source);
                 let groups = regex
-                    .capture_names()
+                    .get_nfa()
+                    .group_info()
+                    .pattern_names(regex_automata::PatternID::ZERO)
                     .enumerate()
                     .filter_map(|(index, name)| {
                         let base = name?.trim_end_matches(|c: char| c.is_ascii_digit());
@@ -115,10 +150,33 @@ impl Grammar {
                 });
             }
         }
-        let set = RegexSet::new(&sources).expect("grammar table compiles as a set");
+        let set = meta::Regex::builder()
+            .syntax(syntax::Config::new().unicode(false).utf8(false))
+            .configure(
+                meta::Config::new()
+                    .match_kind(regex_automata::MatchKind::All)
+                    .utf8_empty(false),
+            )
+            .build_many(&sources)
+            .expect("grammar table compiles as a set");
+        let engines: Vec<BoundedBacktracker> = patterns.iter().map(|p| p.regex.clone()).collect();
+        let set_engine = set.clone();
+        let scratch = Pool::new(Box::new(move || Scratch {
+            set_cache: set_engine.create_cache(),
+            matched: PatternSet::new(set_engine.pattern_len()),
+            patterns: engines
+                .iter()
+                .map(|re| (re.create_cache(), re.create_captures()))
+                .collect(),
+        }) as ScratchFn);
         Grammar {
             set,
             patterns,
+            scratch,
+            vocabulary_bags: vocabulary()
+                .iter()
+                .map(|w| letter_bag(w.as_bytes()))
+                .collect(),
             vocabulary: vocabulary(),
             apps: None,
             extra_envs: Vec::new(),
@@ -139,6 +197,11 @@ impl Grammar {
         self.vocabulary.extend(self.extra_envs.iter().cloned());
         self.vocabulary.sort();
         self.vocabulary.dedup();
+        self.vocabulary_bags = self
+            .vocabulary
+            .iter()
+            .map(|w| letter_bag(w.as_bytes()))
+            .collect();
         self
     }
 
@@ -175,14 +238,27 @@ impl Grammar {
             return None;
         }
         let lower = line.to_ascii_lowercase();
-        for index in self.set.matches(lower.as_bytes()).iter() {
+        let mut scratch = self.scratch.get();
+        let Scratch {
+            set_cache,
+            matched,
+            patterns,
+        } = &mut *scratch;
+        matched.clear();
+        let input = Input::new(lower.as_bytes()).anchored(Anchored::Yes);
+        self.set
+            .which_overlapping_matches_with(set_cache, &input, matched);
+        for id in matched.iter() {
+            let index = id.as_usize();
             let pattern = &self.patterns[index];
-            let Some(caps) = pattern.regex.captures(lower.as_bytes()) else {
+            let (cache, caps) = &mut patterns[index];
+            let input = Input::new(lower.as_bytes()).anchored(Anchored::Yes);
+            if pattern.regex.try_captures(cache, input, caps).is_err() || !caps.is_match() {
                 continue;
-            };
+            }
             let groups = Groups {
                 line,
-                caps: &caps,
+                caps,
                 names: &pattern.groups,
             };
             match self.build(pattern.intent, &groups) {
@@ -754,17 +830,21 @@ impl Grammar {
         }
         let limit = if lower.len() <= 4 { 1 } else { 2 };
         let bytes = lower.as_bytes();
-        // Typos keep the first letter or swap the first two: compare only
-        // words that could be near, so an unknown line stays cheap.
+        let bag = letter_bag(bytes);
+        // Typos keep the first letter or swap the first two, and each edit
+        // changes the multiset of letters by at most one either way (a swap
+        // not at all): cheap tests that keep an unknown line cheap.
         let mut near: Vec<(usize, &String)> = self
             .vocabulary
             .iter()
-            .filter(|v| {
+            .zip(&self.vocabulary_bags)
+            .filter(|(v, v_bag)| {
                 let v = v.as_bytes();
                 v.len().abs_diff(bytes.len()) <= limit
                     && (v[0] == bytes[0] || (v.len() > 1 && v[0] == bytes[1] && v[1] == bytes[0]))
+                    && bag_distance(&bag, v_bag) <= limit
             })
-            .filter_map(|v| Some((bounded_osa(bytes, v.as_bytes(), limit)?, v)))
+            .filter_map(|(v, _)| Some((bounded_osa(bytes, v.as_bytes(), limit)?, v)))
             .collect();
         near.sort();
         near.into_iter().map(|(_, v)| v.clone()).collect()
@@ -819,32 +899,34 @@ fn vocabulary() -> Vec<String> {
     words
 }
 
+/// How many of each letter a lowercase ASCII word has.
+fn letter_bag(word: &[u8]) -> [u8; 26] {
+    let mut bag = [0u8; 26];
+    for &c in word {
+        if c.is_ascii_lowercase() {
+            bag[usize::from(c - b'a')] = bag[usize::from(c - b'a')].saturating_add(1);
+        }
+    }
+    bag
+}
+
+/// A lower bound of the edit distance: the larger of the letters one word
+/// has beyond the other, either way.
+fn bag_distance(a: &[u8; 26], b: &[u8; 26]) -> usize {
+    let (mut surplus, mut deficit) = (0usize, 0usize);
+    for (x, y) in a.iter().zip(b) {
+        surplus += usize::from(x.saturating_sub(*y));
+        deficit += usize::from(y.saturating_sub(*x));
+    }
+    surplus.max(deficit)
+}
+
 /// Optimal-string-alignment distance (edits plus adjacent swaps) between two
 /// short ASCII words, or `None` once it must exceed `limit`. No allocation:
 /// it runs for every near word of every token of every line not understood.
 fn bounded_osa(a: &[u8], b: &[u8], limit: usize) -> Option<usize> {
     const MAX: usize = 32;
     if a.len() >= MAX || b.len() >= MAX {
-        return None;
-    }
-    // Each edit changes the multiset of letters by at most one either way and
-    // a swap not at all, so a larger bag difference rules the pair out cheaply.
-    let mut bag = [0i8; 26];
-    for &c in a {
-        bag[usize::from(c.to_ascii_lowercase().wrapping_sub(b'a')) % 26] += 1;
-    }
-    for &c in b {
-        bag[usize::from(c.to_ascii_lowercase().wrapping_sub(b'a')) % 26] -= 1;
-    }
-    let surplus: usize = bag
-        .iter()
-        .map(|&n| usize::from(n.max(0).unsigned_abs()))
-        .sum();
-    let deficit: usize = bag
-        .iter()
-        .map(|&n| usize::from(n.min(0).unsigned_abs()))
-        .sum();
-    if surplus.max(deficit) > limit {
         return None;
     }
     // Distances stay below MAX, so a byte holds them; three short rows keep this in registers and L1.

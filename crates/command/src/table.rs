@@ -92,7 +92,7 @@ pub(crate) fn expand(pattern: &str) -> String {
     format!("(?-u)^(?:{})$", number_repeated_groups(&out))
 }
 
-/// The regex crate refuses a group name used twice in one pattern, even in
+/// regex-automata refuses a group name used twice in one pattern, even in
 /// alternatives; `{lockof}` has `{env}` in each. The second use of a name
 /// becomes `name2`, the third `name3`; the builder reads them all under the base name.
 fn number_repeated_groups(pattern: &str) -> String {
