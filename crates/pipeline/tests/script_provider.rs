@@ -374,69 +374,70 @@ fn an_action_without_a_command_is_not_configured() {
     assert_eq!(p.name(), "script");
 }
 
-#[test]
-fn cancel_stops_the_script_and_everything_it_started() {
-    let dir = tempfile::tempdir().unwrap();
-    let slow = script(
-        dir.path(),
-        "slow.sh",
-        r#"sleep 30 &
-echo $! > "$1/child.pid"
-echo $$ > "$1/script.pid"
-echo started
-wait"#,
+/// A script that starts `sleep 30` in the background, writes its own pid and
+/// the sleeper's into `dir`, then runs `then`. Returns its argv for config.
+fn sleeper(dir: &Path, first: &str, then: &str) -> Value {
+    let body = format!(
+        "{first}\nsleep 30 &\necho $! > \"$1/child.pid\"\necho $$ > \"$1/script.pid\"\n{then}"
     );
-    let p = provider(json!({ "deploy": ["sh", slow, dir.path()] }));
-    let running = start(p, request(Action::Deploy));
+    json!(["sh", script(dir, "sleeper.sh", &body), dir])
+}
+
+/// The processes a [`sleeper`] started that are still alive.
+fn survivors(dir: &Path) -> Vec<i32> {
+    ["child.pid", "script.pid"]
+        .map(|f| read_pid(&dir.join(f)))
+        .into_iter()
+        .filter(|pid| alive(*pid))
+        .collect()
+}
+
+/// Cancels once the script has printed `started`; returns how long stopping took.
+fn cancel_when_started(
+    provider: ScriptProvider,
+    action: Action,
+) -> (Result<Outcome, ProviderError>, Duration) {
+    let running = start(provider, request(action));
     let cancelled_at = Instant::now();
     running.cancel.cancel();
     let (result, ended_at) = running.handle.join().unwrap();
+    (result, ended_at - cancelled_at)
+}
+
+#[test]
+fn cancel_stops_the_script_and_everything_it_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let argv = sleeper(dir.path(), "", "echo started\nwait");
+    let (result, took) = cancel_when_started(provider(json!({ "deploy": argv })), Action::Deploy);
     assert_eq!(result, Err(ProviderError::Cancelled));
-    assert!(ended_at - cancelled_at < Duration::from_secs(3));
-    for pid in ["child.pid", "script.pid"].map(|f| read_pid(&dir.path().join(f))) {
-        assert!(!alive(pid), "process {pid} survived the cancel");
-    }
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(
+        survivors(dir.path()),
+        Vec::<i32>::new(),
+        "processes survived the cancel"
+    );
 }
 
 #[test]
 fn a_script_that_ignores_sigterm_is_killed_after_the_grace() {
     let dir = tempfile::tempdir().unwrap();
-    let stubborn = script(
-        dir.path(),
-        "stubborn.sh",
-        r#"trap '' TERM
-sleep 30 &
-echo $! > "$1/child.pid"
-echo started
-wait"#,
-    );
-    let p = provider(json!({ "deploy": ["sh", stubborn, dir.path()], "kill_grace_secs": 1 }));
-    let running = start(p, request(Action::Deploy));
-    let cancelled_at = Instant::now();
-    running.cancel.cancel();
-    let (result, ended_at) = running.handle.join().unwrap();
+    let argv = sleeper(dir.path(), "trap '' TERM", "echo started\nwait");
+    let p = provider(json!({ "deploy": argv, "kill_grace_secs": 1 }));
+    let (result, took) = cancel_when_started(p, Action::Deploy);
     assert_eq!(result, Err(ProviderError::Cancelled));
-    let took = ended_at - cancelled_at;
     assert!(
         took >= Duration::from_millis(900) && took < Duration::from_secs(5),
         "{took:?}"
     );
-    assert!(!alive(read_pid(&dir.path().join("child.pid"))));
+    assert_eq!(survivors(dir.path()), Vec::<i32>::new());
 }
 
 #[test]
 fn a_timeout_stops_the_script_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let slow = script(
-        dir.path(),
-        "slow.sh",
-        r#"sleep 30 &
-echo $! > "$1/child.pid"
-echo "waiting for the database"
-wait"#,
-    );
+    let argv = sleeper(dir.path(), "", "echo 'waiting for the database'\nwait");
     let p = provider(json!({
-        "clone_data": ["sh", slow, dir.path()],
+        "clone_data": argv,
         "timeout_secs": 3600,
         "timeouts": { "clone_data": 1 },
     }));
@@ -448,26 +449,20 @@ wait"#,
         "{message}"
     );
     assert!(message.contains("waiting for the database"), "{message}");
-    assert!(!alive(read_pid(&dir.path().join("child.pid"))));
+    assert_eq!(survivors(dir.path()), Vec::<i32>::new());
 }
 
 #[test]
 fn what_a_finished_script_leaves_behind_is_stopped() {
     let dir = tempfile::tempdir().unwrap();
-    let leaky = script(
-        dir.path(),
-        "leaky.sh",
-        r#"sleep 30 &
-echo $! > "$1/child.pid"
-echo done"#,
-    );
-    let p = provider(json!({ "suspend": ["sh", leaky, dir.path()] }));
+    let argv = sleeper(dir.path(), "", "echo done");
+    let p = provider(json!({ "suspend": argv }));
     let started = Instant::now();
     let (result, lines) = run(&p, &request(Action::Suspend));
     assert!(result.is_ok());
     assert_eq!(lines, ["done"]);
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(!alive(read_pid(&dir.path().join("child.pid"))));
+    assert_eq!(survivors(dir.path()), Vec::<i32>::new());
 }
 
 #[test]

@@ -32,7 +32,7 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 /// After SIGKILL, how long to wait for the group to be gone.
 const KILL_SETTLE: Duration = Duration::from_secs(1);
 /// Bytes of one progress line; longer lines are cut and end with ` …`.
-pub const MAX_LINE_BYTES: usize = 1000;
+const MAX_LINE_BYTES: usize = 1000;
 /// Raw bytes read for one line before cleaning (escape sequences take room).
 const MAX_RAW_LINE_BYTES: usize = 4 * MAX_LINE_BYTES;
 /// Output lines quoted when a command fails, and how many of the last
@@ -490,6 +490,35 @@ impl ScriptProvider {
             _ => path.to_path_buf(),
         }
     }
+
+    /// The process for `request`: argv from config with the request's
+    /// values in place, `RUSHBOX_*` variables, stdin closed, its own group.
+    fn command(&self, line: &CommandLine, request: &Request) -> Result<Command, ProviderError> {
+        let mut command = Command::new(self.program_path(line.program()));
+        command
+            .args(line.render(request)?)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        if let Some(dir) = &self.config.working_dir {
+            if !dir.is_dir() {
+                return Err(ProviderError::Failed {
+                    message: format!(
+                        "`{}` can't run: the working directory `{}` does not exist",
+                        request.action,
+                        dir.display()
+                    ),
+                });
+            }
+            command.current_dir(dir);
+        }
+        command.envs(self.config.env.vars());
+        for field in Field::ALL {
+            command.env(field.env_var(), field.value(request).unwrap_or_default());
+        }
+        Ok(command)
+    }
 }
 
 impl Provider for ScriptProvider {
@@ -509,110 +538,86 @@ impl Provider for ScriptProvider {
             .command(action)
             .ok_or(ProviderError::NotConfigured { action })?;
         check_request(request)?;
-        let args = line.render(request)?;
+        let mut command = self.command(line, request)?;
+        let program = line.program();
         let failed = |message: String| ProviderError::Failed { message };
-
-        let mut command = Command::new(self.program_path(line.program()));
-        command
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        if let Some(dir) = &self.config.working_dir {
-            if !dir.is_dir() {
-                return Err(failed(format!(
-                    "`{action}` can't run: the working directory `{}` does not exist",
-                    dir.display()
-                )));
-            }
-            command.current_dir(dir);
-        }
-        command.envs(self.config.env.vars());
-        for field in Field::ALL {
-            command.env(field.env_var(), field.value(request).unwrap_or_default());
-        }
 
         if cancel.is_cancelled() {
             return Err(ProviderError::Cancelled);
         }
-        let child = command.spawn().map_err(|e| {
+        let child = command
+            .spawn()
+            .map_err(|e| failed(format!("`{action}` could not start `{program}`: {e}")))?;
+        let mut group = ProcessGroup::new(child).map_err(failed)?;
+        let lines = read_output(&mut group).map_err(|e| {
+            group.terminate(Duration::ZERO);
             failed(format!(
-                "`{action}` could not start `{}`: {e}",
-                line.program()
+                "`{action}` could not read `{program}`'s output: {e}"
             ))
         })?;
-        let mut group = ProcessGroup::new(child).map_err(failed)?;
-        let grace = Duration::from_secs(self.config.kill_grace_secs);
-        let lines = match read_output(&mut group) {
-            Ok(lines) => lines,
-            Err(e) => {
-                group.terminate(Duration::ZERO);
-                return Err(failed(format!(
-                    "`{action}` could not read `{}`'s output: {e}",
-                    line.program()
-                )));
-            }
-        };
-
         let mut output = Output::default();
         let timeout = self.config.timeout(action);
-        let deadline = Instant::now() + timeout;
-        let ended = loop {
-            match lines.recv_timeout(POLL) {
-                Ok(received) => {
-                    output.take(received, progress);
-                    for received in lines.try_iter() {
-                        output.take(received, progress);
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                // Both pipes closed; the child may still be running.
-                Err(RecvTimeoutError::Disconnected) => thread::sleep(POLL),
-            }
-            if cancel.is_cancelled() {
-                group.terminate(grace);
-                break Ended::Cancelled;
-            }
-            if Instant::now() >= deadline {
-                group.terminate(grace);
-                break Ended::TimedOut;
-            }
-            match group.try_wait() {
-                Ok(Some(status)) => {
-                    // The action is over: stop what it left in its group.
-                    group.terminate(grace);
-                    break Ended::Exited(status);
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    group.terminate(grace);
-                    return Err(failed(format!(
-                        "`{action}`: could not wait for `{}`: {e}",
-                        line.program()
-                    )));
-                }
-            }
-        };
+        let grace = Duration::from_secs(self.config.kill_grace_secs);
+        let ended = supervise(&mut group, &lines, &mut output, progress, cancel, timeout);
+        // Whatever ended it, stop what is left of the group before answering.
+        group.terminate(grace);
         output.drain(&lines, progress);
 
         match ended {
             Ended::Cancelled => Err(ProviderError::Cancelled),
             Ended::TimedOut => Err(failed(format!(
-                "`{action}` timed out after {}; `{}` and its processes were stopped{}",
+                "`{action}` timed out after {}; `{program}` and its processes were stopped{}",
                 human_duration(timeout),
-                line.program(),
                 output.last_lines()
             ))),
             Ended::Exited(status) if status.success() => Ok(Outcome {
                 address: output.address,
             }),
             Ended::Exited(status) => Err(failed(format!(
-                "`{action}` failed: `{}` {}{}",
-                line.program(),
+                "`{action}` failed: `{program}` {}{}",
                 describe_exit(status),
                 output.last_lines()
             ))),
+            Ended::Unwaitable(e) => Err(failed(format!(
+                "`{action}`: could not wait for `{program}`: {e}"
+            ))),
+        }
+    }
+}
+
+/// Passes output on as it arrives until the command exits, is cancelled or
+/// runs out of time, checking all three every [`POLL`].
+fn supervise(
+    group: &mut ProcessGroup,
+    lines: &Receiver<Line>,
+    output: &mut Output,
+    progress: &mut dyn FnMut(&str),
+    cancel: &CancelToken,
+    timeout: Duration,
+) -> Ended {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match lines.recv_timeout(POLL) {
+            Ok(line) => {
+                output.take(line, progress);
+                for line in lines.try_iter() {
+                    output.take(line, progress);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            // Both pipes closed; the command may still be running.
+            Err(RecvTimeoutError::Disconnected) => thread::sleep(POLL),
+        }
+        match group.try_wait() {
+            Ok(Some(status)) => return Ended::Exited(status),
+            Ok(None) => {}
+            Err(e) => return Ended::Unwaitable(e),
+        }
+        if cancel.is_cancelled() {
+            return Ended::Cancelled;
+        }
+        if Instant::now() >= deadline {
+            return Ended::TimedOut;
         }
     }
 }
@@ -621,6 +626,7 @@ enum Ended {
     Exited(ExitStatus),
     Cancelled,
     TimedOut,
+    Unwaitable(io::Error),
 }
 
 /// Refuses request values a script could misread: the engine sends full
@@ -847,7 +853,7 @@ fn read_capped_line(reader: &mut impl BufRead, cap: usize) -> io::Result<Option<
 /// Makes one output line safe to show in chat: valid UTF-8, no terminal
 /// escape sequences, no control or bidi-override characters (tabs stay), at
 /// most [`MAX_LINE_BYTES`] bytes, ending in ` …` when cut.
-pub fn clean_line(raw: &[u8], already_cut: bool) -> String {
+fn clean_line(raw: &[u8], already_cut: bool) -> String {
     let text = String::from_utf8_lossy(raw);
     let mut clean = String::with_capacity(text.len().min(MAX_LINE_BYTES + 4));
     let mut cut = already_cut;
@@ -983,7 +989,7 @@ fn push_capped<T>(lines: &mut VecDeque<T>, cap: usize, line: T) {
 /// `http://` or `https://`, a host, and only printable ASCII that chat
 /// markup can't misread: no spaces, quotes, angle brackets, `|` or
 /// backticks, and no `user@` part that could disguise the host.
-pub fn is_plain_http_url(s: &str) -> bool {
+fn is_plain_http_url(s: &str) -> bool {
     let Some(rest) = s
         .strip_prefix("https://")
         .or_else(|| s.strip_prefix("http://"))
