@@ -111,6 +111,8 @@ impl fmt::Display for Commit {
 #[derive(Debug, Clone)]
 pub struct GitRepo {
     path: PathBuf,
+    /// The directory above the repository, where git stops looking for one.
+    ceiling: Option<PathBuf>,
     /// Who the repository belongs to, for messages: the app name, or the directory name.
     name: String,
 }
@@ -127,7 +129,17 @@ impl GitRepo {
             .file_name()
             .map(|n| n.to_string_lossy().trim_end_matches(".git").to_owned())
             .unwrap_or_else(|| path.display().to_string());
-        let repo = GitRepo { path, name };
+        // Stop discovery at the repository itself: a plain directory inside
+        // some other repository must not resolve refs from that one.
+        let ceiling = path
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        let repo = GitRepo {
+            path,
+            ceiling,
+            name,
+        };
         let out = repo.git(&["rev-parse", "--git-dir"])?;
         if !out.status.success() {
             if out.stderr.contains("not a git repository") {
@@ -221,14 +233,8 @@ impl GitRepo {
         for var in GIT_LOCATION_VARS {
             command.env_remove(var);
         }
-        // Stop discovery at the repository itself: a plain directory inside
-        // some other repository must not resolve refs from that one.
-        if let Some(parent) = self.path.canonicalize().ok().and_then(|p| {
-            p.parent()
-                .filter(|parent| *parent != p.as_path())
-                .map(Path::to_path_buf)
-        }) {
-            command.env("GIT_CEILING_DIRECTORIES", parent);
+        if let Some(ceiling) = &self.ceiling {
+            command.env("GIT_CEILING_DIRECTORIES", ceiling);
         }
         let child = command.spawn().map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => GitError::GitMissing,

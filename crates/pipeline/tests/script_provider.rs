@@ -456,7 +456,12 @@ fn a_timeout_stops_the_script_and_says_so() {
 fn what_a_finished_script_leaves_behind_is_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let argv = sleeper(dir.path(), "", "echo done");
-    let p = provider(json!({ "suspend": argv }));
+    // Huge limits are honoured as "a long time", not an overflow.
+    let p = provider(json!({
+        "suspend": argv,
+        "timeout_secs": u64::MAX,
+        "kill_grace_secs": u64::MAX,
+    }));
     let started = Instant::now();
     let (result, lines) = run(&p, &request(Action::Suspend));
     assert!(result.is_ok());

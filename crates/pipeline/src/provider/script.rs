@@ -16,7 +16,7 @@ use std::num::NonZeroU64;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,11 @@ use super::{Action, CancelToken, Outcome, Provider, ProviderError, Request};
 const POLL: Duration = Duration::from_millis(50);
 /// After the command exits, how long to wait for the rest of its output.
 const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+/// Longest timeout or grace honoured; larger config values are cut to it
+/// (a deadline past it would overflow `Instant`, and means "never" anyway).
+const MAX_WAIT_SECS: u64 = Span::MAX_SECS;
+/// Output lines read but not yet passed to progress.
+const OUTPUT_BACKLOG: usize = 1024;
 /// After SIGKILL, how long to wait for the group to be gone.
 const KILL_SETTLE: Duration = Duration::from_secs(1);
 /// Bytes of one progress line; longer lines are cut and end with ` …`.
@@ -126,7 +131,7 @@ impl ScriptConfig {
         }
     }
 
-    /// How long `action` may run.
+    /// How long `action` may run (at most a year).
     pub fn timeout(&self, action: Action) -> Duration {
         let t = &self.timeouts;
         let secs = match action {
@@ -137,7 +142,12 @@ impl ScriptConfig {
             Action::Wake => t.wake,
             Action::Destroy => t.destroy,
         };
-        Duration::from_secs(secs.unwrap_or(self.timeout_secs).get())
+        Duration::from_secs(secs.unwrap_or(self.timeout_secs).get().min(MAX_WAIT_SECS))
+    }
+
+    /// How long a stopped command has to clean up (at most a year).
+    pub fn kill_grace(&self) -> Duration {
+        Duration::from_secs(self.kill_grace_secs.min(MAX_WAIT_SECS))
     }
 }
 
@@ -557,7 +567,7 @@ impl Provider for ScriptProvider {
         })?;
         let mut output = Output::default();
         let timeout = self.config.timeout(action);
-        let grace = Duration::from_secs(self.config.kill_grace_secs);
+        let grace = self.config.kill_grace();
         let ended = supervise(&mut group, &lines, &mut output, progress, cancel, timeout);
         // Whatever ended it, stop what is left of the group before answering.
         group.terminate(grace);
@@ -788,7 +798,9 @@ struct Line {
 
 /// Reads stdout and stderr on one thread each, a cleaned line at a time.
 fn read_output(group: &mut ProcessGroup) -> io::Result<Receiver<Line>> {
-    let (sender, receiver) = mpsc::channel();
+    // Bounded, so a command that prints faster than progress is shown
+    // waits on its pipe instead of filling memory.
+    let (sender, receiver) = mpsc::sync_channel(OUTPUT_BACKLOG);
     if let Some(stdout) = group.child.stdout.take() {
         spawn_reader(Stream::Stdout, stdout, sender.clone())?;
     }
@@ -801,7 +813,7 @@ fn read_output(group: &mut ProcessGroup) -> io::Result<Receiver<Line>> {
 fn spawn_reader(
     stream: Stream,
     pipe: impl Read + Send + 'static,
-    sender: Sender<Line>,
+    sender: SyncSender<Line>,
 ) -> io::Result<()> {
     let name = match stream {
         Stream::Stdout => "script-stdout",
