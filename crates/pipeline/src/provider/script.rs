@@ -7,7 +7,8 @@
 //! An action is over when its command exits: whatever it leaves running in
 //! its process group is stopped too, as CI runners do. A service meant to
 //! outlive the action must start its own session (`setsid`) and write its
-//! output elsewhere.
+//! output elsewhere. Commands inherit rushbox's own environment plus
+//! `env` from config, so keep secrets the scripts must not see out of it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
