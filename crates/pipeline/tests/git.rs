@@ -134,12 +134,7 @@ fn an_unknown_ref_says_push_it_first() {
 
 #[test]
 fn refs_that_would_read_as_options_cannot_be_built() {
-    for option in [
-        "--output=/tmp/x",
-        "-h",
-        "feature/--exec=id",
-        "--end-of-options",
-    ] {
+    for option in ["--output=x", "-h", "feature/--exec=id", "--end-of-options"] {
         assert!(GitRef::parse(option).is_err(), "{option}");
     }
 }
