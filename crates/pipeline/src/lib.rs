@@ -3,4 +3,5 @@
 //! It takes its validated names (`GitRef`, `EnvName`, `AppName`) from
 //! `rushbox-command`, so a name is checked once, where it enters.
 
+pub mod git;
 pub mod provider;

@@ -3,6 +3,8 @@
 //! when asked. Implementations: `noop` (records, for dry runs and benchmarks)
 //! and `script` (runs the commands config gives); `local` comes later.
 
+pub mod script;
+
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,0 +1,416 @@
+//! Turns the ref a person typed (`feature/login`, `v1.2`, `3f2a9c1`) into the
+//! full commit id the engine records, by asking the app's own repository with
+//! real git. Git runs as an argument list, never through a shell, with the ref
+//! after `--end-of-options`, no terminal prompts and a time limit.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fmt;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rushbox_command::{AppName, GitRef};
+
+/// How long one git command may take before it is stopped.
+const GIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Variables that would point git somewhere other than the repository we name.
+const GIT_LOCATION_VARS: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_COMMON_DIR",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_NAMESPACE",
+    "GIT_CEILING_DIRECTORIES",
+];
+
+/// Why a ref could not be resolved, in words a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GitError {
+    /// No branch, tag or commit of that name in the repository.
+    NotFound { git_ref: GitRef, repository: String },
+    /// The configured path is not a git repository (or does not exist).
+    NotARepository { path: PathBuf },
+    /// Git ran but failed, or took too long; `message` has its own words.
+    GitFailed { message: String },
+    /// No `git` program on `PATH`.
+    GitMissing,
+}
+
+impl fmt::Display for GitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GitError::NotFound {
+                git_ref,
+                repository,
+            } => write!(
+                f,
+                "branch `{git_ref}` not found in {repository}'s repository; push it first \
+                 (or name a tag or commit that is there)"
+            ),
+            GitError::NotARepository { path } => write!(
+                f,
+                "`{}` is not a git repository; check the app's repository setting",
+                path.display()
+            ),
+            GitError::GitFailed { message } => write!(f, "git failed: {message}"),
+            GitError::GitMissing => f.write_str(
+                "git is not installed (no `git` on PATH); rushbox needs it to resolve branches",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for GitError {}
+
+/// A full commit id: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Commit(String);
+
+impl Commit {
+    /// Accepts only a full lowercase hex object id, as `git rev-parse` prints it.
+    pub fn parse(s: &str) -> Option<Commit> {
+        let hex = s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        (hex && (s.len() == 40 || s.len() == 64)).then(|| Commit(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first 8 hex digits, for display (`3f2a9c1d`).
+    pub fn short(&self) -> &str {
+        // Always 40 or 64 ASCII bytes, so the slice is in bounds and on a char boundary.
+        &self.0[..8]
+    }
+}
+
+impl fmt::Display for Commit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One app's repository on this machine: bare or with a work tree.
+///
+/// ```no_run
+/// use rushbox_command::GitRef;
+/// use rushbox_pipeline::git::GitRepo;
+/// let repo = GitRepo::open("repos/api.git")?;
+/// let commit = repo.resolve(&GitRef::parse("feature/login").unwrap())?;
+/// println!("{} {}", commit.short(), repo.subject(&commit)?);
+/// # Ok::<(), rushbox_pipeline::git::GitError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct GitRepo {
+    path: PathBuf,
+    /// The directory above the repository, where git stops looking for one.
+    ceiling: Option<PathBuf>,
+    /// Who the repository belongs to, for messages: the app name, or the directory name.
+    name: String,
+}
+
+impl GitRepo {
+    /// Checks that `path` itself is a git repository (git does not look in
+    /// the directories above it).
+    pub fn open(path: impl AsRef<Path>) -> Result<GitRepo, GitError> {
+        let path = path.as_ref().to_path_buf();
+        if !path.is_dir() {
+            return Err(GitError::NotARepository { path });
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().trim_end_matches(".git").to_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        // Stop discovery at the repository itself: a plain directory inside
+        // some other repository must not resolve refs from that one.
+        let ceiling = path
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        let repo = GitRepo {
+            path,
+            ceiling,
+            name,
+        };
+        let out = repo.git(&["rev-parse", "--git-dir"])?;
+        if !out.status.success() {
+            if out.stderr.contains("not a git repository") {
+                return Err(GitError::NotARepository { path: repo.path });
+            }
+            return Err(out.failure("rev-parse --git-dir"));
+        }
+        Ok(repo)
+    }
+
+    /// Names the repository in messages (`api's repository`).
+    pub fn with_name(mut self, name: impl Into<String>) -> GitRepo {
+        self.name = name.into();
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The commit a branch, tag or commit id (full or abbreviated) names.
+    /// Tries the ref as given, then as a local branch, a branch of `origin`
+    /// and a tag, so a mirror that only has `origin/…` branches works too.
+    pub fn resolve(&self, git_ref: &GitRef) -> Result<Commit, GitError> {
+        let r = git_ref.as_str();
+        let candidates = [
+            r.to_owned(),
+            format!("refs/heads/{r}"),
+            format!("refs/remotes/origin/{r}"),
+            format!("refs/tags/{r}"),
+        ];
+        // A name that exists but is not a commit (a tag of a tree) says so on
+        // stderr; keep the first such message in case no candidate resolves.
+        let mut not_a_commit = None;
+        for candidate in &candidates {
+            let out = self.git(&rev_parse_args(candidate))?;
+            if out.status.success() {
+                let sha = out.stdout.trim();
+                return Commit::parse(sha).ok_or_else(|| GitError::GitFailed {
+                    message: format!("rev-parse printed `{sha}`, not a commit id"),
+                });
+            }
+            // `--quiet` makes "no such ref" a silent exit 1; other codes are git failing.
+            if out.status.code() != Some(1) {
+                return Err(out.failure("rev-parse"));
+            }
+            if not_a_commit.is_none() && !out.stderr.trim().is_empty() {
+                not_a_commit = Some(out.failure("rev-parse"));
+            }
+        }
+        Err(not_a_commit.unwrap_or_else(|| GitError::NotFound {
+            git_ref: git_ref.clone(),
+            repository: self.name.clone(),
+        }))
+    }
+
+    /// The commit's subject line, for display next to its short id.
+    pub fn subject(&self, commit: &Commit) -> Result<String, GitError> {
+        let out = self.git(&[
+            "log",
+            "-1",
+            "--no-color",
+            "--format=%s",
+            "--end-of-options",
+            commit.as_str(),
+        ])?;
+        if !out.status.success() {
+            return Err(out.failure("log"));
+        }
+        Ok(out
+            .stdout
+            .trim_end()
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect())
+    }
+
+    /// Runs `git -C <repo> <args>` with a time limit and both outputs captured.
+    fn git<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<GitOutput, GitError> {
+        let mut command = Command::new("git");
+        command
+            .arg("-C")
+            .arg(&self.path)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_OPTIONAL_LOCKS", "0")
+            .env("LC_ALL", "C");
+        for var in GIT_LOCATION_VARS {
+            command.env_remove(var);
+        }
+        if let Some(ceiling) = &self.ceiling {
+            command.env("GIT_CEILING_DIRECTORIES", ceiling);
+        }
+        let child = command.spawn().map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => GitError::GitMissing,
+            _ => GitError::GitFailed {
+                message: format!("could not start git: {e}"),
+            },
+        })?;
+        wait_with_timeout(child, GIT_TIMEOUT)
+    }
+}
+
+/// `rev-parse` for one candidate name: the name comes after
+/// `--end-of-options`, so even a name starting with `-` is never an option.
+fn rev_parse_args(candidate: &str) -> [String; 5] {
+    [
+        "rev-parse".to_owned(),
+        "--verify".to_owned(),
+        "--quiet".to_owned(),
+        "--end-of-options".to_owned(),
+        format!("{candidate}^{{commit}}"),
+    ]
+}
+
+struct GitOutput {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl GitOutput {
+    fn failure(&self, what: &str) -> GitError {
+        let stderr = self.stderr.trim();
+        let message = if stderr.is_empty() {
+            format!("`git {what}` exited with {}", self.status)
+        } else {
+            format!("`git {what}`: {stderr}")
+        };
+        GitError::GitFailed { message }
+    }
+}
+
+fn wait_with_timeout(mut child: Child, timeout: Duration) -> Result<GitOutput, GitError> {
+    // Read both pipes on threads so a chatty git can't block on a full pipe.
+    let stdout = child.stdout.take().map(read_on_thread);
+    let stderr = child.stderr.take().map(read_on_thread);
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                // Killing an exited child is harmless; waiting reaps it.
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(GitError::GitFailed {
+                    message: format!(
+                        "git took longer than {}s and was stopped",
+                        timeout.as_secs()
+                    ),
+                });
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(5)),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(GitError::GitFailed {
+                    message: format!("could not wait for git: {e}"),
+                });
+            }
+        }
+    };
+    let collect = |reader: Option<thread::JoinHandle<Vec<u8>>>| {
+        reader
+            .and_then(|handle| handle.join().ok())
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default()
+    };
+    Ok(GitOutput {
+        status,
+        stdout: collect(stdout),
+        stderr: collect(stderr),
+    })
+}
+
+fn read_on_thread(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        // A read error leaves what was read so far; the exit status tells the rest.
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
+}
+
+/// How the engine turns an app's ref into a commit id. The engine owns the
+/// call; [`GitResolver`] answers it with real git, tests with a table.
+pub trait RefResolver: Send + Sync {
+    /// The full commit id `git_ref` names in `app`'s repository, or a
+    /// message for the person who asked.
+    fn resolve(&self, app: &AppName, git_ref: &GitRef) -> Result<String, String>;
+}
+
+/// Resolves refs in each app's own repository.
+///
+/// ```no_run
+/// use rushbox_command::{AppName, GitRef};
+/// use rushbox_pipeline::git::{GitRepo, GitResolver, RefResolver};
+/// let mut resolver = GitResolver::new();
+/// resolver.insert(AppName::parse("api").unwrap(), GitRepo::open("repos/api.git")?);
+/// let sha = resolver.resolve(&AppName::parse("api").unwrap(), &GitRef::parse("main").unwrap());
+/// # Ok::<(), rushbox_pipeline::git::GitError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct GitResolver {
+    repos: BTreeMap<AppName, GitRepo>,
+}
+
+impl GitResolver {
+    pub fn new() -> GitResolver {
+        GitResolver::default()
+    }
+
+    /// Adds (or replaces) `app`'s repository; messages then call it `app`'s.
+    pub fn insert(&mut self, app: AppName, repo: GitRepo) {
+        let repo = repo.with_name(app.as_str());
+        self.repos.insert(app, repo);
+    }
+
+    pub fn repo(&self, app: &AppName) -> Option<&GitRepo> {
+        self.repos.get(app)
+    }
+}
+
+impl RefResolver for GitResolver {
+    fn resolve(&self, app: &AppName, git_ref: &GitRef) -> Result<String, String> {
+        let Some(repo) = self.repos.get(app) else {
+            let known: Vec<&str> = self.repos.keys().map(AppName::as_str).collect();
+            let known = if known.is_empty() {
+                "none configured".to_owned()
+            } else {
+                known.join(", ")
+            };
+            return Err(format!("unknown app `{app}`; known: {known}"));
+        };
+        repo.resolve(git_ref)
+            .map(|commit| commit.0)
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ref_always_comes_after_end_of_options() {
+        let args = rev_parse_args("x");
+        let end = args.iter().position(|a| a == "--end-of-options");
+        assert_eq!(end, Some(args.len() - 2));
+        assert_eq!(args[args.len() - 1], "x^{commit}");
+    }
+
+    #[test]
+    fn commit_ids_are_full_lowercase_hex() {
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(
+            Commit::parse(sha).map(|c| c.short().to_owned()),
+            Some("01234567".to_owned())
+        );
+        assert!(Commit::parse(&"a".repeat(64)).is_some());
+        for bad in [
+            "",
+            "0123456",
+            &sha.to_uppercase(),
+            &format!("{sha}\n"),
+            &"g".repeat(40),
+        ] {
+            assert_eq!(Commit::parse(bad), None, "{bad:?}");
+        }
+    }
+}
