@@ -3,4 +3,7 @@
 //! It takes its validated names (`GitRef`, `EnvName`, `AppName`) from
 //! `rushbox-command`, so a name is checked once, where it enters.
 
+pub mod config;
+pub mod model;
+pub mod policy;
 pub mod provider;
