@@ -89,6 +89,9 @@ pub enum Call {
     },
     /// Time passed: leases, claims, TTLs and idle times run out.
     Tick,
+    /// rushbox started: operations a crash left running are interrupted,
+    /// locks whose lease ran out meanwhile are freed.
+    Reconcile,
     /// An operation ended (the ops runner reports it).
     Finish {
         operation: u64,
@@ -105,17 +108,22 @@ pub enum Finish {
 }
 
 impl Call {
-    /// The app and env the call is about, as named (for the audit log).
-    pub fn subject(&self) -> (Option<&AppName>, Option<&EnvName>) {
+    /// The app (as named) and env the call is about, for the audit log.
+    pub fn subject(&self) -> (Option<AppName>, Option<EnvName>) {
         match self {
-            Call::Deploy { app, target, .. } => (
-                app.as_ref(),
-                match target {
-                    Target::Env(env) => Some(env),
-                    Target::Dev => None,
-                },
+            Call::Deploy {
+                app,
+                target,
+                git_ref,
+                ..
+            } => (
+                app.clone(),
+                Some(match target {
+                    Target::Env(env) => env.clone(),
+                    Target::Dev => EnvName::for_branch(git_ref),
+                }),
             ),
-            Call::Promote { app, to, .. } => (app.as_ref(), Some(to)),
+            Call::Promote { app, to, .. } => (app.clone(), Some(to.clone())),
             Call::Lock { app, env, .. }
             | Call::Unlock { app, env }
             | Call::Extend { app, env, .. }
@@ -127,8 +135,8 @@ impl Call {
             | Call::Cancel { app, env }
             | Call::Rollback { app, env, .. }
             | Call::Reset { app, env, .. }
-            | Call::Transfer { app, env, .. } => (app.as_ref(), Some(env)),
-            Call::Tick | Call::Finish { .. } => (None, None),
+            | Call::Transfer { app, env, .. } => (app.clone(), Some(env.clone())),
+            Call::Tick | Call::Reconcile | Call::Finish { .. } => (None, None),
         }
     }
 }
@@ -182,6 +190,7 @@ impl fmt::Display for Call {
             } => write!(f, "reset {}{env} to {source}", app(a)),
             Call::Transfer { app: a, env, to } => write!(f, "give {}{env} to {to}", app(a)),
             Call::Tick => f.write_str("tick"),
+            Call::Reconcile => f.write_str("start-up reconcile"),
             Call::Finish { operation, result } => match result {
                 Finish::Succeeded { .. } => write!(f, "operation {operation} succeeded"),
                 Finish::Failed { error } => write!(f, "operation {operation} failed: {error}"),
@@ -568,6 +577,7 @@ pub fn decide(
         Call::Reset { app, env, source } => d.reset(app.as_ref(), env, source)?,
         Call::Transfer { app, env, to } => d.transfer(app.as_ref(), env, to)?,
         Call::Tick => d.tick(),
+        Call::Reconcile => d.reconcile(),
         Call::Finish { operation, result } => d.finish(*operation, result),
     }
     Ok(d.plan)
@@ -851,7 +861,7 @@ impl Decider<'_> {
             }
         };
         requests.push(self.deploy_request(key, release));
-        let kind = if env.state == EnvState::Creating {
+        let kind = if env.state == EnvState::Creating && kind == OpKind::Deploy {
             OpKind::Create
         } else {
             kind
@@ -1503,6 +1513,69 @@ impl Decider<'_> {
     }
 
     fn tick(&mut self) {
+        let mut said = self.expire_locks();
+        let now = self.now;
+        let idle = self.config.times.idle_suspend;
+        for env in self.state.envs.values() {
+            if !env.is_dev() || env.operation.is_some() {
+                continue;
+            }
+            if env.expires_at.is_some_and(|t| t <= now) && env.state != EnvState::Destroying {
+                let id = self.start_env_op(env, OpKind::Destroy, Action::Destroy);
+                said.push(format!(
+                    "{} reached its time to live (operation {id})",
+                    env.key()
+                ));
+                if let Some(owner) = &env.owner {
+                    self.plan.notices.push(Notice {
+                        to: owner.clone(),
+                        text: format!(
+                            "{} reached its time to live and is being destroyed.",
+                            env.name
+                        ),
+                    });
+                }
+            } else if env.state == EnvState::Running && env.last_activity + idle <= now {
+                let id = self.start_env_op(env, OpKind::Suspend, Action::Suspend);
+                said.push(format!("{} was idle (operation {id})", env.key()));
+            }
+        }
+        self.plan.message = said.join("; ");
+    }
+
+    fn reconcile(&mut self) {
+        let mut said = Vec::new();
+        for op in self
+            .state
+            .operations
+            .values()
+            .filter(|op| op.state.is_running())
+        {
+            let mut op = op.clone();
+            op.state = OpState::Interrupted;
+            op.finished_at = Some(self.now);
+            said.push(format!(
+                "operation {} ({} {}) was interrupted",
+                op.id,
+                op.kind,
+                op.key()
+            ));
+            if let Some(env) = self.state.env(&op.key()) {
+                let mut env = env.clone();
+                env.operation = None;
+                if matches!(env.state, EnvState::Creating | EnvState::Destroying) {
+                    env.state = EnvState::Failed;
+                }
+                self.plan.effects.push(Effect::PutEnv(env));
+            }
+            self.plan.effects.push(Effect::PutOperation(op));
+        }
+        said.extend(self.expire_locks());
+        self.plan.message = said.join("; ");
+    }
+
+    /// Frees locks whose lease ran out and passes on turns nobody claimed.
+    fn expire_locks(&mut self) -> Vec<String> {
         let now = self.now;
         let mut said = Vec::new();
         for (key, lock) in &self.state.locks {
@@ -1530,32 +1603,7 @@ impl Decider<'_> {
                 self.pass_lock(key, None);
             }
         }
-        let idle = self.config.times.idle_suspend;
-        for env in self.state.envs.values() {
-            if !env.is_dev() || env.operation.is_some() {
-                continue;
-            }
-            if env.expires_at.is_some_and(|t| t <= now) && env.state != EnvState::Destroying {
-                let id = self.start_env_op(env, OpKind::Destroy, Action::Destroy);
-                said.push(format!(
-                    "{} reached its time to live (operation {id})",
-                    env.key()
-                ));
-                if let Some(owner) = &env.owner {
-                    self.plan.notices.push(Notice {
-                        to: owner.clone(),
-                        text: format!(
-                            "{} reached its time to live and is being destroyed.",
-                            env.name
-                        ),
-                    });
-                }
-            } else if env.state == EnvState::Running && env.last_activity + idle <= now {
-                let id = self.start_env_op(env, OpKind::Suspend, Action::Suspend);
-                said.push(format!("{} was idle (operation {id})", env.key()));
-            }
-        }
-        self.plan.message = said.join("; ");
+        said
     }
 
     fn finish(&mut self, id: u64, result: &Finish) {
