@@ -119,6 +119,9 @@ pub(crate) fn spawn<H: OperationHost>(
                 error: error.clone(),
             },
         };
+        // Let go of the engine before the last event, so whoever waits for it
+        // may drop (and reopen) the engine at once.
+        drop(host);
         send(end);
     });
 }
