@@ -13,9 +13,7 @@ use rushbox_command::{AppName, EnvName, GitRef, ReleaseId, Span, Stage, Target};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::config::PipelineConfig;
-use crate::model::{
-    Actor, AuditEntry, AuditOutcome, Env, EnvKey, EnvState, Lock, Operation, Role, State, Time,
-};
+use crate::model::{Actor, AuditEntry, Env, EnvKey, EnvState, Lock, Operation, Role, State, Time};
 use crate::ops::{self, OperationHandle, OperationHost};
 use crate::policy::{self, Blocker, Call, Finish, Notice, Refusal, human_duration, short};
 use crate::provider::{CancelToken, Provider};
@@ -710,22 +708,6 @@ impl Inner {
         self.core.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn audit_subject(&self, state: &State, call: &Call) -> (Option<AppName>, Option<EnvName>) {
-        if let Call::Finish { operation, .. } = call {
-            return match state.operations.get(operation) {
-                Some(op) => (Some(op.app.clone()), Some(op.env.clone())),
-                None => (None, None),
-            };
-        }
-        let (app, env) = call.subject();
-        let app = self
-            .config
-            .app(app.as_ref())
-            .map(|a| a.name.clone())
-            .or(app);
-        (app, env)
-    }
-
     /// Decide, store, apply: the one path every decision takes. The
     /// refusal or the plan is in the audit log before this returns.
     fn decide_and_store(
@@ -735,37 +717,15 @@ impl Inner {
         call: &Call,
         now: Time,
     ) -> Result<policy::Plan, EngineError> {
-        let decision = policy::decide(&core.state, &self.config, actor, call, now);
-        let (app, env) = self.audit_subject(&core.state, call);
-        let entry = |outcome| AuditEntry {
-            seq: 0,
-            at: now,
-            actor: actor.clone(),
-            app: app.clone(),
-            env: env.clone(),
-            call: call.to_string(),
-            outcome,
-        };
-        let plan = match decision {
+        let decision = policy::decide_and_audit(&core.state, &self.config, actor, call, now);
+        let plan = match decision.outcome {
             Err(refusal) => {
-                self.store.commit(
-                    &[],
-                    Some(entry(AuditOutcome::Refused {
-                        blockers: refusal.lines(),
-                    })),
-                )?;
+                self.store.commit(&[], decision.audit)?;
                 return Err(EngineError::Refused(refusal));
             }
             Ok(plan) => plan,
         };
-        let quiet =
-            plan.is_empty() && matches!(call, Call::Tick | Call::Reconcile | Call::Finish { .. });
-        let audit = (!quiet).then(|| {
-            entry(AuditOutcome::Done {
-                message: plan.message.clone(),
-            })
-        });
-        self.store.commit(&plan.effects, audit)?;
+        self.store.commit(&plan.effects, decision.audit)?;
         for effect in &plan.effects {
             core.state.apply(effect);
         }

@@ -9,8 +9,8 @@ use rushbox_command::{AppName, EnvName, GitRef, ReleaseId, Span, Stage, Target};
 
 use crate::config::PipelineConfig;
 use crate::model::{
-    Actor, Effect, Env, EnvKey, EnvState, Lock, OpKind, OpState, Operation, Queue, QueueEntry,
-    Release, Role, State, Time,
+    Actor, AuditEntry, AuditOutcome, Effect, Env, EnvKey, EnvState, Lock, OpKind, OpState,
+    Operation, Queue, QueueEntry, Release, Role, State, Time,
 };
 use crate::provider::{Action, Request};
 
@@ -581,6 +581,61 @@ pub fn decide(
         Call::Finish { operation, result } => d.finish(*operation, result),
     }
     Ok(d.plan)
+}
+
+/// A decision and the audit entry that records it (`None` only for a
+/// tick, start-up or finish that changed nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub outcome: Result<Plan, Refusal>,
+    pub audit: Option<AuditEntry>,
+}
+
+/// [`decide`], plus the audit entry the store writes in the same transaction:
+/// every refusal and every change is logged.
+pub fn decide_and_audit(
+    state: &State,
+    config: &PipelineConfig,
+    actor: &Actor,
+    call: &Call,
+    now: Time,
+) -> Decision {
+    let outcome = decide(state, config, actor, call, now);
+    let (app, env) = match call {
+        Call::Finish { operation, .. } => match state.operations.get(operation) {
+            Some(op) => (Some(op.app.clone()), Some(op.env.clone())),
+            None => (None, None),
+        },
+        _ => {
+            let (app, env) = call.subject();
+            let app = config.app(app.as_ref()).map(|a| a.name.clone()).or(app);
+            (app, env)
+        }
+    };
+    let outcome_entry = match &outcome {
+        Err(refusal) => Some(AuditOutcome::Refused {
+            blockers: refusal.lines(),
+        }),
+        Ok(plan)
+            if plan.is_empty()
+                && matches!(call, Call::Tick | Call::Reconcile | Call::Finish { .. }) =>
+        {
+            None
+        }
+        Ok(plan) => Some(AuditOutcome::Done {
+            message: plan.message.clone(),
+        }),
+    };
+    let audit = outcome_entry.map(|outcome| AuditEntry {
+        seq: 0,
+        at: now,
+        actor: actor.clone(),
+        app,
+        env,
+        call: call.to_string(),
+        outcome,
+    });
+    Decision { outcome, audit }
 }
 
 /// What holding the lock takes, for a call that needs it.
@@ -1670,7 +1725,9 @@ impl Decider<'_> {
                 if to_prod && kind == OpKind::Promote {
                     // Staging equals prod again: its lock is done, the next in line goes.
                     let staging = EnvKey::new(&key.app, &EnvName::staging());
-                    if let Some(lock) = self.state.locks.get(&staging) {
+                    if let Some(lock) = self.state.locks.get(&staging)
+                        && !lock.is_offer()
+                    {
                         self.plan.notices.push(Notice {
                             to: lock.holder.clone(),
                             text: "Your change is in prod, so the staging lock is released."
