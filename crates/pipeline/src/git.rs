@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use rushbox_command::{AppName, GitRef};
 
+use crate::engine::RefResolver;
+
 /// How long one git command may take before it is stopped.
 const GIT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -327,19 +329,12 @@ fn read_on_thread(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Ve
     })
 }
 
-/// How the engine turns an app's ref into a commit id. The engine owns the
-/// call; [`GitResolver`] answers it with real git, tests with a table.
-pub trait RefResolver: Send + Sync {
-    /// The full commit id `git_ref` names in `app`'s repository, or a
-    /// message for the person who asked.
-    fn resolve(&self, app: &AppName, git_ref: &GitRef) -> Result<String, String>;
-}
-
 /// Resolves refs in each app's own repository.
 ///
 /// ```no_run
 /// use rushbox_command::{AppName, GitRef};
-/// use rushbox_pipeline::git::{GitRepo, GitResolver, RefResolver};
+/// use rushbox_pipeline::RefResolver;
+/// use rushbox_pipeline::git::{GitRepo, GitResolver};
 /// let mut resolver = GitResolver::new();
 /// resolver.insert(AppName::parse("api").unwrap(), GitRepo::open("repos/api.git")?);
 /// let sha = resolver.resolve(&AppName::parse("api").unwrap(), &GitRef::parse("main").unwrap());

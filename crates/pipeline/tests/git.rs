@@ -4,7 +4,8 @@ use std::path::Path;
 use std::process::Command;
 
 use rushbox_command::{AppName, GitRef};
-use rushbox_pipeline::git::{GitError, GitRepo, GitResolver, RefResolver};
+use rushbox_pipeline::RefResolver;
+use rushbox_pipeline::git::{GitError, GitRepo, GitResolver};
 
 /// Runs git in `dir` with no user or system config, so the machine's settings
 /// (signing, hooks, default branch) can't change what the test builds.

@@ -12,6 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rushbox_command::{AppName, EnvName, GitRef};
 use serde::{Deserialize, Serialize};
 
+pub mod noop;
+
+pub use noop::NoopProvider;
+
 /// What a provider is asked to do to one env.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

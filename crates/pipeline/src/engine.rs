@@ -1,0 +1,813 @@
+//! The typed API the chat layer, webhooks and the shell call. Each call
+//! resolves what needs I/O (a ref to a commit), asks the policy, writes the
+//! decision (granted or refused) to the store in one flushed transaction,
+//! and only then answers, starting provider work in the background.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rushbox_command::{AppName, EnvName, GitRef, ReleaseId, Span, Stage, Target};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::config::PipelineConfig;
+use crate::model::{Actor, AuditEntry, Env, EnvKey, EnvState, Lock, Operation, Role, State, Time};
+use crate::ops::{self, OperationHandle, OperationHost};
+use crate::policy::{self, Blocker, Call, Finish, Notice, Refusal, human_duration, short};
+use crate::provider::{CancelToken, Provider};
+use crate::store::{Store, StoreError};
+
+/// Turns a ref into the full commit id it names (git in production).
+pub trait RefResolver: Send + Sync {
+    fn resolve(&self, app: &AppName, git_ref: &GitRef) -> Result<String, String>;
+}
+
+/// A resolver with a fixed table of refs, for tests and dry runs.
+#[derive(Debug, Clone, Default)]
+pub struct FixedRefs {
+    refs: HashMap<String, String>,
+}
+
+impl FixedRefs {
+    pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> FixedRefs {
+        FixedRefs {
+            refs: pairs
+                .into_iter()
+                .map(|(r, c)| (r.to_owned(), c.to_owned()))
+                .collect(),
+        }
+    }
+}
+
+impl RefResolver for FixedRefs {
+    fn resolve(&self, _app: &AppName, git_ref: &GitRef) -> Result<String, String> {
+        self.refs
+            .get(git_ref.as_str())
+            .cloned()
+            .ok_or_else(|| format!("no branch, tag or commit called `{git_ref}`"))
+    }
+}
+
+/// Where the engine reads the time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Time;
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Time {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+}
+
+/// A clock tests move by hand.
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicU64);
+
+impl ManualClock {
+    pub fn new(now: Time) -> ManualClock {
+        ManualClock(AtomicU64::new(now))
+    }
+
+    pub fn set(&self, now: Time) {
+        self.0.store(now, Ordering::SeqCst);
+    }
+
+    pub fn advance(&self, secs: u64) -> Time {
+        self.0.fetch_add(secs, Ordering::SeqCst) + secs
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Time {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Why a call did not go ahead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineError {
+    /// The rules said no; every blocker, each with its fix.
+    Refused(Refusal),
+    /// The decision could not be stored, so nothing happened.
+    Store(StoreError),
+}
+
+impl EngineError {
+    /// The blockers of a refusal (none for a store failure).
+    pub fn blockers(&self) -> &[Blocker] {
+        match self {
+            EngineError::Refused(r) => &r.blockers,
+            EngineError::Store(_) => &[],
+        }
+    }
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::Refused(r) => r.fmt(f),
+            EngineError::Store(e) => write!(f, "nothing was changed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+impl From<StoreError> for EngineError {
+    fn from(e: StoreError) -> EngineError {
+        EngineError::Store(e)
+    }
+}
+
+/// The answer to a granted call.
+#[derive(Debug)]
+pub struct Reply {
+    pub message: String,
+    /// Messages for other people (a lock passed on or stolen, an env given).
+    pub notices: Vec<Notice>,
+    /// Operations started, with their progress.
+    pub operations: Vec<OperationHandle>,
+}
+
+impl Reply {
+    /// The single operation a deploy, promote, destroy… started.
+    pub fn operation(self) -> Option<OperationHandle> {
+        self.operations.into_iter().next()
+    }
+}
+
+/// A lock as listings show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockView {
+    pub holder: Actor,
+    pub reason: String,
+    pub since: Time,
+    pub held_for: u64,
+    pub expires_in: u64,
+    /// Passed from the queue, not claimed yet; claim within this many seconds.
+    pub claim_within: Option<u64>,
+}
+
+impl LockView {
+    fn of(lock: &Lock, now: Time) -> LockView {
+        LockView {
+            holder: lock.holder.clone(),
+            reason: lock.reason.clone(),
+            since: lock.since,
+            held_for: now.saturating_sub(lock.since),
+            expires_in: lock.expires_at.saturating_sub(now),
+            claim_within: lock.claim_by.map(|t| t.saturating_sub(now)),
+        }
+    }
+}
+
+impl fmt::Display for LockView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.claim_within {
+            Some(left) => write!(
+                f,
+                "offered to {} (claim within {})",
+                self.holder,
+                human_duration(left)
+            ),
+            None => write!(
+                f,
+                "locked by {} for \"{}\" since {} ago, expires in {}",
+                self.holder,
+                self.reason,
+                human_duration(self.held_for),
+                human_duration(self.expires_in)
+            ),
+        }
+    }
+}
+
+/// One row of `envs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvView {
+    pub app: AppName,
+    pub env: EnvName,
+    pub branch: Option<GitRef>,
+    pub commit: Option<String>,
+    pub release: Option<String>,
+    pub owner: Option<Actor>,
+    pub state: EnvState,
+    pub age: u64,
+    /// Seconds since the last activity.
+    pub idle_for: u64,
+    pub address: Option<String>,
+    pub lock: Option<LockView>,
+    pub queue: Vec<Actor>,
+    /// Seconds until a dev env is destroyed.
+    pub ttl_left: Option<u64>,
+    /// Seconds until a running dev env is suspended for idleness.
+    pub idle_left: Option<u64>,
+    pub operation: Option<u64>,
+}
+
+impl fmt::Display for EnvView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{} [{}]", self.app, self.env, self.state)?;
+        if let Some(b) = &self.branch {
+            write!(f, " {b}")?;
+        }
+        if let Some(c) = &self.commit {
+            write!(f, "@{}", short(c))?;
+        }
+        if let Some(r) = &self.release {
+            write!(f, " ({r})")?;
+        }
+        if let Some(o) = &self.owner {
+            write!(f, " owner {o}")?;
+        }
+        write!(
+            f,
+            ", up {}, last activity {} ago",
+            human_duration(self.age),
+            human_duration(self.idle_for)
+        )?;
+        if let Some(a) = &self.address {
+            write!(f, ", {a}")?;
+        }
+        if let Some(l) = &self.lock {
+            write!(f, ", {l}")?;
+        }
+        if !self.queue.is_empty() {
+            let q: Vec<&str> = self.queue.iter().map(Actor::as_str).collect();
+            write!(f, ", queue: {}", q.join(", "))?;
+        }
+        if let Some(t) = self.ttl_left {
+            write!(f, ", destroyed in {}", human_duration(t))?;
+        }
+        if let Some(t) = self.idle_left {
+            write!(f, ", suspended after {} idle", human_duration(t))?;
+        }
+        Ok(())
+    }
+}
+
+/// `status <env>`: the row, plus the operation running or last run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvStatus {
+    pub view: EnvView,
+    pub last_operation: Option<Operation>,
+}
+
+/// A lock's queue as `staging queue` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueView {
+    pub env: EnvName,
+    pub lock: Option<LockView>,
+    pub waiting: Vec<Actor>,
+}
+
+struct Core {
+    state: State,
+    running: HashMap<u64, CancelToken>,
+}
+
+struct Inner {
+    config: PipelineConfig,
+    provider: Arc<dyn Provider>,
+    resolver: Arc<dyn RefResolver>,
+    clock: Arc<dyn Clock>,
+    store: Store,
+    core: Mutex<Core>,
+    notices: broadcast::Sender<Notice>,
+}
+
+/// The pipeline engine. Cheap to clone; all clones share one store.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+    interrupted: Arc<Vec<Operation>>,
+}
+
+impl Engine {
+    /// Opens (or creates) the store at `store_path`, reconciles what a crash
+    /// left running, and is ready for calls. Uses the system clock.
+    pub fn open(
+        config: PipelineConfig,
+        store_path: &Path,
+        provider: Arc<dyn Provider>,
+        resolver: Arc<dyn RefResolver>,
+    ) -> Result<Engine, EngineError> {
+        Engine::open_with_clock(
+            config,
+            store_path,
+            provider,
+            resolver,
+            Arc::new(SystemClock),
+        )
+    }
+
+    pub fn open_with_clock(
+        config: PipelineConfig,
+        store_path: &Path,
+        provider: Arc<dyn Provider>,
+        resolver: Arc<dyn RefResolver>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Engine, EngineError> {
+        let store = Store::open(store_path)?;
+        let state = store.load()?;
+        let running_before: Vec<u64> = state
+            .operations
+            .values()
+            .filter(|op| op.state.is_running())
+            .map(|op| op.id)
+            .collect();
+        let (notices, _) = broadcast::channel(1024);
+        let inner = Arc::new(Inner {
+            config,
+            provider,
+            resolver,
+            clock,
+            store,
+            core: Mutex::new(Core {
+                state,
+                running: HashMap::new(),
+            }),
+            notices,
+        });
+        let now = inner.clock.now();
+        inner.call(&Actor::rushbox(), &Call::Reconcile, now)?;
+        let interrupted = {
+            let core = inner.core();
+            running_before
+                .iter()
+                .filter_map(|id| core.state.operations.get(id).cloned())
+                .collect()
+        };
+        Ok(Engine {
+            inner,
+            interrupted: Arc::new(interrupted),
+        })
+    }
+
+    /// Operations found running at start-up, now marked interrupted, so
+    /// their requesters can be told.
+    pub fn interrupted(&self) -> &[Operation] {
+        &self.interrupted
+    }
+
+    /// Notices decided outside a call (a lock passed on when an operation
+    /// ends). Notices of a call are in its [`Reply`] and sent here too.
+    pub fn notices(&self) -> broadcast::Receiver<Notice> {
+        self.inner.notices.subscribe()
+    }
+
+    pub fn config(&self) -> &PipelineConfig {
+        &self.inner.config
+    }
+
+    pub fn role_of(&self, actor: &Actor) -> Option<Role> {
+        self.inner.config.role_of(actor)
+    }
+
+    fn call(&self, actor: &Actor, call: Call) -> Result<Reply, EngineError> {
+        self.inner.call(actor, &call, self.inner.clock.now())
+    }
+
+    /// `deploy <ref> to dev|<env>`: resolves the ref, then builds (once per
+    /// commit) and deploys it; a new dev env is cloned from staging.
+    pub fn deploy(
+        &self,
+        actor: &Actor,
+        app: Option<AppName>,
+        git_ref: GitRef,
+        target: Target,
+    ) -> Result<Reply, EngineError> {
+        let commit = match self.inner.config.app(app.as_ref()) {
+            Some(a) => self.inner.resolver.resolve(&a.name, &git_ref),
+            None => Err("unknown app".to_owned()),
+        };
+        self.call(
+            actor,
+            Call::Deploy {
+                app,
+                git_ref,
+                commit,
+                target,
+            },
+        )
+    }
+
+    /// `promote <from> to <to>`: the same release, never rebuilt.
+    pub fn promote(
+        &self,
+        actor: &Actor,
+        app: Option<AppName>,
+        from: EnvName,
+        to: EnvName,
+    ) -> Result<Reply, EngineError> {
+        self.call(actor, Call::Promote { app, from, to })
+    }
+
+    /// `lock <env> for <reason>`; `force` steals it (leads only).
+    pub fn lock(
+        &self,
+        actor: &Actor,
+        app: Option<AppName>,
+        env: EnvName,
+        reason: Option<String>,
+        duration: Option<Span>,
+        force: bool,
+    ) -> Result<Reply, EngineError> {
+        self.call(
+            actor,
+            Call::Lock {
+                app,
+                env,
+                reason,
+                duration,
+                force,
+            },
+        )
+    }
+
+    pub fn unlock(
+        &self,
+        actor: &Actor,
+        app: Option<AppName>,
+        env: EnvName,
+    ) -> Result<Reply, EngineError> {
+        self.call(actor, Call::Unlock { app, env })
+    }
+
+    /// More time for a lock one holds, or for a dev env's life.
+    pub fn extend(
+        &self,
+        actor: &Actor,
+        app: Option<AppName>,
+        env: EnvName,
+        duration: Option<Span>,
+    ) -> Result<Reply, EngineError> {
+        self.call(actor, Call::Extend { app, env, duration })
+    }
+
+    pub fn queue_join(
+        &self,
+        actor: &Actor,
+        app: Option<AppName>,
+        env: EnvName,
+        git_ref: Option<GitRef>,
+    ) -> Result<Reply, EngineError> {
+        self.call(actor, Call::QueueJoin { app, env, git_ref })
+    }
+
+    pub fn queue_leave(
+        &self,
+        actor: &Actor,
+        app: Option<AppName>,
+        env: EnvName,
+    ) -> Result<Reply, EngineError> {
+        self.call(actor, Call::QueueLeave { app, env })
+    }
+
+    pub fn destroy(
+        &self,
+        actor: &Actor,
+        app: Option<AppName>,
+        env: EnvName,
+    ) -> Result<Reply, EngineError> {
+        self.call(actor, Call::Destroy { app, env })
+    }
+
+    pub fn suspend(
+        &self,
+        actor: &Actor,
+        app: Option<AppName>,
+        env: EnvName,
+    ) -> Result<Reply, EngineError> {
+        self.call(actor, Call::Suspend { app, env })
+    }
+
+    pub fn wake(
+        &self,
+        actor: &Actor,
+        app: Option<AppName>,
+        env: EnvName,
+    ) -> Result<Reply, EngineError> {
+        self.call(actor, Call::Wake { app, env })
+    }
+
+    /// Cancels the operation running on `env`.
+    pub fn cancel(
+        &self,
+        actor: &Actor,
+        app: Option<AppName>,
+        env: EnvName,
+    ) -> Result<Reply, EngineError> {
+        self.call(actor, Call::Cancel { app, env })
+    }
+
+    /// `rollback <env> [to <release>]`: an earlier release, redeployed.
+    pub fn rollback(
+        &self,
+        actor: &Actor,
+        app: Option<AppName>,
+        env: EnvName,
+        release: Option<ReleaseId>,
+    ) -> Result<Reply, EngineError> {
+        self.call(actor, Call::Rollback { app, env, release })
+    }
+
+    /// `reset staging to prod`: puts `source`'s release back on `env`.
+    pub fn reset(
+        &self,
+        actor: &Actor,
+        app: Option<AppName>,
+        env: EnvName,
+        source: EnvName,
+    ) -> Result<Reply, EngineError> {
+        self.call(actor, Call::Reset { app, env, source })
+    }
+
+    /// `give <env> to @user`.
+    pub fn transfer(
+        &self,
+        actor: &Actor,
+        app: Option<AppName>,
+        env: EnvName,
+        to: Actor,
+    ) -> Result<Reply, EngineError> {
+        self.call(actor, Call::Transfer { app, env, to })
+    }
+
+    /// Lets time act: lock leases and queue claims run out, dev envs past
+    /// their time to live are destroyed and idle ones suspended.
+    /// The runtime calls it periodically.
+    pub fn tick(&self, now: Time) -> Result<Reply, EngineError> {
+        self.inner.call(&Actor::rushbox(), &Call::Tick, now)
+    }
+
+    fn default_app(&self, app: Option<&AppName>) -> Result<AppName, EngineError> {
+        match self.inner.config.app(app) {
+            Some(a) => Ok(a.name.clone()),
+            None => Err(EngineError::Refused(Refusal {
+                blockers: vec![Blocker::NoSuchApp {
+                    app: app
+                        .cloned()
+                        .unwrap_or_else(|| crate::config::AppConfig::default().name),
+                }],
+            })),
+        }
+    }
+
+    /// `envs`: every env, of one app and/or stage when given.
+    pub fn list_envs(&self, app: Option<&AppName>, stage: Option<Stage>) -> Vec<EnvView> {
+        let now = self.inner.clock.now();
+        let core = self.inner.core();
+        core.state
+            .envs
+            .values()
+            .filter(|e| app.is_none_or(|a| &e.app == a))
+            .filter(|e| stage.is_none_or(|s| e.name.stage() == Some(s)))
+            .map(|e| self.view(&core.state, e, now))
+            .collect()
+    }
+
+    fn view(&self, state: &State, env: &Env, now: Time) -> EnvView {
+        let key = env.key();
+        let times = &self.inner.config.times;
+        EnvView {
+            app: env.app.clone(),
+            env: env.name.clone(),
+            branch: env.branch.clone(),
+            commit: env.commit.clone(),
+            release: env.release.clone(),
+            owner: env.owner.clone(),
+            state: env.state,
+            age: now.saturating_sub(env.created_at),
+            idle_for: now.saturating_sub(env.last_activity),
+            address: env.address.clone(),
+            lock: state.locks.get(&key).map(|l| LockView::of(l, now)),
+            queue: state
+                .queue(&key)
+                .waiting
+                .into_iter()
+                .map(|e| e.actor)
+                .collect(),
+            ttl_left: env.expires_at.map(|t| t.saturating_sub(now)),
+            idle_left: (env.is_dev() && env.state == EnvState::Running)
+                .then(|| (env.last_activity + times.idle_suspend).saturating_sub(now)),
+            operation: env.operation,
+        }
+    }
+
+    /// `status <env>`.
+    pub fn status(&self, app: Option<&AppName>, env: &EnvName) -> Result<EnvStatus, EngineError> {
+        let app = self.default_app(app)?;
+        let now = self.inner.clock.now();
+        let core = self.inner.core();
+        let key = EnvKey::new(&app, env);
+        let Some(e) = core.state.env(&key) else {
+            return Err(EngineError::Refused(Refusal {
+                blockers: vec![Blocker::NoSuchEnv { env: env.clone() }],
+            }));
+        };
+        let last_operation = core
+            .state
+            .operations
+            .values()
+            .rev()
+            .find(|op| op.key() == key)
+            .cloned();
+        Ok(EnvStatus {
+            view: self.view(&core.state, e, now),
+            last_operation,
+        })
+    }
+
+    /// `staging queue` / `who has staging`: the lock and who waits for it.
+    pub fn queue_status(
+        &self,
+        app: Option<&AppName>,
+        env: &EnvName,
+    ) -> Result<QueueView, EngineError> {
+        let app = self.default_app(app)?;
+        let now = self.inner.clock.now();
+        let core = self.inner.core();
+        let key = EnvKey::new(&app, env);
+        Ok(QueueView {
+            env: env.clone(),
+            lock: core.state.locks.get(&key).map(|l| LockView::of(l, now)),
+            waiting: core
+                .state
+                .queue(&key)
+                .waiting
+                .into_iter()
+                .map(|e| e.actor)
+                .collect(),
+        })
+    }
+
+    /// `who owns <env>`.
+    pub fn owner(
+        &self,
+        app: Option<&AppName>,
+        env: &EnvName,
+    ) -> Result<Option<Actor>, EngineError> {
+        Ok(self.status(app, env)?.view.owner)
+    }
+
+    /// `history [<env>]`: the last `limit` audit entries of the app (and env).
+    pub fn history(
+        &self,
+        app: Option<&AppName>,
+        env: Option<&EnvName>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, EngineError> {
+        let app = self.default_app(app)?;
+        Ok(self.inner.store.audit(
+            |e| e.app.as_ref() == Some(&app) && env.is_none_or(|env| e.env.as_ref() == Some(env)),
+            limit,
+        )?)
+    }
+
+    /// The whole audit log, oldest first.
+    pub fn audit_log(&self) -> Result<Vec<AuditEntry>, EngineError> {
+        Ok(self.inner.store.audit(|_| true, usize::MAX)?)
+    }
+
+    /// A copy of the state the policy decides on.
+    pub fn snapshot(&self) -> State {
+        self.inner.core().state.clone()
+    }
+
+    /// The releases of an app, oldest first.
+    pub fn releases(
+        &self,
+        app: Option<&AppName>,
+    ) -> Result<Vec<crate::model::Release>, EngineError> {
+        let app = self.default_app(app)?;
+        let core = self.inner.core();
+        let mut list: Vec<_> = core
+            .state
+            .releases
+            .values()
+            .filter(|r| r.app == app)
+            .cloned()
+            .collect();
+        list.sort_by_key(|r| (r.built_at, r.id.trim_start_matches('r').parse::<u64>().ok()));
+        Ok(list)
+    }
+}
+
+impl Inner {
+    fn core(&self) -> MutexGuard<'_, Core> {
+        // A panic elsewhere while holding the lock leaves the state as last
+        // committed (effects are applied only after a successful write).
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Decide, store, apply: the one path every decision takes. The
+    /// refusal or the plan is in the audit log before this returns.
+    fn decide_and_store(
+        &self,
+        core: &mut Core,
+        actor: &Actor,
+        call: &Call,
+        now: Time,
+    ) -> Result<policy::Plan, EngineError> {
+        let decision = policy::decide_and_audit(&core.state, &self.config, actor, call, now);
+        let plan = match decision.outcome {
+            Err(refusal) => {
+                self.store.commit(&[], decision.audit)?;
+                return Err(EngineError::Refused(refusal));
+            }
+            Ok(plan) => plan,
+        };
+        self.store.commit(&plan.effects, decision.audit)?;
+        for effect in &plan.effects {
+            core.state.apply(effect);
+        }
+        Ok(plan)
+    }
+
+    fn tell(&self, notices: &[Notice]) {
+        for notice in notices {
+            // No subscriber is fine: replies carry their notices too.
+            let _ = self.notices.send(notice.clone());
+        }
+    }
+
+    /// A call from a person (or the clock): decided, stored, then its
+    /// operations started and its notices sent.
+    fn call(self: &Arc<Self>, actor: &Actor, call: &Call, now: Time) -> Result<Reply, EngineError> {
+        let mut core = self.core();
+        let plan = self.decide_and_store(&mut core, actor, call, now)?;
+        if let Some(id) = plan.cancel
+            && let Some(token) = core.running.get(&id)
+        {
+            token.cancel();
+        }
+        let mut operations = Vec::new();
+        for id in &plan.start {
+            let Some(op) = core.state.operations.get(id).cloned() else {
+                continue;
+            };
+            let token = CancelToken::new();
+            core.running.insert(op.id, token.clone());
+            let (tx, rx) = mpsc::unbounded_channel();
+            operations.push(OperationHandle {
+                id: op.id,
+                app: op.app.clone(),
+                env: op.env.clone(),
+                events: rx,
+            });
+            ops::spawn(Arc::clone(self), op, token, tx);
+        }
+        drop(core);
+        self.tell(&plan.notices);
+        Ok(Reply {
+            message: plan.message,
+            notices: plan.notices,
+            operations,
+        })
+    }
+}
+
+impl OperationHost for Inner {
+    fn provider(&self) -> &dyn Provider {
+        self.provider.as_ref()
+    }
+
+    fn record_step(&self, operation: u64, line: &str) {
+        let mut core = self.core();
+        let Some(op) = core.state.operations.get(&operation) else {
+            return;
+        };
+        let mut op = op.clone();
+        op.steps.push(line.to_owned());
+        let effect = crate::model::Effect::PutOperation(op);
+        // A step that cannot be stored is still reported live; the end is stored or reported.
+        if self
+            .store
+            .commit(std::slice::from_ref(&effect), None)
+            .is_ok()
+        {
+            core.state.apply(&effect);
+        }
+    }
+
+    fn finish(&self, operation: u64, result: Finish) -> Result<(), String> {
+        let now = self.clock.now();
+        let call = Call::Finish { operation, result };
+        let mut core = self.core();
+        core.running.remove(&operation);
+        let plan = self
+            .decide_and_store(&mut core, &Actor::rushbox(), &call, now)
+            .map_err(|e| e.to_string())?;
+        drop(core);
+        self.tell(&plan.notices);
+        Ok(())
+    }
+}

@@ -1,0 +1,127 @@
+//! Runs operations against the provider: one blocking thread per operation
+//! (the policy lets only one run per env), each step recorded in the store
+//! and sent as [`Progress`], cancelled through a [`CancelToken`]. The end is
+//! decided and stored before the last event is sent.
+
+use rushbox_command::{AppName, EnvName};
+use tokio::sync::mpsc;
+
+use crate::model::Operation;
+use crate::policy::Finish;
+use crate::provider::{CancelToken, ProviderError};
+
+/// What an operation reports while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    Started,
+    Step(String),
+    Finished { address: Option<String> },
+    Failed { error: String },
+}
+
+impl Progress {
+    pub fn is_end(&self) -> bool {
+        matches!(self, Progress::Finished { .. } | Progress::Failed { .. })
+    }
+}
+
+/// A started operation: its id and its progress events, ending with
+/// `Finished` or `Failed`.
+#[derive(Debug)]
+pub struct OperationHandle {
+    pub id: u64,
+    pub app: AppName,
+    pub env: EnvName,
+    pub events: mpsc::UnboundedReceiver<Progress>,
+}
+
+impl OperationHandle {
+    /// Blocks until the operation ends and returns its last event.
+    /// For threads outside a tokio runtime (tests, the shell); async code reads `events`.
+    pub fn wait(mut self) -> Progress {
+        while let Some(event) = self.events.blocking_recv() {
+            if event.is_end() {
+                return event;
+            }
+        }
+        Progress::Failed {
+            error: "the operation's runner stopped without a result".to_owned(),
+        }
+    }
+}
+
+/// What the runner needs from the engine: the provider, a place to record
+/// steps, and the decision at the end.
+pub(crate) trait OperationHost: Send + Sync + 'static {
+    fn provider(&self) -> &dyn crate::provider::Provider;
+    fn record_step(&self, operation: u64, line: &str);
+    /// Decides and stores the end; `Err` says why it could not be stored.
+    fn finish(&self, operation: u64, result: Finish) -> Result<(), String>;
+}
+
+/// Runs `op`'s requests in order on a new thread.
+pub(crate) fn spawn<H: OperationHost>(
+    host: std::sync::Arc<H>,
+    op: Operation,
+    cancel: CancelToken,
+    events: mpsc::UnboundedSender<Progress>,
+) {
+    std::thread::spawn(move || {
+        let send = |p: Progress| {
+            // A dropped receiver only means nobody is watching.
+            let _ = events.send(p);
+        };
+        send(Progress::Started);
+        let mut address = None;
+        let mut failure = None;
+        for request in &op.requests {
+            if cancel.is_cancelled() {
+                failure = Some(ProviderError::Cancelled);
+                break;
+            }
+            let line = format!("{} {}", request.action, request.env);
+            host.record_step(op.id, &line);
+            send(Progress::Step(line));
+            let mut progress = |line: &str| {
+                host.record_step(op.id, line);
+                send(Progress::Step(line.to_owned()));
+            };
+            match host.provider().run(request, &mut progress, &cancel) {
+                Ok(outcome) => {
+                    if outcome.address.is_some() {
+                        address = outcome.address;
+                    }
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let result = match failure {
+            None => Finish::Succeeded {
+                address: address.clone(),
+            },
+            Some(ProviderError::Cancelled) => Finish::Cancelled,
+            Some(e) => Finish::Failed {
+                error: e.to_string(),
+            },
+        };
+        let end = match (&result, host.finish(op.id, result.clone())) {
+            (_, Err(why)) => Progress::Failed {
+                error: format!("the result could not be recorded: {why}"),
+            },
+            (Finish::Succeeded { .. }, Ok(())) => Progress::Finished { address },
+            (Finish::Cancelled, Ok(())) => Progress::Failed {
+                error: "cancelled".to_owned(),
+            },
+            (Finish::Failed { error }, Ok(())) => Progress::Failed {
+                error: error.clone(),
+            },
+        };
+        // Let go of the engine before the last event, so whoever waits for it
+        // may drop (and reopen) the engine at once.
+        drop(host);
+        send(end);
+    });
+}

@@ -1,0 +1,288 @@
+//! The only code that touches sled. One tree per kind of record plus an
+//! append-only audit log keyed by big-endian sequence number. Each decision
+//! is one transaction across the trees, flushed to disk before `commit` returns.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
+
+use crate::model::{AuditEntry, Effect, Env, EnvKey, Lock, Operation, Queue, Release, State};
+
+/// Why the store could not do its job. `Display` is for an operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// Another process (or another `Engine` in this one) has the database open.
+    Locked {
+        path: PathBuf,
+    },
+    Io {
+        path: PathBuf,
+        message: String,
+    },
+    /// A record that does not read back; the database was written by something else.
+    Corrupt {
+        tree: &'static str,
+        message: String,
+    },
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Locked { path } => write!(
+                f,
+                "another rushbox holds the database lock at {}; stop it or point this one at another directory",
+                path.display()
+            ),
+            StoreError::Io { path, message } => {
+                write!(f, "the database at {} failed: {message}", path.display())
+            }
+            StoreError::Corrupt { tree, message } => {
+                write!(f, "a record in the `{tree}` tree does not read: {message}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+const TREES: [&str; 6] = ["envs", "locks", "queues", "releases", "operations", "audit"];
+const ENVS: usize = 0;
+const LOCKS: usize = 1;
+const QUEUES: usize = 2;
+const RELEASES: usize = 3;
+const OPERATIONS: usize = 4;
+const AUDIT: usize = 5;
+
+pub struct Store {
+    path: PathBuf,
+    db: sled::Db,
+    trees: [sled::Tree; 6],
+    /// The last audit sequence number written.
+    last_seq: AtomicU64,
+}
+
+/// One write, serialized before the transaction so the transaction cannot fail on data.
+struct Write {
+    tree: usize,
+    key: Vec<u8>,
+    value: Option<Vec<u8>>,
+}
+
+fn env_key(key: &EnvKey) -> Vec<u8> {
+    format!("{}/{}", key.app, key.env).into_bytes()
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new().path(path).open().map_err(|e| {
+            let message = e.to_string();
+            if message.contains("could not acquire lock") {
+                StoreError::Locked {
+                    path: path.to_owned(),
+                }
+            } else {
+                StoreError::Io {
+                    path: path.to_owned(),
+                    message,
+                }
+            }
+        })?;
+        let open = |name: &str| {
+            db.open_tree(name).map_err(|e| StoreError::Io {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })
+        };
+        let trees = [
+            open(TREES[0])?,
+            open(TREES[1])?,
+            open(TREES[2])?,
+            open(TREES[3])?,
+            open(TREES[4])?,
+            open(TREES[5])?,
+        ];
+        let last_seq = match trees[AUDIT].last() {
+            Ok(Some((k, _))) => seq_of(&k),
+            Ok(None) => 0,
+            Err(e) => {
+                return Err(StoreError::Io {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        Ok(Store {
+            path: path.to_owned(),
+            db,
+            trees,
+            last_seq: AtomicU64::new(last_seq),
+        })
+    }
+
+    fn io(&self, e: impl fmt::Display) -> StoreError {
+        StoreError::Io {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    fn read_tree<T: DeserializeOwned>(&self, tree: usize) -> Result<Vec<T>, StoreError> {
+        self.trees[tree]
+            .iter()
+            .map(|item| {
+                let (_, v) = item.map_err(|e| self.io(e))?;
+                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                    tree: TREES[tree],
+                    message: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Everything the policy decides on.
+    pub fn load(&self) -> Result<State, StoreError> {
+        let mut state = State::default();
+        for env in self.read_tree::<Env>(ENVS)? {
+            state.envs.insert(env.key(), env);
+        }
+        for (key, lock) in self.read_tree::<(EnvKey, Lock)>(LOCKS)? {
+            state.locks.insert(key, lock);
+        }
+        for (key, queue) in self.read_tree::<(EnvKey, Queue)>(QUEUES)? {
+            state.queues.insert(key, queue);
+        }
+        for release in self.read_tree::<Release>(RELEASES)? {
+            state
+                .releases
+                .insert((release.app.clone(), release.id.clone()), release);
+        }
+        for op in self.read_tree::<Operation>(OPERATIONS)? {
+            state.operations.insert(op.id, op);
+        }
+        Ok(state)
+    }
+
+    fn encode<T: Serialize>(&self, value: &T) -> Result<Vec<u8>, StoreError> {
+        serde_json::to_vec(value).map_err(|e| self.io(e))
+    }
+
+    fn write_of(&self, effect: &Effect) -> Result<Write, StoreError> {
+        let put = |tree, key, value| Write {
+            tree,
+            key,
+            value: Some(value),
+        };
+        let remove = |tree, key| Write {
+            tree,
+            key,
+            value: None,
+        };
+        Ok(match effect {
+            Effect::PutEnv(env) => put(ENVS, env_key(&env.key()), self.encode(env)?),
+            Effect::RemoveEnv(key) => remove(ENVS, env_key(key)),
+            Effect::PutLock(key, lock) => put(LOCKS, env_key(key), self.encode(&(key, lock))?),
+            Effect::RemoveLock(key) => remove(LOCKS, env_key(key)),
+            Effect::PutQueue(key, queue) if queue.waiting.is_empty() => {
+                remove(QUEUES, env_key(key))
+            }
+            Effect::PutQueue(key, queue) => put(QUEUES, env_key(key), self.encode(&(key, queue))?),
+            Effect::PutRelease(r) => put(
+                RELEASES,
+                format!("{}/{}", r.app, r.id).into_bytes(),
+                self.encode(r)?,
+            ),
+            Effect::PutOperation(op) => {
+                put(OPERATIONS, op.id.to_be_bytes().to_vec(), self.encode(op)?)
+            }
+        })
+    }
+
+    /// Writes a decision's effects and its audit entry (numbered here) in one
+    /// transaction and flushes it to disk. Returns the audit entry's number.
+    /// Callers serialize their commits (the engine holds one lock around decide + commit).
+    pub fn commit(
+        &self,
+        effects: &[Effect],
+        audit: Option<AuditEntry>,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut writes = effects
+            .iter()
+            .map(|e| self.write_of(e))
+            .collect::<Result<Vec<_>, _>>()?;
+        let seq = match audit {
+            Some(mut entry) => {
+                let seq = self.last_seq.load(Ordering::SeqCst) + 1;
+                entry.seq = seq;
+                writes.push(Write {
+                    tree: AUDIT,
+                    key: seq.to_be_bytes().to_vec(),
+                    value: Some(self.encode(&entry)?),
+                });
+                Some(seq)
+            }
+            None => None,
+        };
+        let [t0, t1, t2, t3, t4, t5] = &self.trees;
+        (t0, t1, t2, t3, t4, t5)
+            .transaction(|(a, b, c, d, e, f)| {
+                let trees = [a, b, c, d, e, f];
+                for w in &writes {
+                    let tree = trees[w.tree];
+                    match &w.value {
+                        Some(v) => tree.insert(w.key.as_slice(), v.as_slice())?,
+                        None => tree.remove(w.key.as_slice())?,
+                    };
+                }
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| self.io(format!("{e:?}")))?;
+        self.db.flush().map_err(|e| self.io(e))?;
+        if let Some(seq) = seq {
+            self.last_seq.store(seq, Ordering::SeqCst);
+        }
+        Ok(seq)
+    }
+
+    /// The audit log, oldest first, of the entries `keep` accepts, at most the last `limit`.
+    pub fn audit(
+        &self,
+        keep: impl Fn(&AuditEntry) -> bool,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.trees[AUDIT].iter().rev() {
+            let (_, v) = item.map_err(|e| self.io(e))?;
+            let entry: AuditEntry =
+                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                    tree: TREES[AUDIT],
+                    message: e.to_string(),
+                })?;
+            if keep(&entry) {
+                out.push(entry);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// How many audit entries there are.
+    pub fn audit_len(&self) -> u64 {
+        self.last_seq.load(Ordering::SeqCst)
+    }
+}
+
+fn seq_of(key: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = key.len().min(8);
+    bytes[8 - n..].copy_from_slice(&key[key.len() - n..]);
+    u64::from_be_bytes(bytes)
+}
