@@ -11,7 +11,7 @@ use crate::model::{Actor, Role};
 
 /// Everything the engine needs to know from config.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PipelineConfig {
     pub apps: Vec<AppConfig>,
     /// The app used when a command names none; the first app when unset.
@@ -66,7 +66,7 @@ fn actor_matches(pattern: &str, actor: &Actor) -> bool {
 
 /// One deployable codebase.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct AppConfig {
     pub name: AppName,
     /// The app's git repository, relative to rushbox's working directory unless absolute.
@@ -84,7 +84,7 @@ impl Default for AppConfig {
 
 /// Actor patterns per role. Leads may do everything developers may.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RolesConfig {
     pub leads: Vec<String>,
     pub developers: Vec<String>,
@@ -101,7 +101,7 @@ impl Default for RolesConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Dev envs one person may own at once.
     pub dev_envs_per_person: usize,
@@ -120,7 +120,7 @@ impl Default for LimitsConfig {
 
 /// Durations, in seconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TimesConfig {
     /// A dev env's lifetime before it is destroyed; `extend` adds this again.
     pub dev_ttl: u64,

@@ -367,6 +367,11 @@ impl Engine {
         &self.inner.config
     }
 
+    /// The engine's clock, for showing ages ("5m ago") in its own time.
+    pub fn now(&self) -> Time {
+        self.inner.clock.now()
+    }
+
     pub fn role_of(&self, actor: &Actor) -> Option<Role> {
         self.inner.config.role_of(actor)
     }

@@ -1,0 +1,10 @@
+//! rushbox's chat layer, below every adapter: the neutral model
+//! ([`Incoming`], [`Actor`], [`Reply`]) and the [`Robot`] that turns text
+//! into engine calls and replies. It knows no platform: the shell, Slack and
+//! Discord adapters render [`Reply`] in their own idiom.
+
+mod model;
+mod robot;
+
+pub use model::{Actor, Block, Button, Incoming, Reply, Tone};
+pub use robot::{Answer, Notice, NoticeFeed, ProgressFeed, Robot, who};

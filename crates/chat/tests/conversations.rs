@@ -1,0 +1,255 @@
+//! Conversations through the Robot, as people have them: two developers and
+//! a lead racing for staging, queueing, promoting and being refused.
+//! Real engine, real sled store in a temporary directory, the noop provider.
+
+use std::sync::Arc;
+
+use rushbox_chat::{Actor, Incoming, Robot, Tone};
+use rushbox_pipeline::config::{PipelineConfig, RolesConfig};
+use rushbox_pipeline::engine::ManualClock;
+use rushbox_pipeline::{Engine, FixedRefs, NoopProvider};
+
+struct World {
+    robot: Robot,
+    notices: std::sync::Mutex<rushbox_chat::NoticeFeed>,
+    clock: Arc<ManualClock>,
+    _dir: tempfile::TempDir,
+}
+
+/// What one line produced, as the shell would print it.
+struct Said {
+    tone: Tone,
+    text: String,
+    buttons: Vec<String>,
+    /// The final version of each progress message.
+    finals: Vec<String>,
+    /// (to whom, what) for everyone else told.
+    notices: Vec<(String, String)>,
+}
+
+impl World {
+    fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let config = PipelineConfig {
+            roles: RolesConfig {
+                leads: vec!["shell:lena".to_owned()],
+                developers: vec!["shell:alice".to_owned(), "shell:bob".to_owned()],
+            },
+            ..PipelineConfig::default()
+        };
+        let refs = FixedRefs::new([
+            ("main", "1111111111111111111111111111111111111111"),
+            ("foo", "f00f00f00f00f00f00f00f00f00f00f00f00f00f"),
+            ("bar", "baabaabaabaabaabaabaabaabaabaabaabaabaab"),
+        ]);
+        let clock = Arc::new(ManualClock::new(1_800_000_000));
+        let engine = Engine::open_with_clock(
+            config,
+            dir.path(),
+            Arc::new(NoopProvider::new()),
+            Arc::new(refs),
+            clock.clone(),
+        )
+        .unwrap();
+        let robot = Robot::new(engine);
+        let notices = std::sync::Mutex::new(robot.notices());
+        World {
+            robot,
+            notices,
+            clock,
+            _dir: dir,
+        }
+    }
+
+    fn say(&self, who: &str, text: &str) -> Said {
+        let incoming = Incoming {
+            actor: Actor::new("shell", who, who),
+            channel: "tty".to_owned(),
+            text: text.to_owned(),
+            reply_to: None,
+        };
+        let answer = self.robot.handle(&incoming);
+        let mut finals = Vec::new();
+        for mut feed in answer.progress {
+            let mut last = None;
+            while let Some(update) = feed.next_blocking() {
+                last = Some(update);
+            }
+            finals.push(last.map(|r| r.to_string()).unwrap_or_default());
+        }
+        let mut notices: Vec<(String, String)> = answer
+            .notices
+            .iter()
+            .map(|n| (n.to.to_string(), n.reply.to_string()))
+            .collect();
+        let mut feed = self.notices.lock().unwrap();
+        while let Some(n) = feed.try_next() {
+            notices.push((n.to.to_string(), n.reply.to_string()));
+        }
+        Said {
+            tone: answer.reply.tone,
+            text: answer.reply.to_string(),
+            buttons: answer
+                .reply
+                .buttons
+                .iter()
+                .map(|b| b.command.clone())
+                .collect(),
+            finals,
+            notices,
+        }
+    }
+}
+
+fn has(said: &str, part: &str) {
+    assert!(said.contains(part), "expected {part:?} in:\n{said}");
+}
+
+#[test]
+fn two_developers_and_a_lead_share_staging() {
+    let w = World::new();
+
+    // alice gets her own env, cloned from staging, with its address.
+    let a = w.say("alice", "deploy branch foo to dev");
+    assert_eq!(a.tone, Tone::Success, "{}", a.text);
+    has(&a.finals[0], "`dev-foo` is ready");
+    has(&a.finals[0], "http://dev-foo.localhost:8080");
+    has(&a.finals[0], "`deploy dev-foo to staging`");
+
+    let b = w.say("bob", "hey rushbox, spin up a dev env for bar please");
+    has(&b.finals[0], "`dev-bar` is ready");
+
+    // alice moves hers to staging, which takes the lock.
+    let a = w.say("alice", "deploy dev-foo to staging");
+    assert_eq!(a.tone, Tone::Success, "{}", a.text);
+    has(&a.finals[0], "`staging` is ready");
+    has(&a.finals[0], "`promote staging to prod`");
+
+    // bob is refused: the answer names alice, and offers the queue.
+    w.clock.advance(300);
+    let b = w.say("bob", "deploy dev-bar to staging");
+    assert_eq!(b.tone, Tone::Refused, "{}", b.text);
+    has(&b.text, "staging is locked by @alice");
+    has(&b.text, "since 5m ago");
+    assert_eq!(b.buttons, vec!["queue me for staging".to_owned()]);
+
+    let b = w.say("bob", "queue me for staging");
+    assert_eq!(b.tone, Tone::Success, "{}", b.text);
+    let q = w.say("alice", "where am I in the queue?");
+    has(&q.text, "1. @bob");
+
+    // Only a lead changes prod; bob hears why, with every blocker.
+    let b = w.say("bob", "promote staging to prod");
+    assert_eq!(b.tone, Tone::Refused, "{}", b.text);
+    has(&b.text, "lead");
+
+    // lena promotes the same release; staging's lock passes to bob, who is told.
+    let l = w.say("lena", "promote staging to prod");
+    assert_eq!(l.tone, Tone::Success, "{}", l.text);
+    has(&l.finals[0], "`prod` is ready");
+    let to_bob: Vec<&String> = l
+        .notices
+        .iter()
+        .filter(|(to, _)| to == "shell:bob")
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(to_bob.len(), 1, "bob must be told once: {:?}", l.notices);
+    has(to_bob[0], "staging");
+    let lock = w.say("bob", "who has staging");
+    has(&lock.text, "offered to @bob");
+
+    let b = w.say("bob", "deploy dev-bar to staging");
+    assert_eq!(b.tone, Tone::Success, "{}", b.text);
+    has(&b.finals[0], "`staging` is ready");
+
+    // Everyone sees the whole picture.
+    let envs = w.say("alice", "which environments are running");
+    for env in ["dev-foo", "dev-bar", "staging", "prod"] {
+        has(&envs.text, env);
+    }
+    has(&envs.text, "🔒 @bob");
+
+    let history = w.say("alice", "history prod");
+    let lines: Vec<&str> = history.text.lines().collect();
+    has(lines[2], "operation 4 succeeded");
+    has(lines[3], "@lena");
+    has(lines[4], "refused: only a lead may promote to prod");
+}
+
+#[test]
+fn owners_decide_about_their_envs_and_leads_can_give_them_away() {
+    let w = World::new();
+    w.say("bob", "deploy bar");
+    let a = w.say("alice", "destroy dev-bar");
+    assert_eq!(a.tone, Tone::Refused, "{}", a.text);
+    has(&a.text, "bob");
+
+    let o = w.say("alice", "whose env is dev-bar?");
+    has(&o.text, "`dev-bar` belongs to @bob");
+
+    let l = w.say("lena", "give dev-bar to @alice");
+    assert_eq!(l.tone, Tone::Success, "{}", l.text);
+    let o = w.say("bob", "who owns dev-bar");
+    has(&o.text, "@alice");
+    let a = w.say("alice", "tear down dev-bar");
+    assert_eq!(a.tone, Tone::Success, "{}", a.text);
+}
+
+#[test]
+fn a_lock_needs_a_reason_and_stealing_needs_a_lead() {
+    let w = World::new();
+    let a = w.say("alice", "lock staging");
+    assert_eq!(a.tone, Tone::Refused, "{}", a.text);
+    has(&a.text, "reason");
+
+    let a = w.say("alice", "lock staging for 2h, QA on checkout");
+    assert_eq!(a.tone, Tone::Success, "{}", a.text);
+    let s = w.say("bob", "is staging free?");
+    has(&s.text, "@alice");
+    has(&s.text, "QA on checkout");
+
+    let b = w.say("bob", "steal the staging lock");
+    assert_eq!(b.tone, Tone::Refused, "{}", b.text);
+    let l = w.say("lena", "steal the staging lock for a hotfix");
+    assert_eq!(l.tone, Tone::Success, "{}", l.text);
+    assert!(
+        l.notices.iter().any(|(to, _)| to == "shell:alice"),
+        "alice must be told: {:?}",
+        l.notices
+    );
+}
+
+#[test]
+fn mistakes_get_a_clear_answer_and_change_nothing() {
+    let w = World::new();
+    let t = w.say("alice", "deploy foo to stagign");
+    has(&t.text, "Did you mean `deploy branch foo to staging`?");
+    assert_eq!(t.buttons, vec!["deploy branch foo to staging".to_owned()]);
+
+    let h = w.say("alice", "deploy feat;$(id) to dev");
+    assert_eq!(h.tone, Tone::Refused);
+    has(&h.text, "can't contain `;`");
+
+    let n = w.say("alice", "deploy nosuchbranch to dev");
+    assert_eq!(n.tone, Tone::Refused, "{}", n.text);
+    has(&n.text, "nosuchbranch");
+
+    let s = w.say("alice", "status dev-nothing");
+    assert_eq!(s.tone, Tone::Refused, "{}", s.text);
+    has(&s.text, "`envs`");
+
+    let e = w.say("alice", "envs");
+    has(&e.text, "No environments yet");
+
+    let stranger = w.say("mallory", "deploy foo");
+    assert_eq!(stranger.tone, Tone::Refused, "{}", stranger.text);
+}
+
+#[test]
+fn help_comes_from_the_grammar() {
+    let w = World::new();
+    let h = w.say("anyone", "what can you do?");
+    has(&h.text, "deploy branch <ref> to dev");
+    let h = w.say("anyone", "help lock");
+    has(&h.text, "lock staging for <reason>");
+}

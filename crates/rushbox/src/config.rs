@@ -1,0 +1,300 @@
+//! rushbox's config file: TOML into typed sections, with every mistake
+//! reported as `file:line: key: what is wrong`. The example in
+//! `config/rushbox.toml` is also the embedded default.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use rushbox_command::AppName;
+use rushbox_pipeline::PipelineConfig;
+use rushbox_pipeline::config::{AppConfig, LimitsConfig, RolesConfig, TimesConfig};
+use rushbox_pipeline::provider::script::ScriptConfig;
+use serde::Deserialize;
+
+/// The example config, used when no `--config` is given.
+pub const EMBEDDED: &str = include_str!("../../../config/rushbox.toml");
+/// Where the embedded default pretends to live, so its relative paths work from the directory rushbox runs in.
+pub const EMBEDDED_NAME: &str = "config/rushbox.toml (embedded default)";
+
+/// Which provider makes envs real.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Noop,
+    Script,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSection {
+    pub kind: ProviderKind,
+    pub script: Option<ScriptConfig>,
+}
+
+impl Default for ProviderSection {
+    fn default() -> ProviderSection {
+        ProviderSection {
+            kind: ProviderKind::Noop,
+            script: None,
+        }
+    }
+}
+
+/// The whole file, as written.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FileConfig {
+    store: PathBuf,
+    provider: ProviderSection,
+    apps: Vec<AppConfig>,
+    default_app: Option<AppName>,
+    roles: RolesConfig,
+    limits: LimitsConfig,
+    times: TimesConfig,
+}
+
+impl Default for FileConfig {
+    fn default() -> FileConfig {
+        let pipeline = PipelineConfig::default();
+        FileConfig {
+            store: PathBuf::from(".rushbox/state"),
+            provider: ProviderSection::default(),
+            apps: pipeline.apps,
+            default_app: pipeline.default_app,
+            roles: pipeline.roles,
+            limits: pipeline.limits,
+            times: pipeline.times,
+        }
+    }
+}
+
+/// Config ready to use: paths made absolute against the file's directory.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub store: PathBuf,
+    pub provider: ProviderSection,
+    pub pipeline: PipelineConfig,
+}
+
+/// A config mistake, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: name.clone(),
+            line: None,
+            key: None,
+            message: format!("can't read it: {e}"),
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Config::parse(&text, &name, &base)
+    }
+
+    /// The embedded default, as if it were `config/rushbox.toml` under `cwd`.
+    pub fn embedded(cwd: &Path) -> Result<Config, ConfigError> {
+        Config::parse(EMBEDDED, EMBEDDED_NAME, &cwd.join("config"))
+    }
+
+    /// Parses `text` (named `file` in errors); relative paths are taken from `base`.
+    pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> {
+        let parsed: FileConfig = toml::from_str(text).map_err(|e| locate(&e, text, file))?;
+        let at = |key: &str, message: String| ConfigError {
+            file: file.to_owned(),
+            line: line_of_key(text, key),
+            key: Some(key.to_owned()),
+            message,
+        };
+        if parsed.apps.is_empty() {
+            return Err(at(
+                "apps",
+                "name at least one app (`[[apps]]` with `name` and `repo`)".to_owned(),
+            ));
+        }
+        if let Some(default) = &parsed.default_app
+            && !parsed.apps.iter().any(|a| &a.name == default)
+        {
+            let known: Vec<String> = parsed.apps.iter().map(|a| a.name.to_string()).collect();
+            return Err(at(
+                "default_app",
+                format!("`{default}` is not one of the apps: {}", known.join(", ")),
+            ));
+        }
+        for (i, app) in parsed.apps.iter().enumerate() {
+            if parsed.apps[..i].iter().any(|a| a.name == app.name) {
+                return Err(at(
+                    "name",
+                    format!("app `{}` is configured twice", app.name),
+                ));
+            }
+        }
+        if parsed.provider.kind == ProviderKind::Script && parsed.provider.script.is_none() {
+            return Err(at(
+                "kind",
+                "`kind = \"script\"` needs a `[provider.script]` table with the commands"
+                    .to_owned(),
+            ));
+        }
+        let mut provider = parsed.provider;
+        if let Some(script) = &mut provider.script {
+            script.working_dir = Some(base.join(script.working_dir.take().unwrap_or_default()));
+        }
+        let apps = parsed
+            .apps
+            .into_iter()
+            .map(|app| AppConfig {
+                repo: base.join(&app.repo),
+                ..app
+            })
+            .collect();
+        Ok(Config {
+            store: base.join(parsed.store),
+            provider,
+            pipeline: PipelineConfig {
+                apps,
+                default_app: parsed.default_app,
+                roles: parsed.roles,
+                limits: parsed.limits,
+                times: parsed.times,
+            },
+        })
+    }
+}
+
+/// Turns a TOML error into file, line and key.
+fn locate(error: &toml::de::Error, text: &str, file: &str) -> ConfigError {
+    let line = error
+        .span()
+        .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+    let message = error.message().trim().to_owned();
+    // The key is named in "unknown field `x`" messages; otherwise it is the
+    // left side of the line the error points at.
+    let key = message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.starts_with("unknown field"))
+        .map(str::to_owned)
+        .or_else(|| {
+            let line_text = text.lines().nth(line?.checked_sub(1)?)?;
+            let (key, _) = line_text.split_once('=')?;
+            Some(key.trim().to_owned())
+        });
+    ConfigError {
+        file: file.to_owned(),
+        line,
+        key,
+        message,
+    }
+}
+
+/// The first line where `key = …` (or `[key]`, `[[key]]`) is written.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            let l = l.trim();
+            l.split('=').next().is_some_and(|k| k.trim() == key)
+                || l.trim_matches(|c| c == '[' || c == ']') == key
+        })
+        .map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(text: &str) -> String {
+        match Config::parse(text, "rushbox.toml", Path::new("/srv/rushbox")) {
+            Ok(_) => panic!("accepted: {text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_example_is_valid_and_paths_follow_the_file() {
+        let config = Config::parse(EMBEDDED, "example", Path::new("/srv/rushbox/config")).unwrap();
+        assert_eq!(
+            config.store,
+            Path::new("/srv/rushbox/config/../.rushbox/state")
+        );
+        assert_eq!(
+            config.pipeline.apps[0].repo,
+            Path::new("/srv/rushbox/config/..")
+        );
+        assert_eq!(config.pipeline.roles.leads, vec!["shell:lena".to_owned()]);
+        assert_eq!(config.provider.kind, ProviderKind::Noop);
+    }
+
+    #[test]
+    fn mistakes_name_the_file_line_and_key() {
+        assert_eq!(
+            error("store = \"s\"\n[roles]\nleeds = [\"shell:a\"]\n"),
+            "rushbox.toml:3: `leeds`: unknown field `leeds`, expected `leads` or `developers`"
+        );
+        let e = error("[limits]\ndev_envs_total = \"many\"\n");
+        assert!(
+            e.starts_with("rushbox.toml:2: `dev_envs_total`: invalid type: string \"many\""),
+            "{e}"
+        );
+        let e = error("[[apps]]\nname = \"Bad_App\"\nrepo = \".\"\n");
+        assert!(e.starts_with("rushbox.toml:2: `name`: "), "{e}");
+        assert!(e.contains("can't contain `_`"), "{e}");
+        let e = error("default_app = \"web\"\n[[apps]]\nname = \"api\"\n");
+        assert_eq!(
+            e,
+            "rushbox.toml:1: `default_app`: `web` is not one of the apps: api"
+        );
+        let e = error("[provider]\nkind = \"script\"\n");
+        assert_eq!(
+            e,
+            "rushbox.toml:2: `kind`: `kind = \"script\"` needs a `[provider.script]` table with the commands"
+        );
+        let e = error("[provider]\nkind = \"kubernetes\"\n");
+        assert!(
+            e.starts_with("rushbox.toml:2: `kind`: unknown variant `kubernetes`"),
+            "{e}"
+        );
+        let e = error(
+            "[provider]\nkind = \"script\"\n[provider.script]\ndeploy = [\"./d.sh\", \"{nope}\"]\n",
+        );
+        assert!(e.starts_with("rushbox.toml:4: `deploy`: "), "{e}");
+        let e = error("stor = \"x\"\n");
+        assert!(
+            e.starts_with("rushbox.toml:1: `stor`: unknown field `stor`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_script_provider_runs_from_the_config_directory() {
+        let text = "[provider]\nkind = \"script\"\n[provider.script]\ndeploy = [\"./deploy.sh\", \"{env}\"]\nworking_dir = \"deploy\"\n";
+        let config = Config::parse(text, "x", Path::new("/srv/rushbox")).unwrap();
+        let script = config.provider.script.unwrap();
+        assert_eq!(
+            script.working_dir.as_deref(),
+            Some(Path::new("/srv/rushbox/deploy"))
+        );
+    }
+}

@@ -1,0 +1,358 @@
+//! The shell adapter: one command per line from a terminal or a script,
+//! replies on stdout (as text, or one JSON object per line with `--json`).
+//! `/as <user>` switches who is typing, so one terminal can play developer
+//! and lead. Operations run in the background and report as they go; at the
+//! end of input the shell waits for them before it exits.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use rushbox_chat::{Actor, Answer, Incoming, Notice, NoticeFeed, ProgressFeed, Reply, Robot, who};
+use rushbox_pipeline::git::{GitRepo, GitResolver};
+use rushbox_pipeline::provider::Provider;
+use rushbox_pipeline::provider::script::ScriptProvider;
+use rushbox_pipeline::{Engine, NoopProvider};
+use serde_json::json;
+
+use crate::config::{Config, ProviderKind};
+
+/// How often timed rules (lease expiry, idle suspend, TTL) are checked.
+const TICK: Duration = Duration::from_secs(5);
+
+pub struct Options {
+    pub config: Config,
+    pub user: String,
+    pub json: bool,
+    /// Finish each line's operations before reading the next (scripts).
+    pub wait: bool,
+}
+
+/// Opens the engine the config describes: provider, git repositories, store.
+pub fn open_engine(config: &Config) -> Result<Engine, String> {
+    let provider: Arc<dyn Provider> = match config.provider.kind {
+        ProviderKind::Noop => Arc::new(NoopProvider::new()),
+        ProviderKind::Script => match &config.provider.script {
+            Some(script) => Arc::new(ScriptProvider::new(script.clone())),
+            None => {
+                return Err("the script provider has no `[provider.script]` commands".to_owned());
+            }
+        },
+    };
+    let mut resolver = GitResolver::new();
+    for app in &config.pipeline.apps {
+        let repo = GitRepo::open(&app.repo)
+            .map_err(|e| format!("app `{}`: {e} (set `repo` in the config)", app.name))?;
+        resolver.insert(app.name.clone(), repo.with_name(app.name.to_string()));
+    }
+    if let Some(parent) = config.store.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("can't create {}: {e}", parent.display()))?;
+    }
+    Engine::open(
+        config.pipeline.clone(),
+        &config.store,
+        provider,
+        Arc::new(resolver),
+    )
+    .map_err(|e| {
+        format!(
+            "can't open the state store at {}: {e}",
+            config.store.display()
+        )
+    })
+}
+
+/// Sends whole messages to one writer thread, so lines from background work never interleave.
+#[derive(Clone)]
+struct Printer {
+    json: bool,
+    out: std::sync::mpsc::Sender<String>,
+}
+
+impl Printer {
+    /// The printer and the thread that writes what it is given, until every printer is dropped.
+    fn start(json: bool) -> (Printer, JoinHandle<()>) {
+        let (out, lines) = std::sync::mpsc::channel::<String>();
+        let writer = thread::spawn(move || {
+            let mut stdout = std::io::stdout();
+            for text in lines {
+                // A closed stdout (a pipe whose reader left) is not worth a panic.
+                let _ = writeln!(stdout, "{text}");
+                let _ = stdout.flush();
+            }
+        });
+        (Printer { json, out }, writer)
+    }
+
+    fn emit(&self, kind: &str, to: &str, reply: &Reply, operation: Option<u64>, done: bool) {
+        let text = if self.json {
+            json!({
+                "kind": kind,
+                "to": to,
+                "operation": operation,
+                "final": done,
+                "tone": reply.tone,
+                "text": reply.to_string(),
+                "reply": reply,
+            })
+            .to_string()
+        } else {
+            match kind {
+                "notice" => format!("→ {to}: {}", indent(&reply.to_string())),
+                "progress" if !done => format!("  … {}", progress_line(reply)),
+                "progress" => indent(&reply.to_string()),
+                _ => reply.to_string(),
+            }
+        };
+        // The writer lives as long as any printer; a send can only fail after it is gone.
+        let _ = self.out.send(text);
+    }
+
+    fn notice(&self, notice: &Notice) {
+        self.emit("notice", &who(&notice.to), &notice.reply, None, false);
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.replace('\n', "\n  ")
+}
+
+/// One line for a progress update: its last text block (the latest step).
+fn progress_line(reply: &Reply) -> String {
+    reply
+        .blocks
+        .iter()
+        .rev()
+        .find_map(|b| match b {
+            rushbox_chat::Block::Text { text } => Some(text.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Prints a feed's updates until it ends, on its own thread.
+fn follow(printer: &Printer, mut feed: ProgressFeed, to: String) -> JoinHandle<()> {
+    let printer = printer.clone();
+    thread::spawn(move || {
+        while let Some(update) = feed.next_blocking() {
+            printer.emit(
+                "progress",
+                &to,
+                &update,
+                Some(feed.operation),
+                feed.is_done(),
+            );
+        }
+    })
+}
+
+/// Prints engine notices as they come, until stopped; then what is left.
+fn watch_notices(
+    printer: &Printer,
+    feed: Arc<Mutex<NoticeFeed>>,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<()> {
+    let printer = printer.clone();
+    thread::spawn(move || {
+        loop {
+            drain_notices(&printer, &feed);
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    })
+}
+
+fn drain_notices(printer: &Printer, feed: &Mutex<NoticeFeed>) {
+    let mut feed = feed.lock().unwrap_or_else(|p| p.into_inner());
+    while let Some(notice) = feed.try_next() {
+        printer.notice(&notice);
+    }
+}
+
+/// Lines from a terminal (with editing and history) or from a pipe.
+enum Lines {
+    Terminal(Box<rustyline::DefaultEditor>, Option<PathBuf>),
+    Piped(std::io::StdinLock<'static>),
+}
+
+impl Lines {
+    fn open(json: bool, history: Option<PathBuf>) -> Lines {
+        if std::io::stdin().is_terminal()
+            && !json
+            && let Ok(mut editor) = rustyline::DefaultEditor::new()
+        {
+            if let Some(path) = &history {
+                let _ = editor.load_history(path);
+            }
+            return Lines::Terminal(Box::new(editor), history);
+        }
+        Lines::Piped(std::io::stdin().lock())
+    }
+
+    fn next(&mut self, prompt: &str) -> Option<String> {
+        match self {
+            Lines::Terminal(editor, history) => match editor.readline(prompt) {
+                Ok(line) => {
+                    if !line.trim().is_empty() {
+                        let _ = editor.add_history_entry(line.as_str());
+                        if let Some(path) = history {
+                            let _ = editor.save_history(path);
+                        }
+                    }
+                    Some(line)
+                }
+                Err(rustyline::error::ReadlineError::Interrupted) => Some(String::new()),
+                Err(_) => None,
+            },
+            Lines::Piped(stdin) => {
+                let mut line = String::new();
+                match stdin.read_line(&mut line) {
+                    Ok(0) | Err(_) => None,
+                    Ok(_) => Some(line),
+                }
+            }
+        }
+    }
+}
+
+/// Runs the shell until the end of input; the exit code says whether it could start.
+pub fn run(options: Options) -> Result<(), String> {
+    let engine = open_engine(&options.config)?;
+    let robot = Robot::new(engine);
+    let (printer, writer) = Printer::start(options.json);
+    let stop = Arc::new(AtomicBool::new(false));
+    let notice_feed = Arc::new(Mutex::new(robot.notices()));
+    let notices = watch_notices(&printer, notice_feed.clone(), stop.clone());
+    for notice in robot.interrupted() {
+        printer.notice(&notice);
+    }
+    let running: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::new(Mutex::new(Vec::new()));
+    let ticker = {
+        let (robot, printer, stop, running) = (
+            robot.clone(),
+            printer.clone(),
+            stop.clone(),
+            running.clone(),
+        );
+        thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                thread::sleep(TICK);
+                let answer = robot.tick();
+                deliver(&printer, answer, "rushbox", &running, false);
+            }
+        })
+    };
+
+    let history = options.config.store.parent().map(|p| p.join("history"));
+    let mut lines = Lines::open(options.json, history);
+    let mut user = options.user.clone();
+    if !options.json && std::io::stdin().is_terminal() {
+        println!(
+            "rushbox shell: you are @{user}. Type `help`, `/as <user>` to switch, Ctrl-D to leave."
+        );
+    }
+    while let Some(line) = lines.next(&format!("{user}> ")) {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("/as") {
+            let name = rest.trim();
+            match Actor::new("shell", name, name).id() {
+                Ok(_) if !name.is_empty() => {
+                    user = name.to_owned();
+                    printer.emit(
+                        "reply",
+                        &format!("@{user}"),
+                        &Reply::text(rushbox_chat::Tone::Info, format!("Now typing as @{user}.")),
+                        None,
+                        false,
+                    );
+                }
+                _ => printer.emit(
+                    "reply",
+                    &format!("@{user}"),
+                    &Reply::text(
+                        rushbox_chat::Tone::Refused,
+                        "Say `/as <user>`, with a user name of plain letters and digits.",
+                    ),
+                    None,
+                    false,
+                ),
+            }
+            continue;
+        }
+        if line == "/quit" || line == "/exit" {
+            break;
+        }
+        let incoming = Incoming {
+            actor: Actor::new("shell", &user, &user),
+            channel: "tty".to_owned(),
+            text: line.to_owned(),
+            reply_to: None,
+        };
+        let answer = robot.handle(&incoming);
+        deliver(
+            &printer,
+            answer,
+            &format!("@{user}"),
+            &running,
+            options.wait,
+        );
+        if options.wait {
+            // What the finished work told others comes before the next line's answer.
+            drain_notices(&printer, &notice_feed);
+        }
+    }
+
+    // End of input: let running work finish, then say what it told others.
+    loop {
+        let handles: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *running.lock().unwrap_or_else(|p| p.into_inner()));
+        if handles.is_empty() {
+            break;
+        }
+        for handle in handles {
+            let _ = handle.join();
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    let _ = notices.join();
+    drop(ticker);
+    drop(printer);
+    let _ = writer.join();
+    Ok(())
+}
+
+fn deliver(
+    printer: &Printer,
+    answer: Answer,
+    to: &str,
+    running: &Mutex<Vec<JoinHandle<()>>>,
+    wait: bool,
+) {
+    // Timed rules speak through notices and progress; their own reply is for the audit log.
+    if to != "rushbox" {
+        printer.emit("reply", to, &answer.reply, None, false);
+    }
+    for notice in &answer.notices {
+        printer.notice(notice);
+    }
+    for feed in answer.progress {
+        let handle = follow(printer, feed, to.to_owned());
+        if wait {
+            let _ = handle.join();
+        } else {
+            running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(handle);
+        }
+    }
+}
