@@ -233,16 +233,11 @@ pub fn run(options: Options) -> Result<(), String> {
         printer.notice(&notice);
     }
     let running: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::new(Mutex::new(Vec::new()));
+    let (stop_ticker, ticker_stopped) = std::sync::mpsc::channel::<()>();
     let ticker = {
-        let (robot, printer, stop, running) = (
-            robot.clone(),
-            printer.clone(),
-            stop.clone(),
-            running.clone(),
-        );
+        let (robot, printer, running) = (robot.clone(), printer.clone(), running.clone());
         thread::spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
-                thread::sleep(TICK);
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = ticker_stopped.recv_timeout(TICK) {
                 let answer = robot.tick();
                 deliver(&printer, answer, "rushbox", &running, false);
             }
@@ -322,9 +317,10 @@ pub fn run(options: Options) -> Result<(), String> {
             let _ = handle.join();
         }
     }
+    drop(stop_ticker);
+    let _ = ticker.join();
     stop.store(true, Ordering::SeqCst);
     let _ = notices.join();
-    drop(ticker);
     drop(printer);
     let _ = writer.join();
     Ok(())

@@ -1,0 +1,230 @@
+//! `rushbox shell` end to end: the real binary, a real git repository, a
+//! sled store on disk, scripts piped in as a person would type them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    /// A repository with `main` and `foo`, and a config that deploys it with `provider`.
+    fn new(provider: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("app");
+        std::fs::create_dir(&repo).unwrap();
+        let git = |args: &[&str]| {
+            let status = Command::new("git")
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+                .args(args)
+                .current_dir(&repo)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success(), "git {args:?}");
+        };
+        git(&["init", "-q", "-b", "main"]);
+        std::fs::write(repo.join("README"), "hello\n").unwrap();
+        git(&["add", "README"]);
+        git(&["commit", "-q", "-m", "first"]);
+        git(&["checkout", "-q", "-b", "foo"]);
+        std::fs::write(repo.join("README"), "hello foo\n").unwrap();
+        git(&["commit", "-q", "-am", "foo"]);
+        git(&["checkout", "-q", "main"]);
+        let config = format!(
+            "store = \"state\"\n{provider}\n[[apps]]\nname = \"shop\"\nrepo = \"app\"\n\
+             [roles]\nleads = [\"shell:lena\"]\ndevelopers = [\"shell:alice\", \"shell:bob\"]\n"
+        );
+        std::fs::write(dir.path().join("rushbox.toml"), config).unwrap();
+        Setup { dir }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("rushbox.toml")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rushbox"));
+        command
+            .arg("shell")
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    fn run(&self, args: &[&str], script: &str) -> Output {
+        let mut child = self.command(args).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+        wait_with_timeout(child, Duration::from_secs(60))
+    }
+}
+
+fn wait_with_timeout(mut child: Child, limit: Duration) -> Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("rushbox shell did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn has(haystack: &str, needle: &str) {
+    assert!(haystack.contains(needle), "expected {needle:?} in:\n{haystack}");
+}
+
+#[test]
+fn a_morning_on_the_pipeline() {
+    let setup = Setup::new("[provider]\nkind = \"noop\"");
+    let out = setup.run(
+        &["--as", "alice"],
+        "# alice starts a feature env\n\
+         deploy branch foo to dev\n\
+         deploy dev-foo to staging\n\
+         /as bob\n\
+         deploy main to dev\n\
+         deploy dev-main to staging\n\
+         queue me for staging\n\
+         /as lena\n\
+         promote staging to prod\n\
+         /as bob\n\
+         who has staging\n\
+         which environments are running\n\
+         deploy feat;$(id) to dev\n",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let t = text(&out);
+    has(&t, "Deploying foo (");
+    has(&t, "`dev-foo` is ready");
+    has(&t, "Open dev-foo: http://dev-foo.localhost:8080");
+    has(&t, "`staging` is ready");
+    has(&t, "staging is locked by @alice");
+    has(&t, "You are #1 in the staging queue");
+    has(&t, "`prod` is ready");
+    has(&t, "→ @bob: It's your turn: the staging lock is yours.");
+    has(&t, "`staging` is offered to @bob");
+    has(&t, "4 environment(s):");
+    has(&t, "can't contain `;`");
+}
+
+#[test]
+fn json_prints_one_object_per_reply() {
+    let setup = Setup::new("[provider]\nkind = \"noop\"");
+    let out = setup.run(&["--as", "alice", "--json"], "deploy foo\nenvs\nlunch?\n");
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> =
+        text(&out).lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+    assert_eq!(lines[0]["kind"], "reply");
+    assert_eq!(lines[0]["to"], "@alice");
+    assert_eq!(lines[0]["tone"], "success");
+    let last_progress = lines.iter().filter(|l| l["kind"] == "progress").last().expect("progress");
+    assert_eq!(last_progress["final"], true);
+    assert_eq!(last_progress["reply"]["blocks"][1]["url"], "http://dev-foo.localhost:8080");
+    let table = lines.iter().find(|l| l["text"].as_str().is_some_and(|t| t.starts_with("1 environment"))).expect("envs");
+    assert_eq!(table["reply"]["blocks"][1]["kind"], "table");
+    let unknown = lines.last().unwrap();
+    assert_eq!(unknown["tone"], "info");
+    has(unknown["text"].as_str().unwrap(), "I didn't understand that");
+}
+
+#[test]
+fn state_survives_a_restart() {
+    let setup = Setup::new("[provider]\nkind = \"noop\"");
+    let first = setup.run(&["--as", "alice"], "deploy foo\nlock staging for QA\n");
+    assert!(first.status.success());
+    let second = setup.run(&["--as", "bob"], "envs\nwho has staging\n");
+    let t = text(&second);
+    has(&t, "dev-foo");
+    has(&t, "locked by @alice for \"QA\"");
+}
+
+#[test]
+fn a_second_shell_on_the_same_store_is_refused() {
+    let setup = Setup::new("[provider]\nkind = \"noop\"");
+    let mut first = setup.command(&["--as", "alice"]).spawn().unwrap();
+    let mut input = first.stdin.take().unwrap();
+    // The first shell answers once it holds the store.
+    input.write_all(b"envs\n").unwrap();
+    let mut stdout = first.stdout.take().unwrap();
+    let mut buf = [0u8; 64];
+    let _ = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+    let second = setup.run(&["--as", "bob"], "envs\n");
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    has(&err, "can't open the state store");
+    has(&err, "another");
+    drop(input);
+    let _ = wait_with_timeout(first, Duration::from_secs(30));
+}
+
+#[test]
+fn config_mistakes_name_file_line_and_key() {
+    let setup = Setup::new("[provider]\nkind = \"noop\"");
+    std::fs::write(setup.config(), "store = \"state\"\n[limits]\ndev_envs_per_persn = 2\n").unwrap();
+    let out = setup.run(&[], "envs\n");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    has(&err, "rushbox.toml:3: `dev_envs_per_persn`: unknown field `dev_envs_per_persn`");
+
+    std::fs::write(setup.config(), "[[apps]]\nname = \"shop\"\nrepo = \"nowhere\"\n").unwrap();
+    let out = setup.run(&[], "envs\n");
+    assert!(!out.status.success());
+    has(&String::from_utf8_lossy(&out.stderr), "app `shop`");
+}
+
+/// A deploy script that never ends, so the shell is killed mid-operation.
+fn slow_provider(dir: &Path) -> String {
+    let script = dir.join("slow.sh");
+    std::fs::write(&script, "#!/bin/sh\necho starting \"$RUSHBOX_ENV\"\nsleep 30\n").unwrap();
+    let mut perms = std::fs::metadata(&script).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&script, perms).unwrap();
+    format!(
+        "[provider]\nkind = \"script\"\n[provider.script]\ncreate = [\"{0}\"]\nclone_data = [\"{0}\"]\ndeploy = [\"{0}\"]\ndestroy = [\"true\"]\n",
+        script.display()
+    )
+}
+
+#[test]
+fn a_crash_mid_operation_is_reported_and_leaves_nothing_stuck() {
+    let scratch = tempfile::tempdir().unwrap();
+    let setup = Setup::new(&slow_provider(scratch.path()));
+    let mut shell = setup.command(&["--as", "alice", "--no-wait"]).spawn().unwrap();
+    let mut input = shell.stdin.take().unwrap();
+    input.write_all(b"lock staging for QA\ndeploy branch foo to staging\n").unwrap();
+    // Wait until the deploy is under way, then kill rushbox without warning.
+    let mut seen = String::new();
+    let mut stdout = shell.stdout.take().unwrap();
+    let start = Instant::now();
+    while !seen.contains("starting staging") {
+        assert!(start.elapsed() < Duration::from_secs(30), "deploy never started:\n{seen}");
+        let mut buf = [0u8; 256];
+        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    shell.kill().unwrap();
+    shell.wait().unwrap();
+    drop(input);
+
+    let after = setup.run(&["--as", "alice"], "status staging\nwho has staging\nunlock staging\n");
+    let t = text(&after);
+    has(&t, "→ @alice: rushbox restarted while operation #1 (create of `staging`) was running");
+    has(&t, "interrupted by a restart");
+    has(&t, "locked by @alice");
+    // The lock is not stuck: its holder can release it.
+    assert!(!t.contains("I can't do that"), "{t}");
+}
