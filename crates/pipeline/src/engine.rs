@@ -541,6 +541,13 @@ impl Engine {
         self.call(actor, Call::Transfer { app, env, to })
     }
 
+    /// The env served a request (the router calls this): it is not idle.
+    /// Written at most once a minute per env, and not audited when skipped.
+    pub fn record_activity(&self, app: Option<AppName>, env: EnvName) -> Result<(), EngineError> {
+        self.call(&Actor::rushbox(), Call::Activity { app, env })
+            .map(|_| ())
+    }
+
     /// Lets time act: lock leases and queue claims run out, dev envs past
     /// their time to live are destroyed and idle ones suspended.
     /// The runtime calls it periodically.

@@ -87,6 +87,11 @@ pub enum Call {
         env: EnvName,
         to: Actor,
     },
+    /// Someone used the env (the router saw a request): it is not idle.
+    Activity {
+        app: Option<AppName>,
+        env: EnvName,
+    },
     /// Time passed: leases, claims, TTLs and idle times run out.
     Tick,
     /// rushbox started: operations a crash left running are interrupted,
@@ -135,7 +140,8 @@ impl Call {
             | Call::Cancel { app, env }
             | Call::Rollback { app, env, .. }
             | Call::Reset { app, env, .. }
-            | Call::Transfer { app, env, .. } => (app.clone(), Some(env.clone())),
+            | Call::Transfer { app, env, .. }
+            | Call::Activity { app, env } => (app.clone(), Some(env.clone())),
             Call::Tick | Call::Reconcile | Call::Finish { .. } => (None, None),
         }
     }
@@ -189,6 +195,7 @@ impl fmt::Display for Call {
                 source,
             } => write!(f, "reset {}{env} to {source}", app(a)),
             Call::Transfer { app: a, env, to } => write!(f, "give {}{env} to {to}", app(a)),
+            Call::Activity { app: a, env } => write!(f, "activity on {}{env}", app(a)),
             Call::Tick => f.write_str("tick"),
             Call::Reconcile => f.write_str("start-up reconcile"),
             Call::Finish { operation, result } => match result {
@@ -261,7 +268,8 @@ pub enum Blocker {
     LockOffered {
         env: EnvName,
         to: Actor,
-        claim_by: Time,
+        /// Seconds they have left to claim it.
+        claim_within: u64,
     },
     QueuePosition {
         env: EnvName,
@@ -448,9 +456,14 @@ impl Blocker {
             Blocker::LockedBy { env, holder, .. } => {
                 format!("`queue me for {env}`, or ask {holder} to `unlock {env}`")
             }
-            Blocker::LockOffered { env, to, claim_by } => {
-                format!("`queue me for {env}`; {to} has until {claim_by} (unix time) to claim it")
-            }
+            Blocker::LockOffered {
+                env,
+                to,
+                claim_within,
+            } => format!(
+                "`queue me for {env}`; {to} has {} to claim it before it passes on",
+                human_duration(*claim_within)
+            ),
             Blocker::QueuePosition { env, .. } => format!(
                 "wait: you will be told when it is your turn (`leave the {env} queue` to give up)"
             ),
@@ -576,6 +589,7 @@ pub fn decide(
         Call::Rollback { app, env, release } => d.rollback(app.as_ref(), env, release.as_ref())?,
         Call::Reset { app, env, source } => d.reset(app.as_ref(), env, source)?,
         Call::Transfer { app, env, to } => d.transfer(app.as_ref(), env, to)?,
+        Call::Activity { app, env } => d.activity(app.as_ref(), env)?,
         Call::Tick => d.tick(),
         Call::Reconcile => d.reconcile(),
         Call::Finish { operation, result } => d.finish(*operation, result),
@@ -618,7 +632,10 @@ pub fn decide_and_audit(
         }),
         Ok(plan)
             if plan.is_empty()
-                && matches!(call, Call::Tick | Call::Reconcile | Call::Finish { .. }) =>
+                && matches!(
+                    call,
+                    Call::Tick | Call::Reconcile | Call::Finish { .. } | Call::Activity { .. }
+                ) =>
         {
             None
         }
@@ -756,7 +773,7 @@ impl Decider<'_> {
             Some(claim_by) => self.block(Blocker::LockOffered {
                 env: env.clone(),
                 to: lock.holder.clone(),
-                claim_by,
+                claim_within: claim_by.saturating_sub(self.now),
             }),
             None => self.block(Blocker::LockedBy {
                 env: env.clone(),
@@ -890,7 +907,12 @@ impl Decider<'_> {
     /// Starts putting `release` on the env at `key` (creating the env when
     /// new, waking it when suspended) and marks the env busy.
     fn put_release(&mut self, key: &EnvKey, release: &Release, kind: OpKind) -> u64 {
-        let existing = self.state.env(key).cloned();
+        // An env whose creation failed or was interrupted is made again.
+        let existing = self
+            .state
+            .env(key)
+            .filter(|e| !(e.state == EnvState::Failed && e.release.is_none()))
+            .cloned();
         let mut requests = Vec::new();
         let mut env = match existing {
             Some(env) => {
@@ -912,7 +934,12 @@ impl Decider<'_> {
                 } else {
                     requests.push(create);
                 }
-                self.new_env(key, Some(self.actor.clone()))
+                let owner = self
+                    .state
+                    .env(key)
+                    .and_then(|e| e.owner.clone())
+                    .unwrap_or_else(|| self.actor.clone());
+                self.new_env(key, Some(owner))
             }
         };
         requests.push(self.deploy_request(key, release));
@@ -1564,6 +1591,24 @@ impl Decider<'_> {
             text: format!("{} gave you {env_name}.", self.actor),
         });
         self.plan.message = format!("{env_name} is now {to}'s.");
+        Ok(())
+    }
+
+    /// Activity is written at most once a minute per env: enough for idle
+    /// times counted in hours, without a write per web request.
+    fn activity(&mut self, app: Option<&AppName>, env_name: &EnvName) -> Result<(), Refusal> {
+        let app = self.app(app)?;
+        let key = EnvKey::new(&app, env_name);
+        let Some(env) = self.state.env(&key) else {
+            return Err(Refusal::one(Blocker::NoSuchEnv {
+                env: env_name.clone(),
+            }));
+        };
+        if self.now >= env.last_activity + 60 {
+            let mut env = env.clone();
+            env.last_activity = self.now;
+            self.plan.effects.push(Effect::PutEnv(env));
+        }
         Ok(())
     }
 
