@@ -1796,3 +1796,120 @@ impl Decider<'_> {
 pub fn short(commit: &str) -> &str {
     commit.get(..10).unwrap_or(commit)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(s: &str) -> EnvName {
+        EnvName::from_user(s).unwrap()
+    }
+
+    fn who(s: &str) -> Actor {
+        Actor::parse(s).unwrap()
+    }
+
+    /// Every blocker says what is in the way and what to type next.
+    #[test]
+    fn blockers_read_as_sentences_with_a_command_to_type() {
+        let table: Vec<(Blocker, &str, &str)> = vec![
+            (
+                Blocker::LockedBy {
+                    env: env("staging"),
+                    holder: who("slack:T1:U1"),
+                    reason: "testing login".into(),
+                    since: 0,
+                    held_for: 7260,
+                },
+                "staging is locked by slack:T1:U1 for \"testing login\" since 2h 1m ago",
+                "`queue me for staging`, or ask slack:T1:U1 to `unlock staging`",
+            ),
+            (
+                Blocker::LockOffered {
+                    env: env("staging"),
+                    to: who("shell:bob"),
+                    claim_within: 600,
+                },
+                "staging was passed to shell:bob, next in the queue",
+                "`queue me for staging`; shell:bob has 10m to claim it before it passes on",
+            ),
+            (
+                Blocker::QueuePosition {
+                    env: env("staging"),
+                    position: 2,
+                    length: 3,
+                },
+                "you are #2 of 3 in the staging queue",
+                "wait: you will be told when it is your turn (`leave the staging queue` to give up)",
+            ),
+            (
+                Blocker::NeedsRole {
+                    role: Role::Lead,
+                    to: "promote to prod".into(),
+                },
+                "only a lead may promote to prod",
+                "ask a lead",
+            ),
+            (
+                Blocker::EnvBusy {
+                    env: env("dev-foo"),
+                    operation: 7,
+                    kind: OpKind::Deploy,
+                    by: who("shell:alice"),
+                },
+                "dev-foo is busy with operation 7 (deploy, asked by shell:alice)",
+                "wait for it to finish, or `cancel dev-foo`",
+            ),
+            (
+                Blocker::NotOwner {
+                    env: env("dev-foo"),
+                    owner: who("shell:alice"),
+                },
+                "dev-foo belongs to shell:alice",
+                "ask shell:alice or a lead",
+            ),
+            (
+                Blocker::ReasonRequired {
+                    env: env("staging"),
+                },
+                "a lock on staging needs a reason, so others know what it is for",
+                "`lock staging for <reason>`",
+            ),
+            (
+                Blocker::OutOfOrder {
+                    from: env("prod"),
+                    to: env("staging"),
+                },
+                "prod can't be promoted straight to staging",
+                "`reset staging to prod`",
+            ),
+            (
+                Blocker::WrongState {
+                    env: env("dev-foo"),
+                    state: EnvState::Suspended,
+                },
+                "dev-foo is suspended",
+                "`wake dev-foo`",
+            ),
+        ];
+        for (blocker, says, fix) in table {
+            assert_eq!(blocker.to_string(), says);
+            assert_eq!(blocker.fix(), fix, "{blocker:?}");
+        }
+    }
+
+    #[test]
+    fn durations_are_short() {
+        for (secs, shown) in [
+            (0, "0s"),
+            (59, "59s"),
+            (60, "1m"),
+            (3600, "1h"),
+            (3660, "1h 1m"),
+            (86400, "1d"),
+            (90000, "1d 1h"),
+        ] {
+            assert_eq!(human_duration(secs), shown);
+        }
+    }
+}
