@@ -955,6 +955,40 @@ impl Decider<'_> {
         id
     }
 
+    /// The release an env runs, to be moved elsewhere; blocks when there is none.
+    fn release_running_on(&mut self, key: &EnvKey) -> Option<Release> {
+        let env = key.env.clone();
+        match self.state.env(key).map(|e| e.release.as_ref()) {
+            None => {
+                self.block(Blocker::NoSuchEnv { env });
+                None
+            }
+            Some(None) => {
+                self.block(Blocker::NoRelease { env });
+                None
+            }
+            Some(Some(id)) => self
+                .state
+                .releases
+                .get(&(key.app.clone(), id.clone()))
+                .cloned(),
+        }
+    }
+
+    /// Takes the lock when the checks said so, then starts putting the release on the env.
+    fn ship(
+        &mut self,
+        key: &EnvKey,
+        release: &Release,
+        kind: OpKind,
+        take_lock_for: Option<String>,
+    ) -> u64 {
+        if let Some(reason) = take_lock_for {
+            self.take_lock(key, &reason, self.config.times.lock_lease);
+        }
+        self.put_release(key, release, kind)
+    }
+
     fn release_for(&mut self, app: &AppName, git_ref: &GitRef, commit: &str) -> Release {
         if let Some(r) = self.state.release_of_commit(app, commit) {
             return r.clone();
@@ -1033,15 +1067,9 @@ impl Decider<'_> {
                 }));
             }
         };
-        if take {
-            self.take_lock(
-                &key,
-                &format!("deploy {git_ref}"),
-                self.config.times.lock_lease,
-            );
-        }
         let release = self.release_for(&app, git_ref, commit);
-        let id = self.put_release(&key, &release, OpKind::Deploy);
+        let reason = take.then(|| format!("deploy {git_ref}"));
+        let id = self.ship(&key, &release, OpKind::Deploy, reason);
         self.plan.message = format!(
             "Deploying {git_ref} ({}, release {}) to {env_name}: operation {id}.",
             short(commit),
@@ -1084,19 +1112,7 @@ impl Decider<'_> {
         let from_key = EnvKey::new(&app, from);
         let to_key = EnvKey::new(&app, to);
         self.need_developer(&format!("promote to {to}"));
-        let release = match self.state.env(&from_key) {
-            None => {
-                self.block(Blocker::NoSuchEnv { env: from.clone() });
-                None
-            }
-            Some(env) => match &env.release {
-                None => {
-                    self.block(Blocker::NoRelease { env: from.clone() });
-                    None
-                }
-                Some(id) => self.state.releases.get(&(app.clone(), id.clone())).cloned(),
-            },
-        };
+        let release = self.release_running_on(&from_key);
         let in_order = matches!(
             (from.stage(), to.stage()),
             (Some(Stage::Dev), Some(Stage::Staging)) | (Some(Stage::Staging), Some(Stage::Prod))
@@ -1115,14 +1131,8 @@ impl Decider<'_> {
         let Some(release) = release else {
             return Err(Refusal::one(Blocker::NoRelease { env: from.clone() }));
         };
-        if take {
-            self.take_lock(
-                &to_key,
-                &format!("promote {} from {from}", release.id),
-                self.config.times.lock_lease,
-            );
-        }
-        let id = self.put_release(&to_key, &release, OpKind::Promote);
+        let reason = take.then(|| format!("promote {} from {from}", release.id));
+        let id = self.ship(&to_key, &release, OpKind::Promote, reason);
         self.plan.message = format!(
             "Promoting release {} ({}) from {from} to {to}, no rebuild: operation {id}.",
             release.id,
@@ -1493,14 +1503,8 @@ impl Decider<'_> {
                 env: env_name.clone(),
             }));
         };
-        if take {
-            self.take_lock(
-                &key,
-                &format!("roll back to {}", release.id),
-                self.config.times.lock_lease,
-            );
-        }
-        let id = self.put_release(&key, &release, OpKind::Rollback);
+        let reason = take.then(|| format!("roll back to {}", release.id));
+        let id = self.ship(&key, &release, OpKind::Rollback, reason);
         self.plan.message = format!(
             "Rolling {env_name} back to release {} ({}): operation {id}.",
             release.id,
@@ -1519,23 +1523,7 @@ impl Decider<'_> {
         let key = EnvKey::new(&app, env_name);
         let source_key = EnvKey::new(&app, source);
         self.need_developer(&format!("reset {env_name}"));
-        let release = match self.state.env(&source_key) {
-            None => {
-                self.block(Blocker::NoSuchEnv {
-                    env: source.clone(),
-                });
-                None
-            }
-            Some(s) => match &s.release {
-                None => {
-                    self.block(Blocker::NoRelease {
-                        env: source.clone(),
-                    });
-                    None
-                }
-                Some(id) => self.state.releases.get(&(app.clone(), id.clone())).cloned(),
-            },
-        };
+        let release = self.release_running_on(&source_key);
         if env_name.stage() == Some(Stage::Prod) {
             self.need_lead("reset prod");
         }
