@@ -1307,7 +1307,10 @@ impl Decider<'_> {
         match lock {
             None => {
                 self.pass_lock(&key, Some(queue));
-                self.plan.message = format!("{env} is free, so it is yours now.");
+                self.plan.message = format!(
+                    "{env} is free and nobody is waiting, so it is your turn now: claim it within {} with `lock {env} for <reason>` or by deploying to it.",
+                    human_duration(self.config.times.queue_claim)
+                );
             }
             Some(lock) => {
                 let position = queue.waiting.len();
