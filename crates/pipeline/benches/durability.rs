@@ -2,7 +2,7 @@
 //! transaction + flush each) against the floor the disk sets: a raw
 //! 256-byte write + fsync to a file in the same directory.
 //!
-//! `cargo bench -p rushbox-pipeline --bench durability [-- <dir> <count>]`
+//! `cargo bench -p rushbox-pipeline --bench durability [-- [<dir>] [<count>]]`
 //! (default: a temporary directory, 2,000 changes).
 
 use std::sync::Arc;
@@ -17,18 +17,16 @@ fn per_sec(n: usize, took: Duration) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // `cargo bench` passes `--bench`; skip flags.
+    // `cargo bench` passes `--bench`; skip flags. A number is the count,
+    // anything else the directory.
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let tmp = match args.first() {
+    let count: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(2000);
+    let tmp = match args.iter().find(|a| a.parse::<usize>().is_err()) {
         Some(dir) => tempfile::tempdir_in(dir)?,
         None => tempfile::tempdir()?,
-    };
-    let count: usize = match args.get(1) {
-        Some(n) => n.parse()?,
-        None => 2000,
     };
 
     let engine = Engine::open(
