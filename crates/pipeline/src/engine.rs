@@ -284,6 +284,8 @@ struct Inner {
 }
 
 /// The pipeline engine. Cheap to clone; all clones share one store.
+/// Running operations hold it too: the database closes when the last clone
+/// is dropped and the last operation has ended.
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,

@@ -291,6 +291,11 @@ pub enum Blocker {
         max: usize,
         envs: Vec<EnvName>,
     },
+    /// The person an env would be given to already has as many as one may.
+    RecipientAtLimit {
+        to: Actor,
+        max: usize,
+    },
     NoSuchEnv {
         env: EnvName,
     },
@@ -404,6 +409,12 @@ impl fmt::Display for Blocker {
                     }
                 }
             }
+            Blocker::RecipientAtLimit { to, max } => {
+                write!(
+                    f,
+                    "{to} already has {max} dev envs, the most one person may have"
+                )
+            }
             Blocker::NoSuchEnv { env } => write!(f, "there is no env {env}"),
             Blocker::NoRelease { env } => write!(f, "{env} has no release yet"),
             Blocker::NoSuchRelease { env, release } => {
@@ -475,6 +486,9 @@ impl Blocker {
                 Some(env) => format!("`destroy {env}` (or another you no longer need)"),
                 None => "`destroy` a dev env you no longer need, or ask a lead".to_owned(),
             },
+            Blocker::RecipientAtLimit { to, .. } => {
+                format!("ask {to} to `destroy` one of theirs first")
+            }
             Blocker::NoSuchEnv { .. } => "`envs` lists the envs there are".to_owned(),
             Blocker::NoRelease { env } => format!("`deploy <branch> to {env}` first"),
             Blocker::NoSuchRelease { env, .. } => {
@@ -1573,6 +1587,19 @@ impl Decider<'_> {
             });
         }
         self.need_owner(env);
+        let theirs = self
+            .state
+            .envs
+            .values()
+            .filter(|e| e.is_dev() && e.owner.as_ref() == Some(to))
+            .count();
+        let max = self.config.limits.dev_envs_per_person;
+        if env.owner.as_ref() != Some(to) && theirs >= max {
+            self.block(Blocker::RecipientAtLimit {
+                to: to.clone(),
+                max,
+            });
+        }
         self.checked()?;
         let mut env = env.clone();
         env.owner = Some(to.clone());

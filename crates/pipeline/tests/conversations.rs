@@ -111,6 +111,12 @@ fn dev_env_limits_come_from_config() {
         "`destroy dev-foo` (or another you no longer need)"
     );
     done(w.engine.deploy(&bob, None, git_ref("bar"), dev()));
+    // bob can't be given a second one either.
+    let blockers = refused(w.engine.transfer(&alice, None, env("dev-foo"), bob.clone()));
+    assert_eq!(
+        blockers[0].fix(),
+        "ask shell:bob to `destroy` one of theirs first"
+    );
     let blockers = refused(w.engine.deploy(&carol, None, git_ref("baz"), dev()));
     assert!(
         blockers[0].to_string().contains("all 2 dev envs"),

@@ -5,7 +5,7 @@
 //! Invariants: at most one holder; the queue is the model's (FIFO, nobody
 //! lost or doubled, the holder never waits in it); prod changes only on a
 //! lead's request; every refusal and every change has its audit entry;
-//! dev envs always have an owner, stay within the team's limit and change
+//! dev envs always have an owner, stay within the limits and change
 //! only on their owner's, a lead's or the clock's account.
 
 mod common;
@@ -455,6 +455,16 @@ fn check(cmds: Vec<Cmd>) -> Result<(), TestCaseError> {
         let dev_after: Vec<&rushbox_pipeline::model::Env> =
             sim.state.envs.values().filter(|e| e.is_dev()).collect();
         prop_assert!(dev_after.len() <= sim.config.limits.dev_envs_total);
+        for a in &actors {
+            let owned = dev_after
+                .iter()
+                .filter(|e| e.owner.as_ref() == Some(a))
+                .count();
+            prop_assert!(
+                owned <= sim.config.limits.dev_envs_per_person,
+                "{a} owns {owned}"
+            );
+        }
         for e in &dev_after {
             prop_assert!(e.owner.is_some(), "{} has no owner", e.name);
             match dev_before.get(&e.key()) {
