@@ -284,6 +284,8 @@ struct Inner {
 }
 
 /// The pipeline engine. Cheap to clone; all clones share one store.
+/// Running operations hold it too: the database closes when the last clone
+/// is dropped and the last operation has ended.
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
@@ -544,6 +546,13 @@ impl Engine {
         to: Actor,
     ) -> Result<Reply, EngineError> {
         self.call(actor, Call::Transfer { app, env, to })
+    }
+
+    /// The env served a request (the router calls this): it is not idle.
+    /// Written at most once a minute per env, and not audited when skipped.
+    pub fn record_activity(&self, app: Option<AppName>, env: EnvName) -> Result<(), EngineError> {
+        self.call(&Actor::rushbox(), Call::Activity { app, env })
+            .map(|_| ())
     }
 
     /// Lets time act: lock leases and queue claims run out, dev envs past

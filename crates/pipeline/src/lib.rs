@@ -2,6 +2,40 @@
 //! It knows nothing of chat; adapters, webhooks and the shell drive it alike.
 //! It takes its validated names (`GitRef`, `EnvName`, `AppName`) from
 //! `rushbox-command`, so a name is checked once, where it enters.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use rushbox_command::{EnvName, GitRef, Target};
+//! use rushbox_pipeline::{Actor, Engine, FixedRefs, NoopProvider, PipelineConfig, Progress};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let refs = FixedRefs::new([("foo", "f00f00f00f00f00f00f00f00f00f00f00f00f00f")]);
+//! let engine = Engine::open(
+//!     PipelineConfig::default(),
+//!     &dir.path().join("db"),
+//!     Arc::new(NoopProvider::new()),
+//!     Arc::new(refs),
+//! )
+//! .unwrap();
+//! let alice = Actor::parse("shell:alice").unwrap();
+//!
+//! // alice: deploy branch foo to dev
+//! let reply = engine
+//!     .deploy(&alice, None, GitRef::parse("foo").unwrap(), Target::Dev)
+//!     .unwrap();
+//! let address = Some("http://dev-foo.localhost:8080".to_owned());
+//! assert_eq!(reply.operation().unwrap().wait(), Progress::Finished { address });
+//!
+//! // alice: lock staging (no reason) → refused, with what to type instead
+//! let refusal = engine
+//!     .lock(&alice, None, EnvName::staging(), None, None, false)
+//!     .unwrap_err();
+//! assert_eq!(refusal.blockers()[0].fix(), "`lock staging for <reason>`");
+//! ```
+//!
+//! Layout: [`model`] (plain data), [`policy`] (the rules, pure), [`store`]
+//! (sled, the only I/O on state), [`ops`] (provider work on threads),
+//! [`engine`] (the API), [`provider`] (backends), [`config`].
 
 pub mod config;
 pub mod engine;

@@ -87,6 +87,11 @@ pub enum Call {
         env: EnvName,
         to: Actor,
     },
+    /// Someone used the env (the router saw a request): it is not idle.
+    Activity {
+        app: Option<AppName>,
+        env: EnvName,
+    },
     /// Time passed: leases, claims, TTLs and idle times run out.
     Tick,
     /// rushbox started: operations a crash left running are interrupted,
@@ -135,7 +140,8 @@ impl Call {
             | Call::Cancel { app, env }
             | Call::Rollback { app, env, .. }
             | Call::Reset { app, env, .. }
-            | Call::Transfer { app, env, .. } => (app.clone(), Some(env.clone())),
+            | Call::Transfer { app, env, .. }
+            | Call::Activity { app, env } => (app.clone(), Some(env.clone())),
             Call::Tick | Call::Reconcile | Call::Finish { .. } => (None, None),
         }
     }
@@ -189,6 +195,7 @@ impl fmt::Display for Call {
                 source,
             } => write!(f, "reset {}{env} to {source}", app(a)),
             Call::Transfer { app: a, env, to } => write!(f, "give {}{env} to {to}", app(a)),
+            Call::Activity { app: a, env } => write!(f, "activity on {}{env}", app(a)),
             Call::Tick => f.write_str("tick"),
             Call::Reconcile => f.write_str("start-up reconcile"),
             Call::Finish { operation, result } => match result {
@@ -261,7 +268,8 @@ pub enum Blocker {
     LockOffered {
         env: EnvName,
         to: Actor,
-        claim_by: Time,
+        /// Seconds they have left to claim it.
+        claim_within: u64,
     },
     QueuePosition {
         env: EnvName,
@@ -282,6 +290,11 @@ pub enum Blocker {
         scope: LimitScope,
         max: usize,
         envs: Vec<EnvName>,
+    },
+    /// The person an env would be given to already has as many as one may.
+    RecipientAtLimit {
+        to: Actor,
+        max: usize,
     },
     NoSuchEnv {
         env: EnvName,
@@ -396,6 +409,12 @@ impl fmt::Display for Blocker {
                     }
                 }
             }
+            Blocker::RecipientAtLimit { to, max } => {
+                write!(
+                    f,
+                    "{to} already has {max} dev envs, the most one person may have"
+                )
+            }
             Blocker::NoSuchEnv { env } => write!(f, "there is no env {env}"),
             Blocker::NoRelease { env } => write!(f, "{env} has no release yet"),
             Blocker::NoSuchRelease { env, release } => {
@@ -448,9 +467,14 @@ impl Blocker {
             Blocker::LockedBy { env, holder, .. } => {
                 format!("`queue me for {env}`, or ask {holder} to `unlock {env}`")
             }
-            Blocker::LockOffered { env, to, claim_by } => {
-                format!("`queue me for {env}`; {to} has until {claim_by} (unix time) to claim it")
-            }
+            Blocker::LockOffered {
+                env,
+                to,
+                claim_within,
+            } => format!(
+                "`queue me for {env}`; {to} has {} to claim it before it passes on",
+                human_duration(*claim_within)
+            ),
             Blocker::QueuePosition { env, .. } => format!(
                 "wait: you will be told when it is your turn (`leave the {env} queue` to give up)"
             ),
@@ -462,6 +486,9 @@ impl Blocker {
                 Some(env) => format!("`destroy {env}` (or another you no longer need)"),
                 None => "`destroy` a dev env you no longer need, or ask a lead".to_owned(),
             },
+            Blocker::RecipientAtLimit { to, .. } => {
+                format!("ask {to} to `destroy` one of theirs first")
+            }
             Blocker::NoSuchEnv { .. } => "`envs` lists the envs there are".to_owned(),
             Blocker::NoRelease { env } => format!("`deploy <branch> to {env}` first"),
             Blocker::NoSuchRelease { env, .. } => {
@@ -576,6 +603,7 @@ pub fn decide(
         Call::Rollback { app, env, release } => d.rollback(app.as_ref(), env, release.as_ref())?,
         Call::Reset { app, env, source } => d.reset(app.as_ref(), env, source)?,
         Call::Transfer { app, env, to } => d.transfer(app.as_ref(), env, to)?,
+        Call::Activity { app, env } => d.activity(app.as_ref(), env)?,
         Call::Tick => d.tick(),
         Call::Reconcile => d.reconcile(),
         Call::Finish { operation, result } => d.finish(*operation, result),
@@ -618,7 +646,10 @@ pub fn decide_and_audit(
         }),
         Ok(plan)
             if plan.is_empty()
-                && matches!(call, Call::Tick | Call::Reconcile | Call::Finish { .. }) =>
+                && matches!(
+                    call,
+                    Call::Tick | Call::Reconcile | Call::Finish { .. } | Call::Activity { .. }
+                ) =>
         {
             None
         }
@@ -756,7 +787,7 @@ impl Decider<'_> {
             Some(claim_by) => self.block(Blocker::LockOffered {
                 env: env.clone(),
                 to: lock.holder.clone(),
-                claim_by,
+                claim_within: claim_by.saturating_sub(self.now),
             }),
             None => self.block(Blocker::LockedBy {
                 env: env.clone(),
@@ -890,7 +921,12 @@ impl Decider<'_> {
     /// Starts putting `release` on the env at `key` (creating the env when
     /// new, waking it when suspended) and marks the env busy.
     fn put_release(&mut self, key: &EnvKey, release: &Release, kind: OpKind) -> u64 {
-        let existing = self.state.env(key).cloned();
+        // An env whose creation failed or was interrupted is made again.
+        let existing = self
+            .state
+            .env(key)
+            .filter(|e| !(e.state == EnvState::Failed && e.release.is_none()))
+            .cloned();
         let mut requests = Vec::new();
         let mut env = match existing {
             Some(env) => {
@@ -912,7 +948,12 @@ impl Decider<'_> {
                 } else {
                     requests.push(create);
                 }
-                self.new_env(key, Some(self.actor.clone()))
+                let owner = self
+                    .state
+                    .env(key)
+                    .and_then(|e| e.owner.clone())
+                    .unwrap_or_else(|| self.actor.clone());
+                self.new_env(key, Some(owner))
             }
         };
         requests.push(self.deploy_request(key, release));
@@ -926,6 +967,40 @@ impl Decider<'_> {
         env.last_activity = self.now;
         self.plan.effects.push(Effect::PutEnv(env));
         id
+    }
+
+    /// The release an env runs, to be moved elsewhere; blocks when there is none.
+    fn release_running_on(&mut self, key: &EnvKey) -> Option<Release> {
+        let env = key.env.clone();
+        match self.state.env(key).map(|e| e.release.as_ref()) {
+            None => {
+                self.block(Blocker::NoSuchEnv { env });
+                None
+            }
+            Some(None) => {
+                self.block(Blocker::NoRelease { env });
+                None
+            }
+            Some(Some(id)) => self
+                .state
+                .releases
+                .get(&(key.app.clone(), id.clone()))
+                .cloned(),
+        }
+    }
+
+    /// Takes the lock when the checks said so, then starts putting the release on the env.
+    fn ship(
+        &mut self,
+        key: &EnvKey,
+        release: &Release,
+        kind: OpKind,
+        take_lock_for: Option<String>,
+    ) -> u64 {
+        if let Some(reason) = take_lock_for {
+            self.take_lock(key, &reason, self.config.times.lock_lease);
+        }
+        self.put_release(key, release, kind)
     }
 
     fn release_for(&mut self, app: &AppName, git_ref: &GitRef, commit: &str) -> Release {
@@ -1006,15 +1081,9 @@ impl Decider<'_> {
                 }));
             }
         };
-        if take {
-            self.take_lock(
-                &key,
-                &format!("deploy {git_ref}"),
-                self.config.times.lock_lease,
-            );
-        }
         let release = self.release_for(&app, git_ref, commit);
-        let id = self.put_release(&key, &release, OpKind::Deploy);
+        let reason = take.then(|| format!("deploy {git_ref}"));
+        let id = self.ship(&key, &release, OpKind::Deploy, reason);
         self.plan.message = format!(
             "Deploying {git_ref} ({}, release {}) to {env_name}: operation {id}.",
             short(commit),
@@ -1057,19 +1126,7 @@ impl Decider<'_> {
         let from_key = EnvKey::new(&app, from);
         let to_key = EnvKey::new(&app, to);
         self.need_developer(&format!("promote to {to}"));
-        let release = match self.state.env(&from_key) {
-            None => {
-                self.block(Blocker::NoSuchEnv { env: from.clone() });
-                None
-            }
-            Some(env) => match &env.release {
-                None => {
-                    self.block(Blocker::NoRelease { env: from.clone() });
-                    None
-                }
-                Some(id) => self.state.releases.get(&(app.clone(), id.clone())).cloned(),
-            },
-        };
+        let release = self.release_running_on(&from_key);
         let in_order = matches!(
             (from.stage(), to.stage()),
             (Some(Stage::Dev), Some(Stage::Staging)) | (Some(Stage::Staging), Some(Stage::Prod))
@@ -1088,14 +1145,8 @@ impl Decider<'_> {
         let Some(release) = release else {
             return Err(Refusal::one(Blocker::NoRelease { env: from.clone() }));
         };
-        if take {
-            self.take_lock(
-                &to_key,
-                &format!("promote {} from {from}", release.id),
-                self.config.times.lock_lease,
-            );
-        }
-        let id = self.put_release(&to_key, &release, OpKind::Promote);
+        let reason = take.then(|| format!("promote {} from {from}", release.id));
+        let id = self.ship(&to_key, &release, OpKind::Promote, reason);
         self.plan.message = format!(
             "Promoting release {} ({}) from {from} to {to}, no rebuild: operation {id}.",
             release.id,
@@ -1270,7 +1321,10 @@ impl Decider<'_> {
         match lock {
             None => {
                 self.pass_lock(&key, Some(queue));
-                self.plan.message = format!("{env} is free, so it is yours now.");
+                self.plan.message = format!(
+                    "{env} is free and nobody is waiting, so it is your turn now: claim it within {} with `lock {env} for <reason>` or by deploying to it.",
+                    human_duration(self.config.times.queue_claim)
+                );
             }
             Some(lock) => {
                 let position = queue.waiting.len();
@@ -1466,14 +1520,8 @@ impl Decider<'_> {
                 env: env_name.clone(),
             }));
         };
-        if take {
-            self.take_lock(
-                &key,
-                &format!("roll back to {}", release.id),
-                self.config.times.lock_lease,
-            );
-        }
-        let id = self.put_release(&key, &release, OpKind::Rollback);
+        let reason = take.then(|| format!("roll back to {}", release.id));
+        let id = self.ship(&key, &release, OpKind::Rollback, reason);
         self.plan.message = format!(
             "Rolling {env_name} back to release {} ({}): operation {id}.",
             release.id,
@@ -1492,23 +1540,7 @@ impl Decider<'_> {
         let key = EnvKey::new(&app, env_name);
         let source_key = EnvKey::new(&app, source);
         self.need_developer(&format!("reset {env_name}"));
-        let release = match self.state.env(&source_key) {
-            None => {
-                self.block(Blocker::NoSuchEnv {
-                    env: source.clone(),
-                });
-                None
-            }
-            Some(s) => match &s.release {
-                None => {
-                    self.block(Blocker::NoRelease {
-                        env: source.clone(),
-                    });
-                    None
-                }
-                Some(id) => self.state.releases.get(&(app.clone(), id.clone())).cloned(),
-            },
-        };
+        let release = self.release_running_on(&source_key);
         if env_name.stage() == Some(Stage::Prod) {
             self.need_lead("reset prod");
         }
@@ -1555,6 +1587,19 @@ impl Decider<'_> {
             });
         }
         self.need_owner(env);
+        let theirs = self
+            .state
+            .envs
+            .values()
+            .filter(|e| e.is_dev() && e.owner.as_ref() == Some(to))
+            .count();
+        let max = self.config.limits.dev_envs_per_person;
+        if env.owner.as_ref() != Some(to) && theirs >= max {
+            self.block(Blocker::RecipientAtLimit {
+                to: to.clone(),
+                max,
+            });
+        }
         self.checked()?;
         let mut env = env.clone();
         env.owner = Some(to.clone());
@@ -1564,6 +1609,24 @@ impl Decider<'_> {
             text: format!("{} gave you {env_name}.", self.actor),
         });
         self.plan.message = format!("{env_name} is now {to}'s.");
+        Ok(())
+    }
+
+    /// Activity is written at most once a minute per env: enough for idle
+    /// times counted in hours, without a write per web request.
+    fn activity(&mut self, app: Option<&AppName>, env_name: &EnvName) -> Result<(), Refusal> {
+        let app = self.app(app)?;
+        let key = EnvKey::new(&app, env_name);
+        let Some(env) = self.state.env(&key) else {
+            return Err(Refusal::one(Blocker::NoSuchEnv {
+                env: env_name.clone(),
+            }));
+        };
+        if self.now >= env.last_activity + 60 {
+            let mut env = env.clone();
+            env.last_activity = self.now;
+            self.plan.effects.push(Effect::PutEnv(env));
+        }
         Ok(())
     }
 
@@ -1750,4 +1813,121 @@ impl Decider<'_> {
 /// The first 10 characters of a commit id.
 pub fn short(commit: &str) -> &str {
     commit.get(..10).unwrap_or(commit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(s: &str) -> EnvName {
+        EnvName::from_user(s).unwrap()
+    }
+
+    fn who(s: &str) -> Actor {
+        Actor::parse(s).unwrap()
+    }
+
+    /// Every blocker says what is in the way and what to type next.
+    #[test]
+    fn blockers_read_as_sentences_with_a_command_to_type() {
+        let table: Vec<(Blocker, &str, &str)> = vec![
+            (
+                Blocker::LockedBy {
+                    env: env("staging"),
+                    holder: who("slack:T1:U1"),
+                    reason: "testing login".into(),
+                    since: 0,
+                    held_for: 7260,
+                },
+                "staging is locked by slack:T1:U1 for \"testing login\" since 2h 1m ago",
+                "`queue me for staging`, or ask slack:T1:U1 to `unlock staging`",
+            ),
+            (
+                Blocker::LockOffered {
+                    env: env("staging"),
+                    to: who("shell:bob"),
+                    claim_within: 600,
+                },
+                "staging was passed to shell:bob, next in the queue",
+                "`queue me for staging`; shell:bob has 10m to claim it before it passes on",
+            ),
+            (
+                Blocker::QueuePosition {
+                    env: env("staging"),
+                    position: 2,
+                    length: 3,
+                },
+                "you are #2 of 3 in the staging queue",
+                "wait: you will be told when it is your turn (`leave the staging queue` to give up)",
+            ),
+            (
+                Blocker::NeedsRole {
+                    role: Role::Lead,
+                    to: "promote to prod".into(),
+                },
+                "only a lead may promote to prod",
+                "ask a lead",
+            ),
+            (
+                Blocker::EnvBusy {
+                    env: env("dev-foo"),
+                    operation: 7,
+                    kind: OpKind::Deploy,
+                    by: who("shell:alice"),
+                },
+                "dev-foo is busy with operation 7 (deploy, asked by shell:alice)",
+                "wait for it to finish, or `cancel dev-foo`",
+            ),
+            (
+                Blocker::NotOwner {
+                    env: env("dev-foo"),
+                    owner: who("shell:alice"),
+                },
+                "dev-foo belongs to shell:alice",
+                "ask shell:alice or a lead",
+            ),
+            (
+                Blocker::ReasonRequired {
+                    env: env("staging"),
+                },
+                "a lock on staging needs a reason, so others know what it is for",
+                "`lock staging for <reason>`",
+            ),
+            (
+                Blocker::OutOfOrder {
+                    from: env("prod"),
+                    to: env("staging"),
+                },
+                "prod can't be promoted straight to staging",
+                "`reset staging to prod`",
+            ),
+            (
+                Blocker::WrongState {
+                    env: env("dev-foo"),
+                    state: EnvState::Suspended,
+                },
+                "dev-foo is suspended",
+                "`wake dev-foo`",
+            ),
+        ];
+        for (blocker, says, fix) in table {
+            assert_eq!(blocker.to_string(), says);
+            assert_eq!(blocker.fix(), fix, "{blocker:?}");
+        }
+    }
+
+    #[test]
+    fn durations_are_short() {
+        for (secs, shown) in [
+            (0, "0s"),
+            (59, "59s"),
+            (60, "1m"),
+            (3600, "1h"),
+            (3660, "1h 1m"),
+            (86400, "1d"),
+            (90000, "1d 1h"),
+        ] {
+            assert_eq!(human_duration(secs), shown);
+        }
+    }
 }

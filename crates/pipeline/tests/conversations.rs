@@ -111,6 +111,12 @@ fn dev_env_limits_come_from_config() {
         "`destroy dev-foo` (or another you no longer need)"
     );
     done(w.engine.deploy(&bob, None, git_ref("bar"), dev()));
+    // bob can't be given a second one either.
+    let blockers = refused(w.engine.transfer(&alice, None, env("dev-foo"), bob.clone()));
+    assert_eq!(
+        blockers[0].fix(),
+        "ask shell:bob to `destroy` one of theirs first"
+    );
     let blockers = refused(w.engine.deploy(&carol, None, git_ref("baz"), dev()));
     assert!(
         blockers[0].to_string().contains("all 2 dev envs"),
@@ -480,8 +486,12 @@ fn time_suspends_idle_dev_envs_and_destroys_expired_ones() {
     let w = world();
     let alice = actor("alice");
     done(w.engine.deploy(&alice, None, git_ref("foo"), dev()));
-    // idle for 2h → suspended
-    let now = w.clock.advance(2 * 3600);
+    // used after an hour, so not idle at 2h; idle at 3h → suspended
+    w.clock.advance(3600);
+    w.engine.record_activity(None, env("dev-foo")).unwrap();
+    let reply = w.engine.tick(w.clock.advance(3600)).unwrap();
+    assert!(reply.operations.is_empty());
+    let now = w.clock.advance(3600);
     let reply = w.engine.tick(now).unwrap();
     assert_eq!(reply.operations.len(), 1);
     for op in reply.operations {
@@ -496,7 +506,7 @@ fn time_suspends_idle_dev_envs_and_destroys_expired_ones() {
     done(w.engine.wake(&alice, None, env("dev-foo")));
     let row = &w.engine.list_envs(None, None)[0];
     assert_eq!(row.state, EnvState::Running);
-    assert_eq!(row.ttl_left, Some(4 * 86400 - 2 * 3600));
+    assert_eq!(row.ttl_left, Some(4 * 86400 - 3 * 3600));
     // past its TTL it is destroyed and alice told
     let now = w.clock.advance(4 * 86400);
     let reply = w.engine.tick(now).unwrap();

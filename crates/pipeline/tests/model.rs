@@ -4,7 +4,9 @@
 //!
 //! Invariants: at most one holder; the queue is the model's (FIFO, nobody
 //! lost or doubled, the holder never waits in it); prod changes only on a
-//! lead's request; every refusal and every change has its audit entry.
+//! lead's request; every refusal and every change has its audit entry;
+//! dev envs always have an owner, stay within the limits and change
+//! only on their owner's, a lead's or the clock's account.
 
 mod common;
 
@@ -23,17 +25,58 @@ const NAMES: [&str; 5] = ["alice", "bob", "carol", "lena", "mallory"];
 
 #[derive(Debug, Clone)]
 enum Cmd {
-    Lock { who: usize, with_reason: bool },
-    Steal { who: usize },
-    Unlock { who: usize },
-    Join { who: usize },
-    Leave { who: usize },
-    DeployStaging { who: usize, ok: bool },
-    PromoteProd { who: usize, ok: bool },
-    DeployProd { who: usize, ok: bool },
-    RollbackProd { who: usize },
-    Tick { secs: u64 },
+    Lock {
+        who: usize,
+        with_reason: bool,
+    },
+    Steal {
+        who: usize,
+    },
+    Unlock {
+        who: usize,
+    },
+    Join {
+        who: usize,
+    },
+    Leave {
+        who: usize,
+    },
+    DeployStaging {
+        who: usize,
+        ok: bool,
+    },
+    PromoteProd {
+        who: usize,
+        ok: bool,
+    },
+    DeployProd {
+        who: usize,
+        ok: bool,
+    },
+    RollbackProd {
+        who: usize,
+    },
+    Tick {
+        secs: u64,
+    },
+    DeployDev {
+        who: usize,
+        branch: usize,
+        ok: bool,
+    },
+    DestroyDev {
+        who: usize,
+        branch: usize,
+    },
+    GiveDev {
+        who: usize,
+        branch: usize,
+        to: usize,
+    },
 }
+
+/// Branches people deploy to dev; `dev-<branch>` is the env.
+const BRANCHES: [&str; 3] = ["foo", "bar", "baz"];
 
 fn cmd() -> impl Strategy<Value = Cmd> {
     let who = 0..NAMES.len();
@@ -46,9 +89,14 @@ fn cmd() -> impl Strategy<Value = Cmd> {
         3 => (who.clone(), prop::bool::weighted(0.8)).prop_map(|(who, ok)| Cmd::DeployStaging { who, ok }),
         2 => (who.clone(), prop::bool::weighted(0.8)).prop_map(|(who, ok)| Cmd::PromoteProd { who, ok }),
         1 => (who.clone(), any::<bool>()).prop_map(|(who, ok)| Cmd::DeployProd { who, ok }),
-        1 => who.prop_map(|who| Cmd::RollbackProd { who }),
-        2 => prop::sample::select(vec![1u64, 600, 899, 900, 1000, 14_400, 20_000])
+        1 => who.clone().prop_map(|who| Cmd::RollbackProd { who }),
+        2 => prop::sample::select(vec![1u64, 600, 899, 900, 1000, 14_400, 20_000, 200_000])
             .prop_map(|secs| Cmd::Tick { secs }),
+        2 => (who.clone(), 0..BRANCHES.len(), prop::bool::weighted(0.8))
+            .prop_map(|(who, branch, ok)| Cmd::DeployDev { who, branch, ok }),
+        1 => (who.clone(), 0..BRANCHES.len()).prop_map(|(who, branch)| Cmd::DestroyDev { who, branch }),
+        1 => (who.clone(), 0..BRANCHES.len(), 0..NAMES.len())
+            .prop_map(|(who, branch, to)| Cmd::GiveDev { who, branch, to }),
     ]
 }
 
@@ -186,6 +234,13 @@ fn check(cmds: Vec<Cmd>) -> Result<(), TestCaseError> {
     for cmd in cmds {
         let now = sim.now;
         let prod_before = sim.state.envs.get(&prod).cloned();
+        let dev_before: BTreeMap<EnvKey, rushbox_pipeline::model::Env> = sim
+            .state
+            .envs
+            .iter()
+            .filter(|(_, e)| e.is_dev())
+            .map(|(k, e)| (k.clone(), e.clone()))
+            .collect();
         let (granted, expected, who) = match cmd {
             Cmd::Lock { who, with_reason } => {
                 let call = Call::Lock {
@@ -320,6 +375,30 @@ fn check(cmds: Vec<Cmd>) -> Result<(), TestCaseError> {
                 prop_assert!(!granted || who == LENA, "a non-lead rolled back prod");
                 (granted, None, who)
             }
+            Cmd::DeployDev { who, branch, ok } => {
+                let call = Call::Deploy {
+                    app: None,
+                    git_ref: git_ref(BRANCHES[branch]),
+                    commit: commit(BRANCHES[branch]),
+                    target: Target::Dev,
+                };
+                (sim.run(&actors[who], call, ok), None, who)
+            }
+            Cmd::DestroyDev { who, branch } => {
+                let call = Call::Destroy {
+                    app: None,
+                    env: env(&format!("dev-{}", BRANCHES[branch])),
+                };
+                (sim.run(&actors[who], call, true), None, who)
+            }
+            Cmd::GiveDev { who, branch, to } => {
+                let call = Call::Transfer {
+                    app: None,
+                    env: env(&format!("dev-{}", BRANCHES[branch])),
+                    to: actors[to].clone(),
+                };
+                (sim.run(&actors[who], call, true), None, who)
+            }
             Cmd::Tick { secs } => {
                 sim.now += secs;
                 let now = sim.now;
@@ -370,6 +449,46 @@ fn check(cmds: Vec<Cmd>) -> Result<(), TestCaseError> {
         }
         if let Some(h) = &model.holder {
             prop_assert!(!waiting.contains(&h.who), "the holder also waits");
+        }
+        // Dev envs: always owned, within the team's limit, and changed only by
+        // their owner, a lead or the clock (TTL, idle); a new one belongs to its maker.
+        let dev_after: Vec<&rushbox_pipeline::model::Env> =
+            sim.state.envs.values().filter(|e| e.is_dev()).collect();
+        prop_assert!(dev_after.len() <= sim.config.limits.dev_envs_total);
+        for a in &actors {
+            let owned = dev_after
+                .iter()
+                .filter(|e| e.owner.as_ref() == Some(a))
+                .count();
+            prop_assert!(
+                owned <= sim.config.limits.dev_envs_per_person,
+                "{a} owns {owned}"
+            );
+        }
+        for e in &dev_after {
+            prop_assert!(e.owner.is_some(), "{} has no owner", e.name);
+            match dev_before.get(&e.key()) {
+                None => {
+                    prop_assert_eq!(e.owner.as_ref(), actors.get(who));
+                    prop_assert!(who != MALLORY, "someone without a role made {}", e.name);
+                }
+                Some(before) if before != *e => {
+                    let by_owner = before.owner.as_ref() == actors.get(who);
+                    prop_assert!(
+                        by_owner || who == LENA || who == usize::MAX,
+                        "{} changed on {}'s request",
+                        e.name,
+                        NAMES.get(who).unwrap_or(&"rushbox")
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        for (key, before) in &dev_before {
+            if !sim.state.envs.contains_key(key) {
+                let by_owner = before.owner.as_ref() == actors.get(who);
+                prop_assert!(by_owner || who == LENA || who == usize::MAX);
+            }
         }
         // Prod changes only on a lead's request (the finish carries it out).
         let prod_after = sim.state.envs.get(&prod);

@@ -193,6 +193,10 @@ fn start_up_marks_what_a_crash_left_running_as_interrupted() {
     assert!(passed.claim_by.is_some());
     let log = engine.audit_log().unwrap();
     assert!(log.last().unwrap().call.contains("reconcile"));
-    // dev-foo is usable again: alice can redeploy it.
+    // dev-foo is usable again: alice's redeploy creates it afresh.
     done(engine.deploy(&actor("alice"), None, git_ref("foo"), dev()));
+    let status = engine.status(None, &env("dev-foo")).unwrap();
+    assert_eq!(status.last_operation.unwrap().kind, OpKind::Create);
+    assert_eq!(status.view.owner, Some(actor("alice")));
+    assert_eq!(status.view.state, EnvState::Running);
 }
