@@ -13,6 +13,9 @@ use sled::transaction::ConflictableTransactionError;
 
 use crate::model::{AuditEntry, Effect, Env, EnvKey, Lock, Operation, Queue, Release, State};
 
+/// How long [`Store::open`] waits for a lock that a closing handle still holds.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Why the store could not do its job. `Display` is for an operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreError {
@@ -85,19 +88,30 @@ fn env_key(key: &EnvKey) -> Vec<u8> {
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new().path(path).open().map_err(|e| {
-            let message = e.to_string();
-            if message.contains("could not acquire lock") {
-                StoreError::Locked {
-                    path: path.to_owned(),
-                }
-            } else {
-                StoreError::Io {
-                    path: path.to_owned(),
-                    message,
+        // A handle dropped a moment ago may still be closing on sled's own
+        // threads (a restart in the same process, a test reopening): wait a
+        // little for its file lock before calling the store taken.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match sled::Config::new().path(path).open() {
+                Ok(db) => break db,
+                Err(e) => {
+                    let message = e.to_string();
+                    if !message.contains("could not acquire lock") {
+                        return Err(StoreError::Io {
+                            path: path.to_owned(),
+                            message,
+                        });
+                    }
+                    if std::time::Instant::now() >= deadline {
+                        return Err(StoreError::Locked {
+                            path: path.to_owned(),
+                        });
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
                 }
             }
-        })?;
+        };
         let open = |name: &str| {
             db.open_tree(name).map_err(|e| StoreError::Io {
                 path: path.to_owned(),

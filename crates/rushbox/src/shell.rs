@@ -237,7 +237,9 @@ pub fn run(options: Options) -> Result<(), String> {
     let ticker = {
         let (robot, printer, running) = (robot.clone(), printer.clone(), running.clone());
         thread::spawn(move || {
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = ticker_stopped.recv_timeout(TICK) {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                ticker_stopped.recv_timeout(TICK)
+            {
                 let answer = robot.tick();
                 deliver(&printer, answer, "rushbox", &running, false);
             }

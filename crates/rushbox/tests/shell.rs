@@ -62,7 +62,12 @@ impl Setup {
 
     fn run(&self, args: &[&str], script: &str) -> Output {
         let mut child = self.command(args).spawn().unwrap();
-        child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
         wait_with_timeout(child, Duration::from_secs(60))
     }
 }
@@ -84,7 +89,10 @@ fn text(output: &Output) -> String {
 }
 
 fn has(haystack: &str, needle: &str) {
-    assert!(haystack.contains(needle), "expected {needle:?} in:\n{haystack}");
+    assert!(
+        haystack.contains(needle),
+        "expected {needle:?} in:\n{haystack}"
+    );
 }
 
 #[test]
@@ -106,7 +114,11 @@ fn a_morning_on_the_pipeline() {
          which environments are running\n\
          deploy feat;$(id) to dev\n",
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let t = text(&out);
     has(&t, "Deploying foo (");
     has(&t, "`dev-foo` is ready");
@@ -126,19 +138,37 @@ fn json_prints_one_object_per_reply() {
     let setup = Setup::new("[provider]\nkind = \"noop\"");
     let out = setup.run(&["--as", "alice", "--json"], "deploy foo\nenvs\nlunch?\n");
     assert!(out.status.success());
-    let lines: Vec<serde_json::Value> =
-        text(&out).lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+    let lines: Vec<serde_json::Value> = text(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
     assert_eq!(lines[0]["kind"], "reply");
     assert_eq!(lines[0]["to"], "@alice");
     assert_eq!(lines[0]["tone"], "success");
-    let last_progress = lines.iter().filter(|l| l["kind"] == "progress").last().expect("progress");
+    let last_progress = lines
+        .iter()
+        .rfind(|l| l["kind"] == "progress")
+        .expect("progress");
     assert_eq!(last_progress["final"], true);
-    assert_eq!(last_progress["reply"]["blocks"][1]["url"], "http://dev-foo.localhost:8080");
-    let table = lines.iter().find(|l| l["text"].as_str().is_some_and(|t| t.starts_with("1 environment"))).expect("envs");
+    assert_eq!(
+        last_progress["reply"]["blocks"][1]["url"],
+        "http://dev-foo.localhost:8080"
+    );
+    let table = lines
+        .iter()
+        .find(|l| {
+            l["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("1 environment"))
+        })
+        .expect("envs");
     assert_eq!(table["reply"]["blocks"][1]["kind"], "table");
     let unknown = lines.last().unwrap();
     assert_eq!(unknown["tone"], "info");
-    has(unknown["text"].as_str().unwrap(), "I didn't understand that");
+    has(
+        unknown["text"].as_str().unwrap(),
+        "I didn't understand that",
+    );
 }
 
 #[test]
@@ -174,13 +204,24 @@ fn a_second_shell_on_the_same_store_is_refused() {
 #[test]
 fn config_mistakes_name_file_line_and_key() {
     let setup = Setup::new("[provider]\nkind = \"noop\"");
-    std::fs::write(setup.config(), "store = \"state\"\n[limits]\ndev_envs_per_persn = 2\n").unwrap();
+    std::fs::write(
+        setup.config(),
+        "store = \"state\"\n[limits]\ndev_envs_per_persn = 2\n",
+    )
+    .unwrap();
     let out = setup.run(&[], "envs\n");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    has(&err, "rushbox.toml:3: `dev_envs_per_persn`: unknown field `dev_envs_per_persn`");
+    has(
+        &err,
+        "rushbox.toml:3: `dev_envs_per_persn`: unknown field `dev_envs_per_persn`",
+    );
 
-    std::fs::write(setup.config(), "[[apps]]\nname = \"shop\"\nrepo = \"nowhere\"\n").unwrap();
+    std::fs::write(
+        setup.config(),
+        "[[apps]]\nname = \"shop\"\nrepo = \"nowhere\"\n",
+    )
+    .unwrap();
     let out = setup.run(&[], "envs\n");
     assert!(!out.status.success());
     has(&String::from_utf8_lossy(&out.stderr), "app `shop`");
@@ -189,7 +230,11 @@ fn config_mistakes_name_file_line_and_key() {
 /// A deploy script that never ends, so the shell is killed mid-operation.
 fn slow_provider(dir: &Path) -> String {
     let script = dir.join("slow.sh");
-    std::fs::write(&script, "#!/bin/sh\necho starting \"$RUSHBOX_ENV\"\nsleep 30\n").unwrap();
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho starting \"$RUSHBOX_ENV\"\nsleep 30\n",
+    )
+    .unwrap();
     let mut perms = std::fs::metadata(&script).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(&script, perms).unwrap();
@@ -203,15 +248,23 @@ fn slow_provider(dir: &Path) -> String {
 fn a_crash_mid_operation_is_reported_and_leaves_nothing_stuck() {
     let scratch = tempfile::tempdir().unwrap();
     let setup = Setup::new(&slow_provider(scratch.path()));
-    let mut shell = setup.command(&["--as", "alice", "--no-wait"]).spawn().unwrap();
+    let mut shell = setup
+        .command(&["--as", "alice", "--no-wait"])
+        .spawn()
+        .unwrap();
     let mut input = shell.stdin.take().unwrap();
-    input.write_all(b"lock staging for QA\ndeploy branch foo to staging\n").unwrap();
+    input
+        .write_all(b"lock staging for QA\ndeploy branch foo to staging\n")
+        .unwrap();
     // Wait until the deploy is under way, then kill rushbox without warning.
     let mut seen = String::new();
     let mut stdout = shell.stdout.take().unwrap();
     let start = Instant::now();
     while !seen.contains("starting staging") {
-        assert!(start.elapsed() < Duration::from_secs(30), "deploy never started:\n{seen}");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "deploy never started:\n{seen}"
+        );
         let mut buf = [0u8; 256];
         let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
@@ -220,9 +273,15 @@ fn a_crash_mid_operation_is_reported_and_leaves_nothing_stuck() {
     shell.wait().unwrap();
     drop(input);
 
-    let after = setup.run(&["--as", "alice"], "status staging\nwho has staging\nunlock staging\n");
+    let after = setup.run(
+        &["--as", "alice"],
+        "status staging\nwho has staging\nunlock staging\n",
+    );
     let t = text(&after);
-    has(&t, "→ @alice: rushbox restarted while operation #1 (create of `staging`) was running");
+    has(
+        &t,
+        "→ @alice: rushbox restarted while operation #1 (create of `staging`) was running",
+    );
     has(&t, "interrupted by a restart");
     has(&t, "locked by @alice");
     // The lock is not stuck: its holder can release it.
