@@ -160,18 +160,21 @@ impl Config {
         }
         let mut provider = parsed.provider;
         if let Some(script) = &mut provider.script {
-            script.working_dir = Some(base.join(script.working_dir.take().unwrap_or_default()));
+            script.working_dir = Some(resolve(
+                base,
+                &script.working_dir.take().unwrap_or_default(),
+            ));
         }
         let apps = parsed
             .apps
             .into_iter()
             .map(|app| AppConfig {
-                repo: base.join(&app.repo),
+                repo: resolve(base, &app.repo),
                 ..app
             })
             .collect();
         Ok(Config {
-            store: base.join(parsed.store),
+            store: resolve(base, &parsed.store),
             provider,
             pipeline: PipelineConfig {
                 apps,
@@ -182,6 +185,25 @@ impl Config {
             },
         })
     }
+}
+
+/// `path` taken from `base`, with `.` and `..` worked out on the text, so
+/// `config/../state` means `state` even when `config/` does not exist (the
+/// embedded default pretends to live there).
+fn resolve(base: &Path, path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in base.join(path).components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Turns a TOML error into file, line and key.
@@ -235,14 +257,8 @@ mod tests {
     #[test]
     fn the_example_is_valid_and_paths_follow_the_file() {
         let config = Config::parse(EMBEDDED, "example", Path::new("/srv/rushbox/config")).unwrap();
-        assert_eq!(
-            config.store,
-            Path::new("/srv/rushbox/config/../.rushbox/state")
-        );
-        assert_eq!(
-            config.pipeline.apps[0].repo,
-            Path::new("/srv/rushbox/config/..")
-        );
+        assert_eq!(config.store, Path::new("/srv/rushbox/.rushbox/state"));
+        assert_eq!(config.pipeline.apps[0].repo, Path::new("/srv/rushbox"));
         assert_eq!(config.pipeline.roles.leads, vec!["shell:lena".to_owned()]);
         assert_eq!(config.provider.kind, ProviderKind::Noop);
     }

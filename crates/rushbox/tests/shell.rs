@@ -287,3 +287,35 @@ fn a_crash_mid_operation_is_reported_and_leaves_nothing_stuck() {
     // The lock is not stuck: its holder can release it.
     assert!(!t.contains("I can't do that"), "{t}");
 }
+
+#[test]
+fn the_quick_start_runs_on_embedded_defaults() {
+    // `rushbox shell` with no config, in a clone: the clone is the app, state goes to .rushbox/.
+    let setup = Setup::new("[provider]\nkind = \"noop\"");
+    let repo = setup.dir.path().join("app");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rushbox"))
+        .args(["shell", "--as", "lena"])
+        .current_dir(&repo)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"deploy branch foo to dev\npromote dev-foo to staging\npromote staging to prod\nenvs\n")
+        .unwrap();
+    let out = wait_with_timeout(child, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = text(&out);
+    has(&t, "`dev-foo` is ready");
+    has(&t, "`prod` is ready");
+    has(&t, "3 environment(s):");
+    assert!(repo.join(".rushbox/state").is_dir());
+}
