@@ -87,6 +87,19 @@ impl Answer {
             progress: Vec::new(),
         }
     }
+
+    /// What a granted engine call says: its message, who else is told, the work it started.
+    fn granted(tone: Tone, granted: rushbox_pipeline::Reply) -> Answer {
+        Answer {
+            reply: Reply::text(tone, granted.message),
+            notices: granted.notices.into_iter().map(notice).collect(),
+            progress: granted
+                .operations
+                .into_iter()
+                .map(ProgressFeed::new)
+                .collect(),
+        }
+    }
 }
 
 /// The live view of one running operation: each event makes a new version
@@ -276,22 +289,7 @@ impl Robot {
     /// whose notices go to the people concerned.
     pub fn tick(&self) -> Answer {
         match self.engine.tick(self.engine.now()) {
-            Ok(granted) => {
-                let mut answer = Answer {
-                    reply: Reply::text(Tone::Info, granted.message),
-                    notices: granted.notices.into_iter().map(notice).collect(),
-                    progress: granted
-                        .operations
-                        .into_iter()
-                        .map(ProgressFeed::new)
-                        .collect(),
-                };
-                answer
-                    .reply
-                    .blocks
-                    .retain(|b| !matches!(b, Block::Text { text } if text.is_empty()));
-                answer
-            }
+            Ok(granted) => Answer::granted(Tone::Info, granted),
             Err(error) => Answer::reply(refused(&error)),
         }
     }
@@ -328,17 +326,26 @@ impl Robot {
 
     fn run(&self, speaker: &Actor, actor: &ActorId, command: Command) -> Answer {
         let engine = &self.engine;
+        // hubot-deploy's `deploy!` and `to env/hosts` are understood but mean
+        // nothing more here: say so rather than pretend.
+        let caveat = match &command {
+            Command::Deploy { hosts: Some(hosts), .. } => Some(format!(
+                "rushbox deploys whole envs; the host list `{hosts}` was ignored."
+            )),
+            Command::Deploy { force: true, .. } | Command::Promote { force: true, .. } => Some(
+                "`!` overrides nothing here: locks and roles still apply (a lead can `steal the staging lock`)."
+                    .to_owned(),
+            ),
+            _ => None,
+        };
         let result = match command {
             Command::Deploy {
                 app,
                 git_ref,
                 target,
-                hosts: _,
-                force: _,
+                ..
             } => engine.deploy(actor, app, git_ref, target),
-            Command::Promote { from, to, force: _ } => {
-                engine.promote(actor, from.app, from.env, to)
-            }
+            Command::Promote { from, to, .. } => engine.promote(actor, from.app, from.env, to),
             Command::Lock {
                 env,
                 reason,
@@ -363,21 +370,14 @@ impl Robot {
             },
             read_only => return Answer::reply(self.answer_question(actor, read_only)),
         };
-        match result {
-            Ok(granted) => {
-                let reply = Reply::text(Tone::Success, granted.message);
-                Answer {
-                    reply,
-                    notices: granted.notices.into_iter().map(notice).collect(),
-                    progress: granted
-                        .operations
-                        .into_iter()
-                        .map(ProgressFeed::new)
-                        .collect(),
-                }
-            }
+        let mut answer = match result {
+            Ok(granted) => Answer::granted(Tone::Success, granted),
             Err(error) => Answer::reply(refused(&error)),
+        };
+        if let Some(caveat) = caveat {
+            answer.reply.blocks.push(Block::Text { text: caveat });
         }
+        answer
     }
 
     /// The commands that change nothing.

@@ -246,6 +246,16 @@ fn mistakes_get_a_clear_answer_and_change_nothing() {
 }
 
 #[test]
+fn hubot_extras_are_understood_and_said_to_do_nothing_more() {
+    let w = World::new();
+    let a = w.say("alice", "deploy! foo to staging/web-1");
+    assert_eq!(a.tone, Tone::Success, "{}", a.text);
+    has(&a.text, "the host list `web-1` was ignored");
+    let a = w.say("alice", "deploy! bar");
+    has(&a.text, "`!` overrides nothing here");
+}
+
+#[test]
 fn help_comes_from_the_grammar() {
     let w = World::new();
     let h = w.say("anyone", "what can you do?");
