@@ -14,6 +14,7 @@ use std::time::Duration;
 use rushbox_chat::{Actor, Answer, Incoming, Notice, NoticeFeed, ProgressFeed, Reply, Robot, who};
 use rushbox_pipeline::git::{GitRepo, GitResolver};
 use rushbox_pipeline::provider::Provider;
+use rushbox_pipeline::provider::groups::GroupLedger;
 use rushbox_pipeline::provider::script::ScriptProvider;
 use rushbox_pipeline::{Engine, NoopProvider};
 use serde_json::json;
@@ -31,12 +32,21 @@ pub struct Options {
     pub wait: bool,
 }
 
-/// Opens the engine the config describes: provider, git repositories, store.
-pub fn open_engine(config: &Config) -> Result<Engine, String> {
+/// Opens the engine the config describes: provider, git repositories,
+/// store. Then stops process groups a crashed run left behind (only once the
+/// store's lock is ours, so never another live rushbox's); says how many.
+pub fn open_engine(config: &Config) -> Result<(Engine, usize), String> {
+    let groups = config.store.with_file_name("groups");
+    let ledger = Arc::new(
+        GroupLedger::open(&groups)
+            .map_err(|e| format!("can't create {}: {e}", groups.display()))?,
+    );
     let provider: Arc<dyn Provider> = match config.provider.kind {
         ProviderKind::Noop => Arc::new(NoopProvider::new()),
         ProviderKind::Script => match &config.provider.script {
-            Some(script) => Arc::new(ScriptProvider::new(script.clone())),
+            Some(script) => {
+                Arc::new(ScriptProvider::new(script.clone()).with_ledger(ledger.clone()))
+            }
             None => {
                 return Err("the script provider has no `[provider.script]` commands".to_owned());
             }
@@ -52,7 +62,7 @@ pub fn open_engine(config: &Config) -> Result<Engine, String> {
         std::fs::create_dir_all(parent)
             .map_err(|e| format!("can't create {}: {e}", parent.display()))?;
     }
-    Engine::open(
+    let engine = Engine::open(
         config.pipeline.clone(),
         &config.store,
         provider,
@@ -63,7 +73,8 @@ pub fn open_engine(config: &Config) -> Result<Engine, String> {
             "can't open the state store at {}: {e}",
             config.store.display()
         )
-    })
+    })?;
+    Ok((engine, ledger.reap()))
 }
 
 /// Sends whole messages to one writer thread, so lines from background work never interleave.
@@ -223,9 +234,21 @@ impl Lines {
 
 /// Runs the shell until the end of input; the exit code says whether it could start.
 pub fn run(options: Options) -> Result<(), String> {
-    let engine = open_engine(&options.config)?;
+    let (engine, reaped) = open_engine(&options.config)?;
     let robot = Robot::new(engine);
     let (printer, writer) = Printer::start(options.json);
+    if reaped > 0 {
+        let text = format!(
+            "Stopped {reaped} process group(s) that a previous run of rushbox left running."
+        );
+        printer.emit(
+            "notice",
+            "@rushbox",
+            &Reply::text(rushbox_chat::Tone::Info, text),
+            None,
+            false,
+        );
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let notice_feed = Arc::new(Mutex::new(robot.notices()));
     let notices = watch_notices(&printer, notice_feed.clone(), stop.clone());

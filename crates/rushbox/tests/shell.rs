@@ -67,7 +67,8 @@ impl Setup {
             .take()
             .unwrap()
             .write_all(script.as_bytes())
-            .unwrap();
+            // A shell that refuses to start may exit before reading its input.
+            .ok();
         wait_with_timeout(child, Duration::from_secs(60))
     }
 }
@@ -232,7 +233,10 @@ fn slow_provider(dir: &Path) -> String {
     let script = dir.join("slow.sh");
     std::fs::write(
         &script,
-        "#!/bin/sh\necho starting \"$RUSHBOX_ENV\"\nsleep 30\n",
+        format!(
+            "#!/bin/sh\necho $$ > {}/pid\necho starting \"$RUSHBOX_ENV\"\nsleep 30\n",
+            dir.display()
+        ),
     )
     .unwrap();
     let mut perms = std::fs::metadata(&script).unwrap().permissions();
@@ -273,11 +277,33 @@ fn a_crash_mid_operation_is_reported_and_leaves_nothing_stuck() {
     shell.wait().unwrap();
     drop(input);
 
+    let script_pid: i32 = std::fs::read_to_string(scratch.path().join("pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        pid_alive(script_pid),
+        "the script outlives the killed rushbox until the next start"
+    );
+
     let after = setup.run(
         &["--as", "alice"],
         "status staging\nwho has staging\nunlock staging\n",
     );
     let t = text(&after);
+    has(
+        &t,
+        "Stopped 1 process group(s) that a previous run of rushbox left running.",
+    );
+    let start = Instant::now();
+    while pid_alive(script_pid) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the orphaned script survived the restart"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     has(
         &t,
         "→ @alice: rushbox restarted while operation #1 (create of `staging`) was running",
@@ -318,4 +344,17 @@ fn the_quick_start_runs_on_embedded_defaults() {
     has(&t, "`prod` is ready");
     has(&t, "3 environment(s):");
     assert!(repo.join(".rushbox/state").is_dir());
+}
+
+/// True while `pid` is a live process (not a zombie).
+fn pid_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
 }

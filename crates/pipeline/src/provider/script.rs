@@ -17,6 +17,7 @@ use std::num::NonZeroU64;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 use rushbox_command::{ReleaseId, Span};
 use serde::Deserialize;
 
+use super::groups::GroupLedger;
 use super::{Action, CancelToken, Outcome, Provider, ProviderError, Request};
 
 /// How often the cancel token, the deadline and the child are checked.
@@ -481,11 +483,22 @@ impl TryFrom<BTreeMap<String, String>> for StaticEnv {
 #[derive(Debug, Clone)]
 pub struct ScriptProvider {
     config: ScriptConfig,
+    ledger: Option<Arc<GroupLedger>>,
 }
 
 impl ScriptProvider {
     pub fn new(config: ScriptConfig) -> ScriptProvider {
-        ScriptProvider { config }
+        ScriptProvider {
+            config,
+            ledger: None,
+        }
+    }
+
+    /// Records each command's process group in `ledger`, so that if rushbox
+    /// dies mid-command the next start can stop what it left running.
+    pub fn with_ledger(mut self, ledger: Arc<GroupLedger>) -> ScriptProvider {
+        self.ledger = Some(ledger);
+        self
     }
 
     pub fn config(&self) -> &ScriptConfig {
@@ -560,6 +573,8 @@ impl Provider for ScriptProvider {
             .spawn()
             .map_err(|e| failed(format!("`{action}` could not start `{program}`: {e}")))?;
         let mut group = ProcessGroup::new(child).map_err(failed)?;
+        // Dropped after `terminate` below: only a crash leaves it for the next start to reap.
+        let _recorded = self.ledger.as_ref().map(|ledger| ledger.record(group.pgid));
         let lines = read_output(&mut group).map_err(|e| {
             group.terminate(Duration::ZERO);
             failed(format!(
