@@ -1,10 +1,13 @@
 //! The only code that touches sled. One tree per kind of record plus an
 //! append-only audit log keyed by big-endian sequence number. Each decision
-//! is one transaction across the trees, flushed to disk before `commit` returns.
+//! is one transaction across the trees ([`Store::write`]); [`Store::sync`]
+//! makes it durable, one flush covering every transaction written before it
+//! (group commit), and nobody is answered before that.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -32,6 +35,14 @@ pub enum StoreError {
         tree: &'static str,
         message: String,
     },
+    /// A flush failed. What was written since the last good flush may or
+    /// may not be on disk, and retrying an `fdatasync` after a failure can
+    /// report success for pages the kernel already dropped, so the store
+    /// refuses everything until it is reopened (rushbox restarted).
+    Poisoned {
+        path: PathBuf,
+        message: String,
+    },
 }
 
 impl fmt::Display for StoreError {
@@ -48,6 +59,11 @@ impl fmt::Display for StoreError {
             StoreError::Corrupt { tree, message } => {
                 write!(f, "a record in the `{tree}` tree does not read: {message}")
             }
+            StoreError::Poisoned { path, message } => write!(
+                f,
+                "storage error, nothing more will be accepted until restart: saving to {} failed: {message}",
+                path.display()
+            ),
         }
     }
 }
@@ -73,6 +89,31 @@ pub struct Store {
     trees: [sled::Tree; 6],
     /// The last audit sequence number written.
     last_seq: AtomicU64,
+    /// The ticket of the last transaction written (see [`Written`]).
+    written: AtomicU64,
+    /// Set for good when a flush fails; checked before every write.
+    poisoned: AtomicBool,
+    /// Held by the one caller flushing; the others queue on it and most
+    /// find their transaction covered when they get it.
+    durable: Mutex<Durable>,
+}
+
+/// What the flushes have achieved so far.
+struct Durable {
+    /// Every transaction with a ticket up to this one is on disk.
+    through: u64,
+    /// Why the store is poisoned, once it is.
+    failure: Option<String>,
+}
+
+/// A transaction written to sled but not yet known to be on disk: pass it
+/// to [`Store::sync`] before telling anyone it happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "a written transaction is not durable until `Store::sync` returns"]
+pub struct Written {
+    ticket: u64,
+    /// The audit entry's number, when there was one.
+    pub seq: Option<u64>,
 }
 
 /// One write, serialized before the transaction so the transaction cannot fail on data.
@@ -146,6 +187,12 @@ impl Store {
             log,
             trees,
             last_seq: AtomicU64::new(last_seq),
+            written: AtomicU64::new(0),
+            poisoned: AtomicBool::new(false),
+            durable: Mutex::new(Durable {
+                through: 0,
+                failure: None,
+            }),
         })
     }
 
@@ -228,13 +275,27 @@ impl Store {
     }
 
     /// Writes a decision's effects and its audit entry (numbered here) in one
-    /// transaction and flushes it to disk. Returns the audit entry's number.
-    /// Callers serialize their commits (the engine holds one lock around decide + commit).
+    /// transaction and makes it durable. Returns the audit entry's number.
     pub fn commit(
         &self,
         effects: &[Effect],
         audit: Option<AuditEntry>,
     ) -> Result<Option<u64>, StoreError> {
+        let written = self.write(effects, audit)?;
+        self.sync(written)?;
+        Ok(written.seq)
+    }
+
+    /// Writes a decision's effects and its audit entry (numbered here) in one
+    /// sled transaction, not yet flushed. Callers serialize their writes (the
+    /// engine holds one lock around decide + write), so tickets and audit
+    /// numbers follow the order of decisions.
+    pub fn write(
+        &self,
+        effects: &[Effect],
+        audit: Option<AuditEntry>,
+    ) -> Result<Written, StoreError> {
+        self.check_poisoned()?;
         let mut writes = effects
             .iter()
             .map(|e| self.write_of(e))
@@ -266,12 +327,81 @@ impl Store {
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
             .map_err(|e| self.io(format!("{e:?}")))?;
-        self.db.flush().map_err(|e| self.io(e))?;
-        self.log.sync_data().map_err(|e| self.io(e))?;
         if let Some(seq) = seq {
             self.last_seq.store(seq, Ordering::SeqCst);
         }
-        Ok(seq)
+        // The transaction has returned, so its log reservation is below
+        // sled's `max_reserved_lsn`: any flush that starts after this store
+        // covers it.
+        let ticket = self.written.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok(Written { ticket, seq })
+    }
+
+    /// Returns once `written` is on disk, safe against a process crash and
+    /// power loss. Group commit: one caller at a time flushes everything
+    /// written so far; callers whose transaction that flush covered return
+    /// without flushing again. After a failed flush every call fails.
+    pub fn sync(&self, written: Written) -> Result<(), StoreError> {
+        let mut durable = self.durable.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(message) = &durable.failure {
+            return Err(self.poisoned_error(message));
+        }
+        if durable.through >= written.ticket {
+            return Ok(());
+        }
+        // Everything written before this load is covered by the flush below.
+        let target = self.written.load(Ordering::SeqCst);
+        // Two steps, both needed:
+        // - `sled::Db::flush` is what puts the bytes in the file at all: a
+        //   transaction only fills sled's in-memory IO buffer, which is
+        //   written (pwrite) when it is sealed, by a flush, by a full buffer
+        //   or by sled's background flusher every 500 ms (sled 0.34.7,
+        //   `pagecache/iobuf.rs`: `make_stable` → `write_to_log`). The same
+        //   `write_to_log` follows each pwrite with `sync_file_range`
+        //   (WAIT_BEFORE | WRITE | WAIT_AFTER) unless the database is
+        //   `temporary` (deleted on drop), so sled's own sync can't be
+        //   turned off separately.
+        // - `sync_file_range` writes the pages but commits no metadata (a
+        //   grown file's size) and does not flush the drive's cache, so it
+        //   survives a process crash but not power loss; the `fdatasync`
+        //   after it does both.
+        let result = self
+            .db
+            .flush()
+            .map_err(|e| e.to_string())
+            .and_then(|_| self.log.sync_data().map_err(|e| e.to_string()));
+        match result {
+            Ok(()) => {
+                durable.through = target;
+                Ok(())
+            }
+            Err(message) => {
+                self.poisoned.store(true, Ordering::SeqCst);
+                let error = self.poisoned_error(&message);
+                durable.failure = Some(message);
+                Err(error)
+            }
+        }
+    }
+
+    /// Fails once a flush has failed.
+    pub fn check_poisoned(&self) -> Result<(), StoreError> {
+        if !self.poisoned.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let durable = self.durable.lock().unwrap_or_else(|p| p.into_inner());
+        let message = durable
+            .failure
+            .as_deref()
+            .unwrap_or("an earlier flush failed");
+        Err(self.poisoned_error(message))
+    }
+
+    fn poisoned_error(&self, message: &str) -> StoreError {
+        StoreError::Poisoned {
+            path: self.path.clone(),
+            message: message.to_owned(),
+        }
     }
 
     /// The audit log, oldest first, of the entries `keep` accepts, at most the last `limit`.
