@@ -517,15 +517,18 @@ fn apply(tree: &sled::Tree, w: &Write) -> sled::Result<()> {
     }
 }
 
-/// `JOURNAL_V1`, then per write: tree (1 byte), key length (4 bytes, big
-/// endian), key, 0 for a remove or 1 and value length (4 bytes) and value.
+/// `JOURNAL_V1`, the number of writes (4 bytes, big endian), then per
+/// write, each field preceded by its length (4 bytes): the tree (1 byte),
+/// the key, 0 for a remove or 1 then the value.
 fn encode_journal(writes: &[Write]) -> Result<Vec<u8>, String> {
     let size = writes
         .iter()
         .map(|w| 10 + w.key.len() + w.value.as_ref().map_or(0, Vec::len))
         .sum::<usize>();
-    let mut out = Vec::with_capacity(1 + size);
+    let mut out = Vec::with_capacity(5 + size);
     out.push(JOURNAL_V1);
+    let count = u32::try_from(writes.len()).map_err(|_| "too many writes".to_owned())?;
+    out.extend_from_slice(&count.to_be_bytes());
     let mut bytes = |b: &[u8]| -> Result<(), String> {
         let len = u32::try_from(b.len()).map_err(|_| "a record over 4 GiB".to_owned())?;
         out.extend_from_slice(&len.to_be_bytes());
@@ -548,11 +551,15 @@ fn encode_journal(writes: &[Write]) -> Result<Vec<u8>, String> {
 }
 
 fn decode_journal(record: &[u8]) -> Result<Vec<Write>, String> {
-    let Some((&JOURNAL_V1, mut rest)) = record.split_first() else {
+    let Some((&JOURNAL_V1, rest)) = record.split_first() else {
         return Err("the journal record has an unknown format".to_owned());
     };
+    let Some((count, mut rest)) = rest.split_first_chunk::<4>() else {
+        return Err("the journal record is cut short".to_owned());
+    };
+    let count = u32::from_be_bytes(*count);
     let mut writes = Vec::new();
-    while !rest.is_empty() {
+    for _ in 0..count {
         let tree = match take(&mut rest)? {
             &[tree] if usize::from(tree) < JOURNAL => usize::from(tree),
             _ => return Err("the journal record names no tree".to_owned()),
@@ -564,6 +571,9 @@ fn decode_journal(record: &[u8]) -> Result<Vec<Write>, String> {
             _ => return Err("the journal record is garbled".to_owned()),
         };
         writes.push(Write { tree, key, value });
+    }
+    if !rest.is_empty() {
+        return Err("the journal record has bytes after its last write".to_owned());
     }
     Ok(writes)
 }
@@ -579,4 +589,167 @@ fn take<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], String> {
     let (field, tail) = tail.split_at(len);
     *rest = tail;
     Ok(field)
+}
+
+#[cfg(test)]
+mod tests {
+    use rushbox_command::{AppName, EnvName};
+
+    use super::*;
+    use crate::model::{Actor, AuditOutcome};
+
+    fn staging() -> EnvKey {
+        EnvKey::new(
+            &AppName::parse("web").unwrap(),
+            &EnvName::parse("staging").unwrap(),
+        )
+    }
+
+    fn lock_by(who: &str) -> Lock {
+        Lock {
+            holder: Actor::parse(&format!("shell:{who}")).unwrap(),
+            reason: "qa".into(),
+            since: 1,
+            expires_at: 2,
+            claim_by: None,
+        }
+    }
+
+    fn entry(call: &str) -> AuditEntry {
+        AuditEntry {
+            seq: 0,
+            at: 1,
+            actor: Actor::parse("shell:alice").unwrap(),
+            app: None,
+            env: None,
+            call: call.into(),
+            outcome: AuditOutcome::Done {
+                message: String::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_journal_record_reads_back_as_written() {
+        let writes = vec![
+            Write {
+                tree: LOCKS,
+                key: b"web/staging".to_vec(),
+                value: Some(b"{\"x\":1}".to_vec()),
+            },
+            Write {
+                tree: QUEUES,
+                key: b"web/staging".to_vec(),
+                value: None,
+            },
+            Write {
+                tree: AUDIT,
+                key: 7u64.to_be_bytes().to_vec(),
+                value: Some(Vec::new()),
+            },
+        ];
+        let record = encode_journal(&writes).unwrap();
+        assert_eq!(decode_journal(&record).unwrap(), writes);
+        assert_eq!(encode_journal(&[]).unwrap(), [JOURNAL_V1, 0, 0, 0, 0]);
+        assert_eq!(
+            decode_journal(&[JOURNAL_V1, 0, 0, 0, 0]).unwrap(),
+            Vec::new()
+        );
+        for cut in 0..record.len() {
+            assert!(decode_journal(&record[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = record.clone();
+        longer.push(0);
+        assert!(decode_journal(&longer).is_err());
+        let mut other_format = record;
+        other_format[0] = 9;
+        assert!(decode_journal(&other_format).is_err());
+    }
+
+    /// A crash after a decision's journal record reached the log but before
+    /// all of its writes did: opening the store completes the decision.
+    #[test]
+    fn opening_replays_a_decision_cut_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let store = Store::open(&path).unwrap();
+            store
+                .commit(
+                    &[Effect::PutLock(staging(), lock_by("alice"))],
+                    Some(entry("lock staging")),
+                )
+                .unwrap();
+            // The next decision, as far as the crash let it get: the journal
+            // record, and none of its writes.
+            let mut writes = vec![store.write_of(&Effect::RemoveLock(staging())).unwrap()];
+            let mut audit = entry("unlock staging");
+            audit.seq = 2;
+            writes.push(Write {
+                tree: AUDIT,
+                key: 2u64.to_be_bytes().to_vec(),
+                value: Some(store.encode(&audit).unwrap()),
+            });
+            store.trees[JOURNAL]
+                .insert(JOURNAL_KEY, encode_journal(&writes).unwrap())
+                .unwrap();
+            store.db.flush().unwrap();
+            assert!(store.load().unwrap().locks.contains_key(&staging()));
+        }
+        let store = Store::open(&path).unwrap();
+        assert!(
+            store.load().unwrap().locks.is_empty(),
+            "the unlock was replayed"
+        );
+        assert_eq!(store.audit_len(), 2);
+        let calls: Vec<String> = store
+            .audit(|_| true, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.call)
+            .collect();
+        assert_eq!(calls, ["lock staging", "unlock staging"]);
+        // Replaying again (another restart) changes nothing.
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert!(store.load().unwrap().locks.is_empty());
+        assert_eq!(store.audit_len(), 2);
+    }
+
+    #[test]
+    fn one_flush_covers_every_decision_written_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let first = store.write(&[], Some(entry("a"))).unwrap();
+        let second = store.write(&[], Some(entry("b"))).unwrap();
+        store.sync(second).unwrap();
+        assert!(lock(&store.durable).through >= first.ticket);
+        // Covered already: returns without flushing again.
+        store.sync(first).unwrap();
+        assert_eq!((first.seq, second.seq), (Some(1), Some(2)));
+    }
+
+    #[test]
+    fn a_failed_flush_refuses_everything_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let written = store.write(&[], Some(entry("a"))).unwrap();
+        let error = store.poison("disk on fire");
+        assert!(matches!(error, StoreError::Poisoned { .. }));
+        assert!(
+            error
+                .to_string()
+                .starts_with("storage error, nothing more will be accepted until restart"),
+            "{error}"
+        );
+        assert!(store.sync(written).is_err());
+        assert!(store.write(&[], Some(entry("b"))).is_err());
+        assert!(
+            store
+                .check_poisoned()
+                .unwrap_err()
+                .to_string()
+                .contains("disk on fire")
+        );
+    }
 }
