@@ -27,7 +27,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -126,15 +126,18 @@ pub struct Store {
     poisoned: AtomicBool,
     /// Makes writes one after the other, journal record first (see the module doc).
     write_lock: Mutex<()>,
-    /// Held by the one caller flushing; the others queue on it and most
-    /// find their transaction covered when they get it.
+    /// What the flushes have achieved; never held during I/O.
     durable: Mutex<Durable>,
+    /// Signalled when a flush ends (or fails).
+    flushed: Condvar,
 }
 
 /// What the flushes have achieved so far.
 struct Durable {
-    /// Every transaction with a ticket up to this one is on disk.
+    /// Every decision with a ticket up to this one is on disk.
     through: u64,
+    /// A caller is flushing now; the others wait for it to end.
+    flushing: bool,
     /// Why the store is poisoned, once it is.
     failure: Option<String>,
 }
@@ -242,8 +245,10 @@ impl Store {
             poisoned: AtomicBool::new(false),
             durable: Mutex::new(Durable {
                 through: 0,
+                flushing: false,
                 failure: None,
             }),
+            flushed: Condvar::new(),
         })
     }
 
@@ -387,25 +392,40 @@ impl Store {
     }
 
     /// Returns once `written` is on disk, safe against a process crash and
-    /// power loss. Group commit: one caller at a time flushes everything
-    /// written so far; callers whose transaction that flush covered return
-    /// without flushing again. After a failed flush every call fails.
+    /// power loss. Group commit: when no flush is running, the caller starts
+    /// one (the leader) covering everything written so far; the others wait
+    /// for it to end, return if it covered them and otherwise one of them
+    /// leads the next. The flush itself runs without the mutex, so waiters
+    /// all wake at once when it ends rather than one after another, and the
+    /// next flush starts at once. After a failed flush every call fails.
     pub fn sync(&self, written: Written) -> Result<(), StoreError> {
         let mut durable = lock(&self.durable);
-        if let Some(message) = &durable.failure {
-            return Err(self.poisoned_error(message));
+        loop {
+            if let Some(message) = &durable.failure {
+                return Err(self.poisoned_error(message));
+            }
+            if durable.through >= written.ticket {
+                return Ok(());
+            }
+            if !durable.flushing {
+                break;
+            }
+            durable = self
+                .flushed
+                .wait(durable)
+                .unwrap_or_else(|p| p.into_inner());
         }
-        if durable.through >= written.ticket {
-            return Ok(());
-        }
+        durable.flushing = true;
+        drop(durable);
         // Everything written before this load is covered by the flush below.
         let target = self.written.load(Ordering::SeqCst);
         // Two steps, both needed:
         // - `sled::Db::flush` is what puts the bytes in the file at all: a
-        //   transaction only fills sled's in-memory IO buffer, which is
-        //   written (pwrite) when it is sealed, by a flush, by a full buffer
-        //   or by sled's background flusher every 500 ms (sled 0.34.7,
-        //   `pagecache/iobuf.rs`: `make_stable` → `write_to_log`). The same
+        //   write only fills sled's in-memory IO buffer, which is written
+        //   (pwrite, on sled's IO thread) when it is sealed, by a flush, by a
+        //   full buffer or by sled's background flusher every 500 ms (sled
+        //   0.34.7, `pagecache/iobuf.rs`: `make_stable` →
+        //   `maybe_seal_and_write_iobuf` → `write_to_log`). The same
         //   `write_to_log` follows each pwrite with `sync_file_range`
         //   (WAIT_BEFORE | WRITE | WAIT_AFTER) unless the database is
         //   `temporary` (deleted on drop), so sled's own sync can't be
@@ -419,31 +439,32 @@ impl Store {
             .flush()
             .map_err(|e| e.to_string())
             .and_then(|_| self.log.sync_data().map_err(|e| e.to_string()));
-        match result {
+        let mut durable = lock(&self.durable);
+        durable.flushing = false;
+        let outcome = match result {
             Ok(()) => {
-                durable.through = target;
+                durable.through = durable.through.max(target);
                 Ok(())
             }
             Err(message) => {
                 self.poisoned.store(true, Ordering::SeqCst);
-                let error = self.poisoned_error(&message);
-                durable.failure = Some(message);
-                Err(error)
+                let first = durable.failure.get_or_insert(message);
+                Err(self.poisoned_error(first))
             }
-        }
+        };
+        drop(durable);
+        self.flushed.notify_all();
+        outcome
     }
 
     /// Refuses everything from now on, because of `message`.
     fn poison(&self, message: &str) -> StoreError {
         let mut durable = lock(&self.durable);
         self.poisoned.store(true, Ordering::SeqCst);
-        match &durable.failure {
-            Some(first) => self.poisoned_error(first),
-            None => {
-                durable.failure = Some(message.to_owned());
-                self.poisoned_error(message)
-            }
-        }
+        let error = self.poisoned_error(durable.failure.get_or_insert_with(|| message.to_owned()));
+        drop(durable);
+        self.flushed.notify_all();
+        error
     }
 
     /// Fails once a flush has failed.
