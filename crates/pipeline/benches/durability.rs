@@ -1,9 +1,10 @@
 //! Durable state changes per second through the engine against the floor
 //! the disk sets: a raw 256-byte append + fsync to a file in the same
-//! directory, measured in the same run (before and after the engine, to
-//! average out a noisy disk). The engine runs one actor, then 8, 32 and 64
-//! concurrent actors on threads; with several, one flush covers every
-//! decision written before it (group commit), so the ratio can pass 1.
+//! directory, measured in the same run, in slices that take turns with the
+//! engine's (to even out a disk whose speed drifts). The engine runs one
+//! actor, then 8, 32 and 64 concurrent actors on threads; with several, one
+//! flush covers every decision written before it (group commit), so the
+//! ratio can pass 1.
 //!
 //! Each change is a lock or an unlock of the actor's own env (`dev-actorN`):
 //! a real write (a lock record and an audit entry) that nobody else can
@@ -61,17 +62,7 @@ fn raw(
 
 /// `actors` threads lock and unlock their own env, `count` changes in all;
 /// the time from the moment they all start to the last one's end.
-fn engine_run(
-    dir: &std::path::Path,
-    actors: usize,
-    count: usize,
-) -> BenchResult<(usize, Duration)> {
-    let engine = Engine::open(
-        PipelineConfig::default(),
-        &dir.join(format!("db-{actors}")),
-        Arc::new(NoopProvider::new()),
-        Arc::new(FixedRefs::default()),
-    )?;
+fn engine_run(engine: &Engine, actors: usize, count: usize) -> BenchResult<(usize, Duration)> {
     // An even number each, so every actor ends with its env unlocked.
     let each = count.div_ceil(actors).next_multiple_of(2);
     let barrier = Arc::new(Barrier::new(actors + 1));
@@ -102,6 +93,10 @@ fn engine_run(
     Ok((each * actors, start.elapsed()))
 }
 
+/// Rates measured in slices that take turns, so that a disk whose speed
+/// drifts (other work on the machine) weighs on both sides alike.
+const ROUNDS: usize = 4;
+
 fn main() -> BenchResult<()> {
     // `cargo bench` passes `--bench`; skip flags. A number is the count,
     // anything else the directory.
@@ -121,18 +116,29 @@ fn main() -> BenchResult<()> {
     unsafe { libc::sync() };
     raw(dir, "warm-up", count / 4, true, true)?;
 
-    // Raw and engine rows alternate; each engine row is compared with the
-    // mean of the raw rows on either side of it, so a disk that speeds up
-    // or slows down during the run skews the ratios as little as it can.
-    let raw_rate =
-        || -> BenchResult<f64> { Ok(per_sec(count, raw(dir, "append-all", count, true, true)?)) };
-    let mut raws = vec![raw_rate()?];
-    let mut engine_rows = Vec::new();
+    // Per row: ROUNDS times a slice of raw append + fsync, then a slice of
+    // engine changes; each row's ratio is of its own two sums.
+    let slice = count.div_ceil(ROUNDS);
+    let mut rows = Vec::new();
     for actors in [1, 8, 32, 64] {
-        let (changes, took) = engine_run(dir, actors, count)?;
-        raws.push(raw_rate()?);
-        let floor = (raws[raws.len() - 2] + raws[raws.len() - 1]) / 2.0;
-        engine_rows.push((actors, per_sec(changes, took), floor));
+        let engine = Engine::open(
+            PipelineConfig::default(),
+            &dir.join(format!("db-{actors}")),
+            Arc::new(NoopProvider::new()),
+            Arc::new(FixedRefs::default()),
+        )?;
+        let (mut raw_took, mut changes, mut engine_took) = (Duration::ZERO, 0, Duration::ZERO);
+        for _ in 0..ROUNDS {
+            raw_took += raw(dir, "append-all", slice, true, true)?;
+            let (n, took) = engine_run(&engine, actors, slice)?;
+            changes += n;
+            engine_took += took;
+        }
+        rows.push((
+            actors,
+            per_sec(slice * ROUNDS, raw_took),
+            per_sec(changes, engine_took),
+        ));
     }
     let other_raw = [
         (
@@ -144,38 +150,29 @@ fn main() -> BenchResult<()> {
             raw(dir, "overwrite", count, false, false)?,
         ),
     ];
-    let mean_raw = raws.iter().sum::<f64>() / raws.len() as f64;
 
     println!("{count} durable changes per row in {}", dir.display());
-    println!("{:<52} {:>9} {:>10} {:>9}", "", "per s", "ms each", "× raw");
-    let row = |what: &str, rate: f64, floor: f64| {
-        println!(
-            "{what:<52} {rate:>9.0} {:>10.3} {:>9.2}",
-            1000.0 / rate,
-            rate / floor
-        );
-    };
-    let spread = raws
-        .iter()
-        .map(|r| format!("{r:.0}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    row(
-        &format!("raw: 256 B append + fsync (mean of {})", raws.len()),
-        mean_raw,
-        mean_raw,
+    println!(
+        "{:<44} {:>12} {:>9} {:>10} {:>9}",
+        "", "raw fsync/s", "per s", "ms each", "× raw"
     );
-    for (what, took) in other_raw {
-        row(what, per_sec(count, took), mean_raw);
-    }
-    for (actors, rate, floor) in &engine_rows {
+    for (actors, raw_rate, rate) in &rows {
         let what = match actors {
             1 => "engine: lock/unlock, 1 actor".to_owned(),
             n => format!("engine: lock/unlock, {n} concurrent actors"),
         };
-        row(&what, *rate, *floor);
+        println!(
+            "{what:<44} {raw_rate:>12.0} {rate:>9.0} {:>10.3} {:>9.2}",
+            1000.0 / rate,
+            rate / raw_rate
+        );
     }
-    println!("raw append + fsync runs, in order: {spread} per s");
-    println!("(× raw: an engine row against the mean of the raw runs just before and after it)");
+    for (what, took) in other_raw {
+        let rate = per_sec(count, took);
+        println!("{what:<44} {:>12} {rate:>9.0} {:>10.3}", "", 1000.0 / rate);
+    }
+    println!(
+        "(raw fsync/s: 256 B append + fsync in the same directory, {ROUNDS} slices taking turns with the engine's; × raw = per s / raw fsync/s)"
+    );
     Ok(())
 }
