@@ -1,7 +1,7 @@
 //! The typed API the chat layer, webhooks and the shell call. Each call
 //! resolves what needs I/O (a ref to a commit), asks the policy, writes the
-//! decision (granted or refused) to the store in one transaction, waits for
-//! a flush that covers it, and only then answers, starting provider work in
+//! decision (granted or refused) to the store atomically, waits for a
+//! flush that covers it, and only then answers, starting provider work in
 //! the background. Decisions are made one at a time under one lock; the
 //! flush is outside it, so concurrent callers share one (group commit).
 

@@ -17,8 +17,10 @@
 //! log is read in LSN order and recovery stops at the first torn message
 //! (sled 0.34.7, `pagecache/iterator.rs`, `LogIter::next`: "found a tear";
 //! the batch manifest exists only to cut that prefix before a torn batch).
-//! Writes are made one after the other on one thread (under `write_lock`),
-//! so the log holds, per decision, its journal record and then its writes.
+//! Writes are made one at a time (under `write_lock`), each insert
+//! returning before the next begins, and sled numbers its log messages as
+//! they are reserved, so the log holds, per decision, its journal record
+//! and then its writes, decision after decision.
 //! Any prefix therefore holds every earlier decision whole, and of the last
 //! journal record it holds possibly only some writes; [`Store::open`]
 //! replays that record (puts and removes of whole values: idempotent), which
