@@ -775,4 +775,128 @@ mod tests {
                 .contains("disk on fire")
         );
     }
+
+    const GROUP_DIR_VAR: &str = "RUSHBOX_GROUP_COMMIT_DIR";
+    const WRITERS: usize = 8;
+    const GROUP_ACKS: usize = 400;
+
+    fn person(writer: usize, i: usize) -> Actor {
+        Actor::parse(&format!("shell:w{writer}p{i:05}")).unwrap()
+    }
+
+    /// The child of `acknowledged_concurrent_changes_survive_sigkill`: lena
+    /// holds staging, and eight threads each queue people one by one,
+    /// acknowledging each join once the engine has returned. Runs until killed.
+    #[test]
+    fn group_commit_writer() {
+        let Ok(dir) = std::env::var(GROUP_DIR_VAR) else {
+            return;
+        };
+        let engine = crate::Engine::open(
+            crate::PipelineConfig::default(),
+            Path::new(&dir),
+            std::sync::Arc::new(crate::NoopProvider::new()),
+            std::sync::Arc::new(crate::FixedRefs::default()),
+        )
+        .unwrap();
+        let lena = Actor::parse("shell:lena").unwrap();
+        let staging = EnvName::parse("staging").unwrap();
+        engine
+            .lock(
+                &lena,
+                None,
+                staging.clone(),
+                Some("durability".into()),
+                None,
+                false,
+            )
+            .unwrap();
+        let threads: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let engine = engine.clone();
+                let staging = staging.clone();
+                std::thread::spawn(move || {
+                    for i in 0.. {
+                        engine
+                            .queue_join(&person(w, i), None, staging.clone(), None)
+                            .unwrap();
+                        let mut out = std::io::stdout().lock();
+                        std::io::Write::write_all(&mut out, format!("ack {w} {i}\n").as_bytes())
+                            .unwrap();
+                        std::io::Write::flush(&mut out).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+
+    /// Group commit loses nothing: every join acknowledged to any of eight
+    /// concurrent writers is there after a SIGKILL, in each writer's order.
+    #[test]
+    fn acknowledged_concurrent_changes_survive_sigkill() {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db");
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "store::tests::group_commit_writer",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(GROUP_DIR_VAR, &db)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut acked = [0usize; WRITERS];
+        let mut total = 0;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            // The first ack shares its line with the harness's "test … ".
+            let Some((_, rest)) = line.split_once("ack ") else {
+                continue;
+            };
+            let (w, i) = rest.split_once(' ').unwrap();
+            let (w, i): (usize, usize) = (w.parse().unwrap(), i.parse().unwrap());
+            assert_eq!(acked[w], i, "writer {w} acknowledges in order");
+            acked[w] = i + 1;
+            total += 1;
+            if total >= GROUP_ACKS {
+                break;
+            }
+        }
+        // SIGKILL: no destructors, no final flush.
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(total >= GROUP_ACKS, "the writer stopped early");
+
+        let store = Store::open(&db).unwrap();
+        let state = store.load().unwrap();
+        let queue = state.queues.values().next().expect("the queue was stored");
+        for (w, &n) in acked.iter().enumerate() {
+            let mine: Vec<&Actor> = queue
+                .waiting
+                .iter()
+                .map(|e| &e.actor)
+                .filter(|a| a.as_str().starts_with(&format!("shell:w{w}p")))
+                .collect();
+            assert!(
+                mine.len() >= n,
+                "writer {w}: {} of {n} acknowledged joins kept",
+                mine.len()
+            );
+            for (i, who) in mine.iter().take(n).enumerate() {
+                assert_eq!(
+                    *who,
+                    &person(w, i),
+                    "writer {w}: join {i} lost or out of order"
+                );
+            }
+        }
+    }
 }
