@@ -1,7 +1,9 @@
 //! The typed API the chat layer, webhooks and the shell call. Each call
 //! resolves what needs I/O (a ref to a commit), asks the policy, writes the
-//! decision (granted or refused) to the store in one flushed transaction,
-//! and only then answers, starting provider work in the background.
+//! decision (granted or refused) to the store atomically, waits for a
+//! flush that covers it, and only then answers, starting provider work in
+//! the background. Decisions are made one at a time under one lock; the
+//! flush is outside it, so concurrent callers share one (group commit).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -17,7 +19,7 @@ use crate::model::{Actor, AuditEntry, Env, EnvKey, EnvState, Lock, Operation, Ro
 use crate::ops::{self, OperationHandle, OperationHost};
 use crate::policy::{self, Blocker, Call, Finish, Notice, Refusal, human_duration, short};
 use crate::provider::{CancelToken, Provider};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Written};
 
 /// Turns a ref into the full commit id it names (git in production).
 pub trait RefResolver: Send + Sync {
@@ -113,6 +115,8 @@ impl fmt::Display for EngineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EngineError::Refused(r) => r.fmt(f),
+            // A failed flush leaves it unknown what was saved; say only that.
+            EngineError::Store(e @ StoreError::Poisoned { .. }) => e.fmt(f),
             EngineError::Store(e) => write!(f, "nothing was changed: {e}"),
         }
     }
@@ -722,28 +726,31 @@ impl Inner {
         self.core.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Decide, store, apply: the one path every decision takes. The
-    /// refusal or the plan is in the audit log before this returns.
-    fn decide_and_store(
+    /// Decide, write, apply: the one path every decision takes. The refusal
+    /// or the plan is written to the store (not yet flushed) and the plan
+    /// applied to the state, so the next decision sees it; the caller must
+    /// [`Store::sync`] the returned [`Written`] before telling anyone.
+    fn decide_and_write(
         &self,
         core: &mut Core,
         actor: &Actor,
         call: &Call,
         now: Time,
-    ) -> Result<policy::Plan, EngineError> {
+    ) -> Result<(Result<policy::Plan, Refusal>, Written), EngineError> {
+        // After a failed flush the state may be ahead of the disk: decide nothing more.
+        self.store.check_poisoned()?;
         let decision = policy::decide_and_audit(&core.state, &self.config, actor, call, now);
-        let plan = match decision.outcome {
-            Err(refusal) => {
-                self.store.commit(&[], decision.audit)?;
-                return Err(EngineError::Refused(refusal));
-            }
-            Ok(plan) => plan,
+        let effects = match &decision.outcome {
+            Ok(plan) => plan.effects.as_slice(),
+            Err(_) => &[],
         };
-        self.store.commit(&plan.effects, decision.audit)?;
-        for effect in &plan.effects {
-            core.state.apply(effect);
+        let written = self.store.write(effects, decision.audit)?;
+        if let Ok(plan) = &decision.outcome {
+            for effect in &plan.effects {
+                core.state.apply(effect);
+            }
         }
-        Ok(plan)
+        Ok((decision.outcome, written))
     }
 
     fn tell(&self, notices: &[Notice]) {
@@ -753,17 +760,29 @@ impl Inner {
         }
     }
 
-    /// A call from a person (or the clock): decided, stored, then its
-    /// operations started and its notices sent.
+    /// A call from a person (or the clock): decided and written under the
+    /// lock, flushed outside it, then its operations started and its notices sent.
     fn call(self: &Arc<Self>, actor: &Actor, call: &Call, now: Time) -> Result<Reply, EngineError> {
         let mut core = self.core();
-        let plan = self.decide_and_store(&mut core, actor, call, now)?;
+        let (outcome, written) = self.decide_and_write(&mut core, actor, call, now)?;
+        let plan = match outcome {
+            Ok(plan) => plan,
+            Err(refusal) => {
+                drop(core);
+                // A refusal is an answer too: its audit entry is on disk first.
+                self.store.sync(written)?;
+                return Err(EngineError::Refused(refusal));
+            }
+        };
         if let Some(id) = plan.cancel
             && let Some(token) = core.running.get(&id)
         {
             token.cancel();
         }
+        // Tokens are registered now, so a cancel decided before the flush
+        // finds them; the threads start only once the decision is durable.
         let mut operations = Vec::new();
+        let mut to_start = Vec::new();
         for id in &plan.start {
             let Some(op) = core.state.operations.get(id).cloned() else {
                 continue;
@@ -777,9 +796,13 @@ impl Inner {
                 env: op.env.clone(),
                 events: rx,
             });
-            ops::spawn(Arc::clone(self), op, token, tx);
+            to_start.push((op, token, tx));
         }
         drop(core);
+        self.store.sync(written)?;
+        for (op, token, tx) in to_start {
+            ops::spawn(Arc::clone(self), op, token, tx);
+        }
         self.tell(&plan.notices);
         Ok(Reply {
             message: plan.message,
@@ -803,13 +826,13 @@ impl OperationHost for Inner {
         op.steps.push(line.to_owned());
         let effect = crate::model::Effect::PutOperation(op);
         // A step that cannot be stored is still reported live; the end is stored or reported.
-        if self
-            .store
-            .commit(std::slice::from_ref(&effect), None)
-            .is_ok()
-        {
-            core.state.apply(&effect);
-        }
+        let Ok(written) = self.store.write(std::slice::from_ref(&effect), None) else {
+            return;
+        };
+        core.state.apply(&effect);
+        drop(core);
+        // A failed flush poisons the store; the finish then reports it.
+        let _ = self.store.sync(written);
     }
 
     fn finish(&self, operation: u64, result: Finish) -> Result<(), String> {
@@ -817,11 +840,17 @@ impl OperationHost for Inner {
         let call = Call::Finish { operation, result };
         let mut core = self.core();
         core.running.remove(&operation);
-        let plan = self
-            .decide_and_store(&mut core, &Actor::rushbox(), &call, now)
+        let (outcome, written) = self
+            .decide_and_write(&mut core, &Actor::rushbox(), &call, now)
             .map_err(|e| e.to_string())?;
         drop(core);
-        self.tell(&plan.notices);
-        Ok(())
+        self.store.sync(written).map_err(|e| e.to_string())?;
+        match outcome {
+            Ok(plan) => {
+                self.tell(&plan.notices);
+                Ok(())
+            }
+            Err(refusal) => Err(EngineError::Refused(refusal).to_string()),
+        }
     }
 }
