@@ -1,32 +1,33 @@
 //! The only code that touches sled. One tree per kind of record plus an
-//! append-only audit log keyed by big-endian sequence number. Each decision
-//! is written atomically ([`Store::write`], see "Why a journal" below);
-//! [`Store::sync`] makes it durable, one flush covering every decision
-//! written before it (group commit), and nobody is answered before that.
+//! append-only audit log keyed by big-endian sequence number.
 //!
-//! # Why a journal and not a sled transaction
+//! # Where a decision becomes durable: rushbox's own write-ahead log
 //!
-//! A sled 0.34 transaction (or batch) reserves a batch manifest in the log
-//! in an IO buffer of its own, so flushing one costs two pwrites, each
-//! followed by sled's `sync_file_range`, before our `fdatasync` (measured
-//! with strace: 2 pwrite + 2 sync_file_range + 1 fdatasync per decision).
-//! Instead each decision is first stored whole, as one record under one key
-//! of the `journal` tree (a single insert, atomic on its own), and then
-//! applied to the other trees with plain inserts and removes: one pwrite per
-//! flush. It stays atomic because sled recovers a *prefix* of its log: the
-//! log is read in LSN order and recovery stops at the first torn message
-//! (sled 0.34.7, `pagecache/iterator.rs`, `LogIter::next`: "found a tear";
-//! the batch manifest exists only to cut that prefix before a torn batch).
-//! Writes are made one at a time (under `write_lock`), each insert
-//! returning before the next begins, and sled numbers its log messages as
-//! they are reserved, so the log holds, per decision, its journal record
-//! and then its writes, decision after decision.
-//! Any prefix therefore holds every earlier decision whole, and of the last
-//! journal record it holds possibly only some writes; [`Store::open`]
-//! replays that record (puts and removes of whole values: idempotent), which
-//! completes it.
+//! [`Store::write`] appends each decision whole (its puts and removes, the
+//! audit entry among them) as one framed record (length, CRC-32, bytes) to
+//! `rushbox.wal` beside sled's files, and queues it. [`Store::sync`] makes
+//! it durable: one caller at a time (the leader) runs a single `fdatasync`
+//! of the log, which covers every record appended before it (group commit),
+//! then applies the covered records to sled's trees in order, and only then
+//! is anyone answered. So sled never holds a write that is not already
+//! durable in the log, and one sync per group is all a decision costs.
+//!
+//! Why not sled alone: a sled 0.34 flush is a pwrite plus `sync_file_range`
+//! (which neither commits file metadata nor flushes the drive's cache, so an
+//! `fdatasync` must follow for power loss), and a transaction adds a second
+//! pwrite + `sync_file_range` for its batch manifest: measured, a single
+//! stream reached only about 0.5× the disk's raw append+fsync rate.
+//!
+//! Checkpoints keep the log short: past [`CHECKPOINT_BYTES`], under the
+//! write lock, every queued record is applied, sled is flushed and its log
+//! `fdatasync`ed, and the log is emptied. [`Store::open`] replays the log's
+//! records in order up to the first torn or corrupt frame (puts and removes
+//! of whole values, so replaying what sled already has is harmless), then
+//! checkpoints. A torn last frame was never acknowledged: its caller was
+//! still waiting for the sync.
 
 use std::fmt;
+use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -106,8 +107,14 @@ const RELEASES: usize = 3;
 const OPERATIONS: usize = 4;
 const AUDIT: usize = 5;
 /// Holds one record: the last decision written, whole (see the module doc).
+/// The tree where stores written before the write-ahead log kept their last
+/// decision; a record left there is replayed once at open, then removed.
 const JOURNAL: usize = 6;
 const JOURNAL_KEY: &[u8] = b"last";
+/// rushbox's write-ahead log, in the store's directory.
+const WAL_FILE: &str = "rushbox.wal";
+/// Past this size the log is folded into sled and emptied.
+pub const CHECKPOINT_BYTES: u64 = 4 << 20;
 /// The first byte of a journal record: its format.
 const JOURNAL_V1: u8 = 1;
 
@@ -120,6 +127,12 @@ pub struct Store {
     /// flush makes a commit survive power loss, not only a crash.
     log: std::fs::File,
     trees: [sled::Tree; 7],
+    /// The write-ahead log, opened for appending.
+    wal: std::fs::File,
+    /// Bytes in the log since the last checkpoint.
+    wal_len: AtomicU64,
+    /// Records appended to the log but not yet applied to sled, by ticket.
+    pending: Mutex<std::collections::VecDeque<(u64, Vec<Write>)>>,
     /// The last audit sequence number written.
     last_seq: AtomicU64,
     /// The ticket of the last transaction written (see [`Written`]).
@@ -222,6 +235,14 @@ impl Store {
             path: path.to_owned(),
             message: format!("can't replay the last decision: {message}"),
         })?;
+        let log = std::fs::File::open(path.join("db")).map_err(|e| StoreError::Io {
+            path: path.to_owned(),
+            message: format!("can't open sled's log file to sync it: {e}"),
+        })?;
+        let wal = replay_wal(path, &db, &log, &trees).map_err(|message| StoreError::Io {
+            path: path.to_owned(),
+            message: format!("can't replay the write-ahead log: {message}"),
+        })?;
         let last_seq = match trees[AUDIT].last() {
             Ok(Some((k, _))) => seq_of(&k),
             Ok(None) => 0,
@@ -232,15 +253,14 @@ impl Store {
                 });
             }
         };
-        let log = std::fs::File::open(path.join("db")).map_err(|e| StoreError::Io {
-            path: path.to_owned(),
-            message: format!("can't open sled's log file to sync it: {e}"),
-        })?;
         Ok(Store {
             path: path.to_owned(),
             db,
             log,
             trees,
+            wal,
+            wal_len: AtomicU64::new(0),
+            pending: Mutex::new(std::collections::VecDeque::new()),
             last_seq: AtomicU64::new(last_seq),
             written: AtomicU64::new(0),
             write_lock: Mutex::new(()),
@@ -374,22 +394,21 @@ impl Store {
             }
             None => None,
         };
-        let record = encode_journal(&writes).map_err(|e| self.io(e))?;
-        // From here on a failure may leave the decision in the journal, to
-        // be replayed at the next start: refuse everything after it.
-        self.trees[JOURNAL]
-            .insert(JOURNAL_KEY, record)
-            .map_err(|e| self.poison(&e.to_string()))?;
-        for w in &writes {
-            apply(&self.trees[w.tree], w).map_err(|e| self.poison(&e.to_string()))?;
-        }
+        let frame =
+            frame(&encode_journal(&writes).map_err(|e| self.io(e))?).map_err(|e| self.io(e))?;
+        // From here on a failure may leave part of the record in the log
+        // (replay stops at a torn frame) or the record whole with its caller
+        // unanswered: refuse everything after it rather than guess.
+        (&self.wal)
+            .write_all(&frame)
+            .map_err(|e| self.poison(&format!("can't append to the write-ahead log: {e}")))?;
+        self.wal_len.fetch_add(frame.len() as u64, Ordering::SeqCst);
         if let Some(seq) = seq {
             self.last_seq.store(seq, Ordering::SeqCst);
         }
-        // The writes have returned, so their log reservations are below
-        // sled's `max_reserved_lsn`: any flush that starts after this store
-        // covers them.
+        // The append has returned, so any `fdatasync` that starts after this covers it.
         let ticket = self.written.fetch_add(1, Ordering::SeqCst) + 1;
+        lock(&self.pending).push_back((ticket, writes));
         Ok(Written { ticket, seq })
     }
 
@@ -419,28 +438,19 @@ impl Store {
         }
         durable.flushing = true;
         drop(durable);
-        // Everything written before this load is covered by the flush below.
-        let target = self.written.load(Ordering::SeqCst);
-        // Two steps, both needed:
-        // - `sled::Db::flush` is what puts the bytes in the file at all: a
-        //   write only fills sled's in-memory IO buffer, which is written
-        //   (pwrite, on sled's IO thread) when it is sealed, by a flush, by a
-        //   full buffer or by sled's background flusher every 500 ms (sled
-        //   0.34.7, `pagecache/iobuf.rs`: `make_stable` →
-        //   `maybe_seal_and_write_iobuf` → `write_to_log`). The same
-        //   `write_to_log` follows each pwrite with `sync_file_range`
-        //   (WAIT_BEFORE | WRITE | WAIT_AFTER) unless the database is
-        //   `temporary` (deleted on drop), so sled's own sync can't be
-        //   turned off separately.
-        // - `sync_file_range` writes the pages but commits no metadata (a
-        //   grown file's size) and does not flush the drive's cache, so it
-        //   survives a process crash but not power loss; the `fdatasync`
-        //   after it does both.
+        // Everything appended before this load is covered by the sync below.
+        let mut target = self.written.load(Ordering::SeqCst);
         let result = self
-            .db
-            .flush()
-            .map_err(|e| e.to_string())
-            .and_then(|_| self.log.sync_data().map_err(|e| e.to_string()));
+            .wal
+            .sync_data()
+            .map_err(|e| format!("can't sync the write-ahead log: {e}"))
+            .and_then(|()| self.apply_pending(target))
+            .and_then(
+                |()| match self.wal_len.load(Ordering::SeqCst) >= CHECKPOINT_BYTES {
+                    true => self.checkpoint().map(|through| target = through),
+                    false => Ok(()),
+                },
+            );
         let mut durable = lock(&self.durable);
         durable.flushing = false;
         let outcome = match result {
@@ -457,6 +467,41 @@ impl Store {
         drop(durable);
         self.flushed.notify_all();
         outcome
+    }
+
+    /// Applies the queued records with tickets up to `through` to sled, in
+    /// order. Runs only in the leader, after the log sync that covers them.
+    fn apply_pending(&self, through: u64) -> Result<(), String> {
+        loop {
+            let next = {
+                let mut pending = lock(&self.pending);
+                match pending.front() {
+                    Some((ticket, _)) if *ticket <= through => pending.pop_front(),
+                    _ => None,
+                }
+            };
+            let Some((_, writes)) = next else {
+                return Ok(());
+            };
+            for w in &writes {
+                apply(&self.trees[w.tree], w).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+
+    /// Folds the log into sled and empties it: with appends held off, apply
+    /// every queued record, flush sled and `fdatasync` its log, then truncate
+    /// ours. Returns the ticket everything up to which is now durable.
+    fn checkpoint(&self) -> Result<u64, String> {
+        let _no_appends = lock(&self.write_lock);
+        let through = self.written.load(Ordering::SeqCst);
+        self.apply_pending(through)?;
+        self.db.flush().map_err(|e| e.to_string())?;
+        self.log.sync_data().map_err(|e| e.to_string())?;
+        self.wal.set_len(0).map_err(|e| e.to_string())?;
+        self.wal.sync_all().map_err(|e| e.to_string())?;
+        self.wal_len.store(0, Ordering::SeqCst);
+        Ok(through)
     }
 
     /// Refuses everything from now on, because of `message`.
@@ -531,6 +576,75 @@ fn seq_of(key: &[u8]) -> u64 {
 /// here (the guarded values are only ever replaced whole).
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A log frame: the record's length and CRC-32 (4 bytes each, big endian), then the record.
+fn frame(record: &[u8]) -> Result<Vec<u8>, String> {
+    let len = u32::try_from(record.len()).map_err(|_| "a record over 4 GiB".to_owned())?;
+    let mut out = Vec::with_capacity(8 + record.len());
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&crc32fast::hash(record).to_be_bytes());
+    out.extend_from_slice(record);
+    Ok(out)
+}
+
+/// The records of a log, in order, up to the first torn or corrupt frame.
+fn frames(log: &[u8]) -> Vec<&[u8]> {
+    let mut records = Vec::new();
+    let mut rest = log;
+    while let Some((len, tail)) = rest.split_first_chunk::<4>()
+        && let Some((crc, tail)) = tail.split_first_chunk::<4>()
+        && let Ok(len) = usize::try_from(u32::from_be_bytes(*len))
+        && tail.len() >= len
+    {
+        let (record, tail) = tail.split_at(len);
+        if crc32fast::hash(record) != u32::from_be_bytes(*crc) {
+            break;
+        }
+        records.push(record);
+        rest = tail;
+    }
+    records
+}
+
+/// Opens the write-ahead log, applies what it holds to sled, makes that
+/// durable in sled and empties the log (see the module doc).
+fn replay_wal(
+    dir: &Path,
+    db: &sled::Db,
+    sled_log: &std::fs::File,
+    trees: &[sled::Tree; 7],
+) -> Result<std::fs::File, String> {
+    let path = dir.join(WAL_FILE);
+    let mut wal = std::fs::OpenOptions::new()
+        .create(true)
+        .read(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    wal.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    for record in frames(&bytes) {
+        for w in decode_journal(record)? {
+            apply(&trees[w.tree], &w).map_err(|e| e.to_string())?;
+        }
+    }
+    // A store from before the log kept its last decision in sled; it was
+    // replayed above, and the log now does that job.
+    trees[JOURNAL]
+        .remove(JOURNAL_KEY)
+        .map_err(|e| e.to_string())?;
+    db.flush().map_err(|e| e.to_string())?;
+    sled_log.sync_data().map_err(|e| e.to_string())?;
+    if !bytes.is_empty() {
+        wal.set_len(0).map_err(|e| e.to_string())?;
+    }
+    wal.sync_all().map_err(|e| e.to_string())?;
+    // The log's own name must survive power loss too, not only its bytes.
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(wal)
 }
 
 fn apply(tree: &sled::Tree, w: &Write) -> sled::Result<()> {
@@ -689,8 +803,9 @@ mod tests {
         assert!(decode_journal(&other_format).is_err());
     }
 
-    /// A crash after a decision's journal record reached the log but before
-    /// all of its writes did: opening the store completes the decision.
+    /// A store written before the write-ahead log, by a run that crashed
+    /// after a decision's journal record reached sled's log but before all of
+    /// its writes did: opening the store completes the decision.
     #[test]
     fn opening_replays_a_decision_cut_short() {
         let dir = tempfile::tempdir().unwrap();
@@ -719,6 +834,8 @@ mod tests {
             store.db.flush().unwrap();
             assert!(store.load().unwrap().locks.contains_key(&staging()));
         }
+        // Stores from before the write-ahead log had none: this one is such a store.
+        std::fs::remove_file(path.join(WAL_FILE)).unwrap();
         let store = Store::open(&path).unwrap();
         assert!(
             store.load().unwrap().locks.is_empty(),
@@ -737,6 +854,96 @@ mod tests {
         let store = Store::open(&path).unwrap();
         assert!(store.load().unwrap().locks.is_empty());
         assert_eq!(store.audit_len(), 2);
+    }
+
+    /// A crash after a decision reached the write-ahead log but before it
+    /// reached sled, with a torn frame after it: opening applies the whole
+    /// record and ignores the torn one, then empties the log.
+    #[test]
+    fn opening_replays_the_log_up_to_a_torn_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let store = Store::open(&path).unwrap();
+            store
+                .commit(
+                    &[Effect::PutLock(staging(), lock_by("alice"))],
+                    Some(entry("lock staging")),
+                )
+                .unwrap();
+            // Written to the log, never synced or applied: the process dies here.
+            let _unanswered = store
+                .write(
+                    &[Effect::RemoveLock(staging())],
+                    Some(entry("unlock staging")),
+                )
+                .unwrap();
+            assert!(
+                store.load().unwrap().locks.contains_key(&staging()),
+                "not in sled yet"
+            );
+        }
+        let wal = path.join(WAL_FILE);
+        let mut torn = frame(b"\x01\x00\x00\x00\x01garbage").unwrap();
+        torn.truncate(torn.len() - 3);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&wal)
+            .unwrap()
+            .write_all(&torn)
+            .unwrap();
+
+        let store = Store::open(&path).unwrap();
+        assert!(
+            store.load().unwrap().locks.is_empty(),
+            "the whole record was replayed"
+        );
+        let calls: Vec<String> = store
+            .audit(|_| true, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.call)
+            .collect();
+        assert_eq!(calls, ["lock staging", "unlock staging"]);
+        assert_eq!(
+            std::fs::metadata(&wal).unwrap().len(),
+            0,
+            "the log is folded into sled and emptied"
+        );
+    }
+
+    #[test]
+    fn frames_stop_at_the_first_corrupt_one() {
+        let mut log = frame(b"one").unwrap();
+        log.extend(frame(b"two").unwrap());
+        let mut bad = frame(b"three").unwrap();
+        let last = bad.len() - 1;
+        bad[last] ^= 0xff;
+        log.extend(bad);
+        log.extend(frame(b"four").unwrap());
+        assert_eq!(frames(&log), [b"one".as_slice(), b"two".as_slice()]);
+    }
+
+    #[test]
+    fn a_checkpoint_empties_the_log_and_keeps_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let store = Store::open(&path).unwrap();
+        let mut count = 0;
+        while store.wal_len.load(Ordering::SeqCst) < CHECKPOINT_BYTES {
+            let mut big = entry(&"x".repeat(64 * 1024));
+            big.call.push_str(&count.to_string());
+            let _synced_below = store.write(&[], Some(big)).unwrap();
+            count += 1;
+        }
+        let last = store.write(&[], Some(entry("last"))).unwrap();
+        store.sync(last).unwrap();
+        assert_eq!(store.wal_len.load(Ordering::SeqCst), 0);
+        assert_eq!(std::fs::metadata(path.join(WAL_FILE)).unwrap().len(), 0);
+        assert_eq!(store.audit_len(), count + 1);
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.audit_len(), count + 1);
     }
 
     #[test]
