@@ -8,6 +8,7 @@
 
 mod host;
 mod page;
+mod pool;
 mod wake;
 
 use std::convert::Infallible;
@@ -21,11 +22,10 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::http::uri::PathAndQuery;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
@@ -130,7 +130,7 @@ pub async fn serve(
 struct Router {
     config: RouterConfig,
     backends: Arc<dyn Backends>,
-    client: Client<HttpConnector, Incoming>,
+    pool: pool::Pool,
     wakes: Wakes,
     stopping: watch::Receiver<bool>,
     _done: mpsc::Sender<()>,
@@ -143,16 +143,10 @@ impl Router {
         stopping: watch::Receiver<bool>,
         done: mpsc::Sender<()>,
     ) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
         Router {
             config,
             backends,
-            client,
+            pool: pool::Pool::default(),
             wakes: Wakes::default(),
             stopping,
             _done: done,
@@ -259,8 +253,15 @@ impl Router {
         let (mut parts, body) = request.into_parts();
         // Origin-form to the backend: the authority of an absolute-form
         // request-target never decides anything (PROXY-1).
-        let path = parts.uri.path_and_query().map_or("/", |path| path.as_str());
-        parts.uri = match Uri::try_from(format!("http://{addr}{path}")) {
+        let mut origin_form = hyper::http::uri::Parts::default();
+        origin_form.path_and_query = Some(
+            parts
+                .uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+        );
+        parts.uri = match Uri::from_parts(origin_form) {
             Ok(uri) => uri,
             Err(_) => {
                 return text(
@@ -273,13 +274,13 @@ impl Router {
         strip_hop_by_hop(&mut parts.headers, upgrade);
         add_forwarded(&mut parts.headers, host, peer);
 
-        let mut response = match self.client.request(Request::from_parts(parts, body)).await {
+        let mut response = match self.pool.send(addr, Request::from_parts(parts, body)).await {
             Ok(response) => response,
-            Err(_) => {
+            Err(why) => {
                 return text(
                     StatusCode::BAD_GATEWAY,
                     format!(
-                        "rushbox: env {env} did not answer at {addr}; is its process up? Try again, or redeploy it.\n"
+                        "rushbox: env {env} did not answer at {addr} ({why}); is its process up? Try again, or redeploy it.\n"
                     ),
                 );
             }

@@ -444,6 +444,30 @@ async fn a_backend_that_is_down_is_a_502() {
     router.shut_down().await;
 }
 
+#[tokio::test]
+async fn an_env_that_closes_every_connection_is_still_served_on_the_next_request() {
+    let app = start_backend(|_request| async {
+        let mut response = Response::new(full("closing"));
+        response
+            .headers_mut()
+            .insert("connection", HeaderValue::from_static("close"));
+        response
+    })
+    .await;
+    let backends = FakeBackends::with(vec![("dev-foo", FakeEnv::Running(app))]);
+    let router = start_router(backends).await;
+    for _ in 0..5 {
+        let answer = get(router.addr, "dev-foo.localhost", "/").await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert_eq!(answer.body, "closing");
+        assert!(
+            answer.headers.get("connection").is_none(),
+            "hop-by-hop headers stay on their hop"
+        );
+    }
+    router.shut_down().await;
+}
+
 // ---------------------------------------------------------------- streaming
 
 #[tokio::test]
