@@ -655,22 +655,28 @@ async fn an_upgrade_passes_through_and_bytes_echo_both_ways() {
 #[tokio::test]
 async fn a_hundred_requests_to_a_suspended_env_cause_exactly_one_wake_and_all_are_answered() {
     let foo = start_app("foo").await;
-    let backends = FakeBackends::with(vec![(
-        "dev-foo",
-        FakeEnv::Suspended {
-            delay: Duration::from_millis(300),
-            wakes_to: Ok(foo),
-        },
-    )]);
+    let backends = FakeBackends::with(vec![
+        (
+            "dev-foo",
+            FakeEnv::Suspended {
+                delay: Duration::from_millis(300),
+                wakes_to: Ok(foo),
+            },
+        ),
+        (
+            "dev-bar",
+            FakeEnv::Suspended {
+                delay: Duration::ZERO,
+                wakes_to: Err("must stay asleep".into()),
+            },
+        ),
+    ]);
     let router = start_router(backends.clone()).await;
 
     let requests: Vec<_> = (0..100)
         .map(|i| {
-            tokio::spawn(get(
-                router.addr,
-                "dev-foo.localhost",
-                Box::leak(format!("/{i}").into_boxed_str()),
-            ))
+            let router = router.addr;
+            tokio::spawn(async move { get(router, "dev-foo.localhost", &format!("/{i}")).await })
         })
         .collect();
     for (i, request) in requests.into_iter().enumerate() {
@@ -687,7 +693,11 @@ async fn a_hundred_requests_to_a_suspended_env_cause_exactly_one_wake_and_all_ar
             answer.body
         );
     }
-    assert_eq!(backends.wakes(), 1, "one wake for all 100 requests");
+    assert_eq!(
+        backends.wakes(),
+        1,
+        "one wake for all 100 requests, none for dev-bar"
+    );
     assert_eq!(backends.touches().len(), 100);
 
     // Awake now: later requests go straight through.
@@ -696,6 +706,47 @@ async fn a_hundred_requests_to_a_suspended_env_cause_exactly_one_wake_and_all_ar
         StatusCode::OK
     );
     assert_eq!(backends.wakes(), 1);
+    router.shut_down().await;
+}
+
+#[tokio::test]
+async fn a_thousand_requests_for_envs_that_do_not_exist_wake_nothing() {
+    let backends = FakeBackends::with(vec![(
+        "dev-foo",
+        FakeEnv::Suspended {
+            delay: Duration::ZERO,
+            wakes_to: Err("must stay asleep".into()),
+        },
+    )]);
+    let router = start_router(backends.clone()).await;
+    let clients: Vec<_> = (0..10)
+        .map(|client| {
+            let router = router.addr;
+            tokio::spawn(async move {
+                let stream = TcpStream::connect(router).await.unwrap();
+                let (mut sender, connection) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                        .await
+                        .unwrap();
+                tokio::spawn(connection);
+                for i in 0..100 {
+                    let host = format!("dev-{client}-{i}.localhost");
+                    let request = Request::get("/")
+                        .header("host", host)
+                        .body(full(""))
+                        .unwrap();
+                    let response = sender.send_request(request).await.unwrap();
+                    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+                    response.into_body().collect().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await.unwrap();
+    }
+    assert_eq!(backends.wakes(), 0);
+    assert!(backends.touches().is_empty());
     router.shut_down().await;
 }
 
@@ -756,4 +807,28 @@ async fn a_wake_slower_than_the_timeout_is_a_503_with_retry_after_and_is_not_rep
     );
     assert_eq!(backends.wakes(), 1);
     router.shut_down().await;
+}
+
+// ---------------------------------------------------------------- shutdown
+
+#[tokio::test]
+async fn shutdown_lets_the_request_in_flight_finish_then_stops_listening() {
+    let app = start_backend(|_request| async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Response::new(full("done"))
+    })
+    .await;
+    let backends = FakeBackends::with(vec![("dev-foo", FakeEnv::Running(app))]);
+    let router = start_router(backends).await;
+    let addr = router.addr;
+    let in_flight = tokio::spawn(get(addr, "dev-foo.localhost", "/"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    router.shut_down().await;
+    let answer = in_flight.await.unwrap();
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.body, "done");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "the listener is closed"
+    );
 }
