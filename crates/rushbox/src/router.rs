@@ -80,11 +80,18 @@ impl Default for RouterConfig {
 /// A response body: a backend's streamed through, or one of ours.
 type Body = BoxBody<Bytes, hyper::Error>;
 
+/// How long `serve` waits at shutdown for the requests in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// How often an open tunnel (a WebSocket, say) counts as activity of its env.
+const TUNNEL_TOUCH_EVERY: Duration = Duration::from_secs(10);
+
 /// Seconds a client is told to wait after a failed or slow wake.
 const RETRY_AFTER_SECS: u64 = 5;
 
 /// Serve on `listener` until `shutdown` completes, then stop accepting, let
-/// every open connection finish its request in flight, and return.
+/// every open connection finish its request in flight (for up to 30 s), and
+/// return. The caller binds the listener, to `config.listen` or elsewhere.
 ///
 /// ```no_run
 /// # async fn run(backends: std::sync::Arc<dyn rushbox::router::Backends>) -> std::io::Result<()> {
@@ -122,7 +129,9 @@ pub async fn serve(
     drop(listener);
     let _ = stop.send(true);
     drop(router);
-    let _ = all_done.recv().await;
+    // A response that streams without end (server-sent events, say) must not
+    // keep rushbox from stopping: past the grace period its task is dropped.
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, all_done.recv()).await;
     Ok(())
 }
 
@@ -133,7 +142,8 @@ struct Router {
     pool: pool::Pool,
     wakes: Wakes,
     stopping: watch::Receiver<bool>,
-    _done: mpsc::Sender<()>,
+    /// Held by every task that serves a client; see `serve`.
+    done: mpsc::Sender<()>,
 }
 
 impl Router {
@@ -149,7 +159,7 @@ impl Router {
             pool: pool::Pool::default(),
             wakes: Wakes::default(),
             stopping,
-            _done: done,
+            done,
         }
     }
 
@@ -288,7 +298,7 @@ impl Router {
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             if let Some(client_side) = client_side {
                 let backend_side = hyper::upgrade::on(&mut response);
-                self.tunnel(client_side, backend_side);
+                self.tunnel(env, client_side, backend_side);
             }
             let (parts, _) = response.into_parts();
             return Response::from_parts(parts, empty());
@@ -299,13 +309,17 @@ impl Router {
 
     /// Copy bytes both ways between the client and the backend once both
     /// sides have switched protocols; ends with either side, or at shutdown.
+    /// An open tunnel counts as activity, so a WebSocket keeps its env awake.
     fn tunnel(
         &self,
+        env: &str,
         client_side: hyper::upgrade::OnUpgrade,
         backend_side: hyper::upgrade::OnUpgrade,
     ) {
         let mut stopping = self.stopping.clone();
-        let done = self._done.clone();
+        let done = self.done.clone();
+        let backends = self.backends.clone();
+        let env = env.to_owned();
         tokio::spawn(async move {
             let _done = done;
             let Ok((client, backend)) = tokio::try_join!(client_side, backend_side) else {
@@ -313,9 +327,16 @@ impl Router {
             };
             let mut client = TokioIo::new(client);
             let mut backend = TokioIo::new(backend);
-            tokio::select! {
-                _ = tokio::io::copy_bidirectional(&mut client, &mut backend) => {}
-                () = stopped(&mut stopping) => {}
+            let copy = tokio::io::copy_bidirectional(&mut client, &mut backend);
+            tokio::pin!(copy);
+            let mut activity = tokio::time::interval(TUNNEL_TOUCH_EVERY);
+            activity.tick().await; // the first tick is now: the request touched already
+            loop {
+                tokio::select! {
+                    _ = &mut copy => return,
+                    () = stopped(&mut stopping) => return,
+                    _ = activity.tick() => backends.touch(&env),
+                }
             }
         });
     }

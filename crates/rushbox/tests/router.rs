@@ -618,7 +618,7 @@ async fn an_upgrade_passes_through_and_bytes_echo_both_ways() {
     })
     .await;
     let backends = FakeBackends::with(vec![("dev-foo", FakeEnv::Running(app))]);
-    let router = start_router(backends).await;
+    let router = start_router(backends.clone()).await;
 
     let mut stream = TcpStream::connect(router.addr).await.unwrap();
     stream
@@ -646,6 +646,11 @@ async fn an_upgrade_passes_through_and_bytes_echo_both_ways() {
             .unwrap();
         assert_eq!(echoed, message.as_bytes());
     }
+    assert_eq!(
+        backends.touches(),
+        ["dev-foo"],
+        "the upgrade request counts as activity"
+    );
     drop(stream);
     router.shut_down().await;
 }
