@@ -202,6 +202,18 @@ impl Router {
             Ok(host) => host,
             Err(why) => return text(StatusCode::BAD_REQUEST, format!("rushbox: {why}.\n")),
         };
+        // An absolute-form target naming another host than `Host` is an
+        // anomaly (smuggling, a confused client): route by neither (PROXY-1,
+        // reliability item 26).
+        if let Some(authority) = request.uri().authority()
+            && !same_host(authority.as_str(), &host)
+        {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "rushbox: the request names two different hosts (its target and `Host`).\n"
+                    .to_owned(),
+            );
+        }
         let env = match env_of_host(&host, &self.config.domain) {
             Ok(Some(env)) => env,
             Ok(None) => return self.env_list(StatusCode::OK, None),
@@ -461,4 +473,15 @@ fn full(content: impl Into<Bytes>) -> Body {
 
 fn empty() -> Body {
     full(Bytes::new())
+}
+
+/// True when two host[:port] strings name the same host, ignoring case, a
+/// trailing dot and the default port.
+fn same_host(a: &str, b: &str) -> bool {
+    let norm = |h: &str| {
+        let h = h.to_ascii_lowercase();
+        let h = h.strip_suffix(":80").map(str::to_owned).unwrap_or(h);
+        h.trim_end_matches('.').to_owned()
+    };
+    norm(a) == norm(b)
 }

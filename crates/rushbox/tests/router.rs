@@ -295,7 +295,7 @@ async fn two_envs_are_routed_by_host_whatever_its_case_port_or_trailing_dot() {
 }
 
 #[tokio::test]
-async fn the_host_header_decides_not_the_absolute_uri_nor_x_forwarded_host() {
+async fn a_conflicting_absolute_uri_is_refused_and_x_forwarded_host_decides_nothing() {
     let foo = start_app("foo").await;
     let bar = start_app("bar").await;
     let backends = FakeBackends::with(vec![
@@ -307,6 +307,17 @@ async fn the_host_header_decides_not_the_absolute_uri_nor_x_forwarded_host() {
     let (status, answer) = raw(
         router.addr,
         "GET http://dev-bar.localhost/x HTTP/1.1\r\nHost: dev-foo.localhost\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(
+        status, 400,
+        "a target naming another host than Host is refused: {answer}"
+    );
+    assert!(!answer.contains("env="), "{answer}");
+
+    let (status, answer) = raw(
+        router.addr,
+        "GET http://DEV-FOO.localhost/x HTTP/1.1\r\nHost: dev-foo.localhost\r\nConnection: close\r\n\r\n",
     )
     .await;
     assert_eq!(status, 200, "{answer}");
