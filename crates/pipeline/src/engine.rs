@@ -552,6 +552,17 @@ impl Engine {
         self.call(actor, Call::Transfer { app, env, to })
     }
 
+    /// A request reached a suspended env (the router calls this): wake it,
+    /// whoever sent the request. Refused only if the env is missing, busy or
+    /// not suspended.
+    pub fn wake_on_request(
+        &self,
+        app: Option<AppName>,
+        env: EnvName,
+    ) -> Result<Reply, EngineError> {
+        self.call(&Actor::rushbox(), Call::WakeOnRequest { app, env })
+    }
+
     /// The env served a request (the router calls this): it is not idle.
     /// Written at most once a minute per env, and not audited when skipped.
     pub fn record_activity(&self, app: Option<AppName>, env: EnvName) -> Result<(), EngineError> {

@@ -92,6 +92,12 @@ pub enum Call {
         app: Option<AppName>,
         env: EnvName,
     },
+    /// A request reached a suspended env: start it again. Anyone who can
+    /// reach the address may cause this; it changes no release, lock or owner.
+    WakeOnRequest {
+        app: Option<AppName>,
+        env: EnvName,
+    },
     /// Time passed: leases, claims, TTLs and idle times run out.
     Tick,
     /// rushbox started: operations a crash left running are interrupted,
@@ -141,7 +147,8 @@ impl Call {
             | Call::Rollback { app, env, .. }
             | Call::Reset { app, env, .. }
             | Call::Transfer { app, env, .. }
-            | Call::Activity { app, env } => (app.clone(), Some(env.clone())),
+            | Call::Activity { app, env }
+            | Call::WakeOnRequest { app, env } => (app.clone(), Some(env.clone())),
             Call::Tick | Call::Reconcile | Call::Finish { .. } => (None, None),
         }
     }
@@ -196,6 +203,9 @@ impl fmt::Display for Call {
             } => write!(f, "reset {}{env} to {source}", app(a)),
             Call::Transfer { app: a, env, to } => write!(f, "give {}{env} to {to}", app(a)),
             Call::Activity { app: a, env } => write!(f, "activity on {}{env}", app(a)),
+            Call::WakeOnRequest { app: a, env } => {
+                write!(f, "wake {}{env} for a request", app(a))
+            }
             Call::Tick => f.write_str("tick"),
             Call::Reconcile => f.write_str("start-up reconcile"),
             Call::Finish { operation, result } => match result {
@@ -604,6 +614,7 @@ pub fn decide(
         Call::Reset { app, env, source } => d.reset(app.as_ref(), env, source)?,
         Call::Transfer { app, env, to } => d.transfer(app.as_ref(), env, to)?,
         Call::Activity { app, env } => d.activity(app.as_ref(), env)?,
+        Call::WakeOnRequest { app, env } => d.wake_on_request(app.as_ref(), env)?,
         Call::Tick => d.tick(),
         Call::Reconcile => d.reconcile(),
         Call::Finish { operation, result } => d.finish(*operation, result),
@@ -1614,6 +1625,32 @@ impl Decider<'_> {
 
     /// Activity is written at most once a minute per env: enough for idle
     /// times counted in hours, without a write per web request.
+    /// The router's wake: only that the env exists, is suspended and idle.
+    fn wake_on_request(
+        &mut self,
+        app: Option<&AppName>,
+        env_name: &EnvName,
+    ) -> Result<(), Refusal> {
+        let app = self.app(app)?;
+        let key = EnvKey::new(&app, env_name);
+        let Some(env) = self.state.env(&key) else {
+            return Err(Refusal::one(Blocker::NoSuchEnv {
+                env: env_name.clone(),
+            }));
+        };
+        self.need_idle(env);
+        if env.state != EnvState::Suspended && env.operation.is_none() {
+            self.block(Blocker::WrongState {
+                env: env_name.clone(),
+                state: env.state,
+            });
+        }
+        self.checked()?;
+        let id = self.start_env_op(env, OpKind::Wake, Action::Wake);
+        self.plan.message = format!("wake {env_name} for a request: operation {id}.");
+        Ok(())
+    }
+
     fn activity(&mut self, app: Option<&AppName>, env_name: &EnvName) -> Result<(), Refusal> {
         let app = self.app(app)?;
         let key = EnvKey::new(&app, env_name);

@@ -635,3 +635,39 @@ fn apps_have_their_own_envs_and_locks() {
     );
     assert!(matches!(&blockers[0], Blocker::LockedBy { holder, .. } if holder == &alice));
 }
+
+#[test]
+fn a_request_wakes_a_suspended_env_whoever_sent_it() {
+    let w = world();
+    let alice = actor("alice");
+    done(w.engine.deploy(&alice, None, git_ref("foo"), dev()));
+    // Not running yet: nothing to wake.
+    let blockers = refused(w.engine.wake_on_request(None, env("dev-foo")));
+    assert!(
+        matches!(
+            blockers[..],
+            [Blocker::WrongState {
+                state: EnvState::Running,
+                ..
+            }]
+        ),
+        "{blockers:?}"
+    );
+    done(w.engine.suspend(&alice, None, env("dev-foo")));
+    // The router wakes it for a request; no role, owner or lock is asked for.
+    assert!(matches!(
+        done(w.engine.wake_on_request(None, env("dev-foo"))),
+        Progress::Finished { .. }
+    ));
+    assert_eq!(w.engine.list_envs(None, None)[0].state, EnvState::Running);
+    let blockers = refused(w.engine.wake_on_request(None, env("dev-nothing")));
+    assert!(
+        matches!(blockers[..], [Blocker::NoSuchEnv { .. }]),
+        "{blockers:?}"
+    );
+    let audit = w.engine.audit_log().unwrap();
+    assert!(
+        audit.iter().any(|e| e.call == "wake dev-foo for a request"),
+        "audited"
+    );
+}
