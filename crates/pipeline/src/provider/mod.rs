@@ -3,6 +3,7 @@
 //! when asked. Implementations: `noop` (records, for dry runs and benchmarks)
 //! and `script` (runs the commands config gives); `local` comes later.
 
+pub mod local;
 pub mod script;
 
 use std::fmt;
