@@ -514,3 +514,53 @@ fn restore_after_a_restart_runs_what_should_run_and_nothing_else() {
     assert_eq!(world.starts("dev-b"), dev_b_starts, "dev-b stays suspended");
     assert_eq!(world.builds_counted(), 2);
 }
+
+#[test]
+fn a_port_taken_meanwhile_is_retried_once_on_another_port() {
+    // The first start finds its port taken (as a server says it), the second works.
+    let world = World::new(json!({
+        "run": ["sh", "-c",
+            "if [ ! -e \"$RUSHBOX_DATA_DIR/claimed\" ]; then touch \"$RUSHBOX_DATA_DIR/claimed\"; \
+             echo 'OSError: [Errno 98] Address already in use' >&2; exit 1; fi; \
+             exec python3 server.py"],
+    }));
+    world.run(Action::Create, "staging", None).unwrap();
+    let mut lines = Vec::new();
+    let request = Request {
+        action: Action::Deploy,
+        app: api(),
+        env: env("staging"),
+        git_ref: None,
+        commit: Some(world.main.clone()),
+        release: None,
+        source_env: None,
+    };
+    world
+        .provider
+        .run(
+            &request,
+            &mut |l| lines.push(l.to_owned()),
+            &CancelToken::new(),
+        )
+        .unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with("was taken meanwhile; trying another")),
+        "{lines:?}"
+    );
+    assert_eq!(
+        world.get("staging"),
+        "staging main content visits=1 greeting="
+    );
+    assert_eq!(world.provider.starts(&api(), &env("staging")), 2);
+
+    // Taken every time: one retry, then a clear error.
+    let world = World::new(json!({
+        "run": ["sh", "-c", "echo 'OSError: [Errno 98] Address already in use' >&2; exit 1"],
+    }));
+    world.run(Action::Create, "staging", None).unwrap();
+    let message = failure(world.run(Action::Deploy, "staging", Some(&world.main)));
+    assert!(message.contains("Address already in use"), "{message}");
+    assert_eq!(world.provider.starts(&api(), &env("staging")), 2);
+}

@@ -639,18 +639,17 @@ impl LocalProvider {
             progress(&format!("cloning {source}'s data with `{command}`"));
             fs::create_dir_all(&to)
                 .map_err(|e| failed(format!("can't make `{}`: {e}", to.display())))?;
-            let spec = CommandSpec {
-                program: command.program().to_owned(),
-                args: command.args().to_vec(),
-                cwd: to.clone(),
-                env: vec![
+            let spec = CommandSpec::new(
+                command,
+                to.clone(),
+                vec![
                     ("RUSHBOX_APP".to_owned(), app.as_str().into()),
                     ("RUSHBOX_ENV".to_owned(), env.as_str().into()),
                     ("RUSHBOX_SOURCE_ENV".to_owned(), source.as_str().into()),
                     ("RUSHBOX_SOURCE_DATA_DIR".to_owned(), from.clone().into()),
                     ("RUSHBOX_DATA_DIR".to_owned(), to.clone().into()),
                 ],
-            };
+            );
             let log = self.log(&self.slot(app, env), app, env);
             process::run_to_end(
                 &spec,
@@ -804,17 +803,16 @@ impl LocalProvider {
         let built = match &settings.build {
             Some(command) => {
                 progress(&format!("building with `{command}`"));
-                let spec = CommandSpec {
-                    program: command.program().to_owned(),
-                    args: command.args().to_vec(),
-                    cwd: worktree.to_path_buf(),
-                    // No config variables: one artifact serves every env.
-                    env: vec![
+                // No config variables: one artifact serves every env.
+                let spec = CommandSpec::new(
+                    command,
+                    worktree.to_path_buf(),
+                    vec![
                         ("RUSHBOX_APP".to_owned(), request.app.as_str().into()),
                         ("RUSHBOX_COMMIT".to_owned(), commit.into()),
                         ("RUSHBOX_ARTIFACT_DIR".to_owned(), tmp.clone().into()),
                     ],
-                };
+                );
                 let slot = self.slot(&request.app, &request.env);
                 let log = self.log(&slot, &request.app, &request.env);
                 process::run_to_end(
@@ -890,12 +888,7 @@ impl LocalProvider {
                 ("RUSHBOX_ENV".to_owned(), env.as_str().into()),
                 ("RUSHBOX_APP".to_owned(), app.as_str().into()),
             ]);
-            let spec = CommandSpec {
-                program: run.program().to_owned(),
-                args: run.args().to_vec(),
-                cwd: artifact.clone(),
-                env: vars,
-            };
+            let spec = CommandSpec::new(run, artifact.clone(), vars);
             progress(&format!("starting `{run}` on port {port}"));
             log.note(&format!("starting {env} on port {port}"));
             let supervisor = Supervisor::start(spec, Arc::clone(&log), grace)
@@ -903,6 +896,11 @@ impl LocalProvider {
             lock(&slot.state).starts += 1;
             let timeout = Duration::from_secs(settings.health_timeout_secs);
             let why = match wait_healthy(&supervisor, addr, &settings.health, timeout, cancel) {
+                // A shutdown that came meanwhile did not see this process: stop it here.
+                Ok(()) if self.closed.load(Ordering::SeqCst) => {
+                    supervisor.stop();
+                    return Err(failed("rushbox is shutting down; not starting anything"));
+                }
                 Ok(()) => {
                     progress(&format!(
                         "healthy: GET {} answered",

@@ -14,7 +14,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::lock;
+use super::{Argv, lock};
 use crate::provider::{CancelToken, ProviderError};
 
 /// How often a child, a stop request and a cancel token are checked.
@@ -47,6 +47,15 @@ pub(super) struct CommandSpec {
 }
 
 impl CommandSpec {
+    pub fn new(argv: &Argv, cwd: PathBuf, env: Vec<(String, OsString)>) -> CommandSpec {
+        CommandSpec {
+            program: argv.program().to_owned(),
+            args: argv.args().to_vec(),
+            cwd,
+            env,
+        }
+    }
+
     /// The command with both outputs into `output`, stdin closed, its own group.
     fn command(&self, output: io::PipeWriter) -> io::Result<Command> {
         let mut command = Command::new(&self.program);
