@@ -90,8 +90,31 @@ fn env(name: &str) -> EnvName {
     EnvName::parse(name).unwrap()
 }
 
+/// The provider's config for a world in `dir`; `app` is merged over the
+/// default app settings (build, run, health).
+fn config_json(dir: &Path, app: Value) -> Value {
+    let counter = dir.join("builds");
+    let mut settings = json!({
+        "build": [
+            "sh", "-c",
+            "cp server.py content.txt \"$RUSHBOX_ARTIFACT_DIR\"/ && echo built >> \"$1\"",
+            "sh", counter,
+        ],
+        "run": ["python3", "server.py"],
+        "health": "/health",
+        "health_timeout_secs": 10,
+    });
+    if let (Some(settings), Value::Object(extra)) = (settings.as_object_mut(), app) {
+        settings.extend(extra);
+    }
+    json!({
+        "root": dir.join("root"),
+        "stop_grace_secs": 2,
+        "apps": { "api": settings },
+    })
+}
+
 impl World {
-    /// `app` is merged over the default app settings (build, run, health).
     fn new(app: Value) -> World {
         let dir = tempfile::tempdir().unwrap();
         let repo = dir.path().join("repo");
@@ -108,26 +131,7 @@ impl World {
         let feature = git(&repo, &["rev-parse", "HEAD"]);
         git(&repo, &["checkout", "--quiet", "main"]);
 
-        let counter = dir.path().join("builds");
-        let mut settings = json!({
-            "build": [
-                "sh", "-c",
-                "cp server.py content.txt \"$RUSHBOX_ARTIFACT_DIR\"/ && echo built >> \"$1\"",
-                "sh", counter,
-            ],
-            "run": ["python3", "server.py"],
-            "health": "/health",
-            "health_timeout_secs": 10,
-        });
-        if let (Some(settings), Value::Object(extra)) = (settings.as_object_mut(), app) {
-            settings.extend(extra);
-        }
-        let config: LocalConfig = serde_json::from_value(json!({
-            "root": dir.path().join("root"),
-            "stop_grace_secs": 2,
-            "apps": { "api": settings },
-        }))
-        .unwrap();
+        let config: LocalConfig = serde_json::from_value(config_json(dir.path(), app)).unwrap();
         let repos = BTreeMap::from([(api(), repo)]);
         let provider = LocalProvider::new(config.clone(), repos.clone()).unwrap();
         World {
@@ -563,4 +567,93 @@ fn a_port_taken_meanwhile_is_retried_once_on_another_port() {
     let message = failure(world.run(Action::Deploy, "staging", Some(&world.main)));
     assert!(message.contains("Address already in use"), "{message}");
     assert_eq!(world.provider.starts(&api(), &env("staging")), 2);
+}
+
+const CRASH_DIR_VAR: &str = "RUSHBOX_LOCAL_CRASH_DIR";
+
+/// A rushbox that deploys staging and then hangs until killed. Only runs as
+/// the child of `apps_left_by_a_crashed_rushbox_are_stopped_at_start_up`.
+#[test]
+fn crashing_rushbox() {
+    let Ok(dir) = std::env::var(CRASH_DIR_VAR) else {
+        return;
+    };
+    let dir = Path::new(&dir);
+    let config = serde_json::from_value(config_json(dir, json!({}))).unwrap();
+    let repo = dir.join("repo");
+    let main = git(&repo, &["rev-parse", "main"]);
+    let provider = LocalProvider::new(config, BTreeMap::from([(api(), repo)])).unwrap();
+    for (action, commit) in [(Action::Create, None), (Action::Deploy, Some(main))] {
+        let request = Request {
+            action,
+            app: api(),
+            env: env("staging"),
+            git_ref: None,
+            commit,
+            release: None,
+            source_env: None,
+        };
+        provider
+            .run(&request, &mut |_| {}, &CancelToken::new())
+            .unwrap();
+    }
+    // Straight to stdout (the harness captures `println!`), after its
+    // "test crashing_rushbox ... " on the same line.
+    let mut out = io::stdout().lock();
+    writeln!(out, "ready").unwrap();
+    out.flush().unwrap();
+    loop {
+        thread::sleep(Duration::from_secs(60));
+    }
+}
+
+#[test]
+fn apps_left_by_a_crashed_rushbox_are_stopped_at_start_up() {
+    use std::io::BufRead;
+    let world = World::new(json!({}));
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "crashing_rushbox",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CRASH_DIR_VAR, world.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let ready = io::BufReader::new(stdout)
+        .lines()
+        .any(|l| l.unwrap().ends_with("ready"));
+    assert!(ready, "the child rushbox deployed staging");
+    // SIGKILL: no destructors, nothing stopped.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (server, helper) = (
+        world.pid("staging", "server.pid"),
+        world.pid("staging", "helper.pid"),
+    );
+    assert!(
+        alive(server) && alive(helper),
+        "the app outlived its rushbox"
+    );
+
+    // The next rushbox stops what the last one left, then restores as told.
+    let restarted = LocalProvider::new(world.config.clone(), world.repos.clone()).unwrap();
+    assert!(!alive(server) && !alive(helper));
+    let logs = restarted.logs_tail(&api(), &env("staging"), 5);
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("left running by an earlier rushbox")),
+        "{logs:?}"
+    );
+    let results = restarted.restore(&[(api(), env("staging"), true)]);
+    let addr = *results[0].2.as_ref().unwrap();
+    assert_eq!(
+        get(addr, "/").unwrap(),
+        "staging main content visits=1 greeting="
+    );
+    assert_eq!(world.starts("staging"), 2);
 }

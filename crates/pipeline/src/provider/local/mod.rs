@@ -7,7 +7,9 @@
 //!
 //! Layout under `root`: `worktrees/<app>/<env>/`, `artifacts/<key>/`,
 //! `data/<app>/<env>/`, `logs/<app>/<env>/current.log`, `envs/<app>/<env>.json`
-//! (which artifact the env runs and whether it should be running).
+//! (which artifact the env runs and whether it should be running),
+//! `run/<app>/<env>/<pgid>` (process groups running, stopped at start-up if
+//! a crashed rushbox left them).
 
 mod process;
 mod workspace;
@@ -18,6 +20,7 @@ use std::fmt;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -29,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use super::script::StaticEnv;
 use super::{Action, CancelToken, Outcome, Provider, ProviderError, Request};
-use process::{CommandSpec, Log, Supervisor};
+use process::{CommandSpec, GroupMarks, Log, Supervisor};
 
 /// Log lines quoted when an app fails to start.
 const LOG_LINES_IN_ERRORS: usize = 10;
@@ -344,6 +347,16 @@ impl LocalProvider {
                 config.root.display()
             ))
         })?;
+        // A rushbox that died (SIGKILL, power) left its apps running in
+        // their own process groups; they would hold ports and write data.
+        let grace = Duration::from_secs(config.stop_grace_secs);
+        for (marks, pgid) in process::stop_leftover_groups(&config.root.join("run"), grace) {
+            if let Ok(rel) = marks.strip_prefix(config.root.join("run")) {
+                Log::new(config.root.join("logs").join(rel)).note(&format!(
+                    "stopped process group {pgid}, left running by an earlier rushbox"
+                ));
+            }
+        }
         Ok(LocalProvider {
             config,
             repos,
@@ -453,6 +466,11 @@ impl LocalProvider {
 
     fn logs_dir(&self, app: &AppName, env: &EnvName) -> PathBuf {
         self.dir("logs", app, env)
+    }
+
+    /// Marks of the env's running process groups (see [`GroupMarks`]).
+    fn marks_dir(&self, app: &AppName, env: &EnvName) -> PathBuf {
+        self.dir("run", app, env)
     }
 
     fn record_path(&self, app: &AppName, env: &EnvName) -> PathBuf {
@@ -876,6 +894,8 @@ impl LocalProvider {
         let log = self.log(slot, app, env);
         let grace = Duration::from_secs(self.config.stop_grace_secs);
         let run = &settings.run;
+        let mut marks_entry = b"RUSHBOX_DATA_DIR=".to_vec();
+        marks_entry.extend_from_slice(data.as_os_str().as_bytes());
         let mut retried = false;
         loop {
             let port =
@@ -891,7 +911,11 @@ impl LocalProvider {
             let spec = CommandSpec::new(run, artifact.clone(), vars);
             progress(&format!("starting `{run}` on port {port}"));
             log.note(&format!("starting {env} on port {port}"));
-            let supervisor = Supervisor::start(spec, Arc::clone(&log), grace)
+            let marks = GroupMarks {
+                dir: self.marks_dir(app, env),
+                entry: marks_entry.clone(),
+            };
+            let supervisor = Supervisor::start(spec, Arc::clone(&log), marks, grace)
                 .map_err(|e| failed(format!("can't start a supervisor thread: {e}")))?;
             lock(&slot.state).starts += 1;
             let timeout = Duration::from_secs(settings.health_timeout_secs);
@@ -1074,6 +1098,7 @@ impl LocalProvider {
         }
         let _ = workspace::remove_dir(&self.data_dir(app, env));
         let _ = workspace::remove_dir(&self.logs_dir(app, env));
+        let _ = workspace::remove_dir(&self.marks_dir(app, env));
         let _ = fs::remove_file(self.record_path(app, env));
     }
 }

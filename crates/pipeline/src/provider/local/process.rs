@@ -438,6 +438,100 @@ impl Log {
     }
 }
 
+/// Where a supervisor notes the process groups it runs: a file per group,
+/// named by its id, holding an environment entry (`RUSHBOX_DATA_DIR=…`)
+/// that only that env's processes have. A rushbox that died without
+/// stopping its apps finds and stops them with [`stop_leftover_groups`].
+#[derive(Debug, Clone)]
+pub(super) struct GroupMarks {
+    pub dir: PathBuf,
+    pub entry: Vec<u8>,
+}
+
+impl GroupMarks {
+    fn write(&self, pgid: libc::pid_t) {
+        // Without the mark only a crash of rushbox itself leaves the group behind.
+        let _ = fs::create_dir_all(&self.dir)
+            .and_then(|()| fs::write(self.dir.join(pgid.to_string()), &self.entry));
+    }
+
+    fn remove(&self, pgid: libc::pid_t) {
+        let _ = fs::remove_file(self.dir.join(pgid.to_string()));
+    }
+}
+
+/// Stops the process groups marked under `marks` (SIGTERM, SIGKILL after
+/// `grace`) whose processes still carry their mark's environment entry, so
+/// a reused process id is never taken for ours, and removes every mark.
+/// Returns the marks' directories and the groups stopped.
+pub(super) fn stop_leftover_groups(marks: &Path, grace: Duration) -> Vec<(PathBuf, libc::pid_t)> {
+    let mut files = Vec::new();
+    let mut dirs = vec![marks.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => dirs.push(entry.path()),
+                Ok(_) => files.push(entry.path()),
+                Err(_) => {}
+            }
+        }
+    }
+    let mut stopped = Vec::new();
+    for file in files {
+        let pgid = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.parse::<libc::pid_t>().ok())
+            .filter(|p| *p > 1);
+        if let (Some(pgid), Ok(entry)) = (pgid, fs::read(&file))
+            && group_carries(pgid, &entry)
+            && let Some(dir) = file.parent()
+        {
+            stopped.push((dir.to_path_buf(), pgid));
+        }
+        let _ = fs::remove_file(&file);
+    }
+    // SAFETY (all three): kill(2) has no memory effects; `pgid > 1`, and the
+    // group was just seen to hold a process of ours.
+    let alive = |pgid: libc::pid_t| unsafe { libc::kill(-pgid, 0) == 0 };
+    for (_, pgid) in &stopped {
+        unsafe { libc::kill(-pgid, libc::SIGTERM) };
+    }
+    let until = Instant::now() + grace;
+    while stopped.iter().any(|(_, p)| alive(*p)) && Instant::now() < until {
+        thread::sleep(POLL);
+    }
+    for (_, pgid) in &stopped {
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    }
+    stopped
+}
+
+/// Whether a process of group `pgid` has `entry` in its environment.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn group_carries(pgid: libc::pid_t, entry: &[u8]) -> bool {
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return false;
+    };
+    procs.flatten().any(|p| {
+        let path = p.path();
+        // /proc/<pid>/stat: "pid (comm) state ppid pgrp …"; comm may hold spaces.
+        let pgrp = fs::read_to_string(path.join("stat")).ok().and_then(|stat| {
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<libc::pid_t>().ok())
+        });
+        pgrp == Some(pgid)
+            && fs::read(path.join("environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|e| e == entry))
+    })
+}
+
+/// Elsewhere there is no cheap way to check, so nothing is taken for ours.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn group_carries(_pgid: libc::pid_t, _entry: &[u8]) -> bool {
+    false
+}
+
 #[derive(Default)]
 struct SupervisorState {
     stop: bool,
@@ -461,7 +555,12 @@ pub(super) struct Supervisor {
 }
 
 impl Supervisor {
-    pub fn start(spec: CommandSpec, log: Arc<Log>, grace: Duration) -> io::Result<Supervisor> {
+    pub fn start(
+        spec: CommandSpec,
+        log: Arc<Log>,
+        marks: GroupMarks,
+        grace: Duration,
+    ) -> io::Result<Supervisor> {
         let shared = Arc::new(Shared {
             state: Mutex::new(SupervisorState::default()),
             changed: Condvar::new(),
@@ -470,7 +569,7 @@ impl Supervisor {
             let shared = Arc::clone(&shared);
             thread::Builder::new()
                 .name("local-supervisor".to_owned())
-                .spawn(move || supervise(&spec, &log, &shared, grace))?
+                .spawn(move || supervise(&spec, &log, &marks, &shared, grace))?
         };
         Ok(Supervisor {
             shared,
@@ -505,7 +604,13 @@ impl Drop for Supervisor {
     }
 }
 
-fn supervise(spec: &CommandSpec, log: &Arc<Log>, shared: &Shared, grace: Duration) {
+fn supervise(
+    spec: &CommandSpec,
+    log: &Arc<Log>,
+    marks: &GroupMarks,
+    shared: &Shared,
+    grace: Duration,
+) {
     let mut backoff = BACKOFF_FIRST;
     loop {
         if lock(&shared.state).stop {
@@ -515,6 +620,7 @@ fn supervise(spec: &CommandSpec, log: &Arc<Log>, shared: &Shared, grace: Duratio
         let ended = match spec.spawn() {
             Ok((mut group, reader)) => {
                 let pid = group.pid();
+                marks.write(group.pgid);
                 copy_output(reader, Arc::clone(log));
                 {
                     let mut state = lock(&shared.state);
@@ -525,11 +631,14 @@ fn supervise(spec: &CommandSpec, log: &Arc<Log>, shared: &Shared, grace: Duratio
                 log.note(&format!("started `{}` (pid {pid})", spec.program));
                 if wait_exit_or_stop(&mut group, shared) {
                     let status = group.terminate(grace);
+                    marks.remove(group.pgid);
                     log.note(&format!("stopped: {}", describe_exit(status)));
                     lock(&shared.state).pid = None;
                     return;
                 }
-                describe_exit(group.reap())
+                let status = group.reap();
+                marks.remove(group.pgid);
+                describe_exit(status)
             }
             Err(e) => format!("could not start `{}`: {e}", spec.program),
         };
