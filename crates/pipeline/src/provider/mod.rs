@@ -1,9 +1,11 @@
 //! Providers make envs real. The engine decides; a provider acts, one
 //! request at a time per env, reporting each line of progress and stopping
 //! when asked. Implementations: `noop` (records, for dry runs and benchmarks)
-//! and `script` (runs the commands config gives); `local` comes later.
+//! `script` (runs the commands config gives) and `local` (each env on this
+//! machine: a worktree, a build made once, a supervised process).
 
 pub mod groups;
+pub mod local;
 pub mod script;
 
 use std::fmt;
