@@ -7,4 +7,4 @@ mod model;
 mod robot;
 
 pub use model::{Actor, Block, Button, Incoming, Reply, Tone};
-pub use robot::{Answer, Notice, NoticeFeed, ProgressFeed, Robot, who};
+pub use robot::{Answer, LogSource, Notice, NoticeFeed, ProgressFeed, Robot, who};

@@ -89,14 +89,14 @@ impl Answer {
     }
 
     /// What a granted engine call says: its message, who else is told, the work it started.
-    fn granted(tone: Tone, granted: rushbox_pipeline::Reply) -> Answer {
+    fn granted(tone: Tone, granted: rushbox_pipeline::Reply, ending: Ending) -> Answer {
         Answer {
             reply: Reply::text(tone, granted.message),
             notices: granted.notices.into_iter().map(notice).collect(),
             progress: granted
                 .operations
                 .into_iter()
-                .map(ProgressFeed::new)
+                .map(|handle| ProgressFeed::new(handle, ending))
                 .collect(),
         }
     }
@@ -114,10 +114,32 @@ pub struct ProgressFeed {
     steps: Vec<String>,
     events: UnboundedReceiver<Progress>,
     ended: Option<Reply>,
+    ending: Ending,
+}
+
+/// What a finished operation leaves behind, for its last message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// Running at an address (deploy, promote, wake, rollback, reset).
+    Ready,
+    Suspended,
+    Destroyed,
+    /// Not known (timed rules): say only that it is done.
+    Done,
+}
+
+impl Ending {
+    fn of(command: &Command) -> Ending {
+        match command {
+            Command::Suspend { .. } => Ending::Suspended,
+            Command::Destroy { .. } => Ending::Destroyed,
+            _ => Ending::Ready,
+        }
+    }
 }
 
 impl ProgressFeed {
-    fn new(handle: OperationHandle) -> ProgressFeed {
+    fn new(handle: OperationHandle, ending: Ending) -> ProgressFeed {
         ProgressFeed {
             operation: handle.id,
             app: handle.app.to_string(),
@@ -126,6 +148,7 @@ impl ProgressFeed {
             steps: Vec::new(),
             events: handle.events,
             ended: None,
+            ending,
         }
     }
 
@@ -163,15 +186,35 @@ impl ProgressFeed {
                 self.running(&elapsed)
             }
             Some(Progress::Finished { address }) => {
-                let mut reply =
-                    Reply::text(Tone::Success, format!("`{env}` is ready ({elapsed})."));
-                if let Some(url) = address {
-                    reply = reply.with(Block::Link {
-                        label: format!("Open {env}"),
-                        url,
-                    });
-                }
-                let reply = next_steps(reply, env);
+                let reply = match self.ending {
+                    Ending::Suspended => Reply::text(
+                        Tone::Success,
+                        format!(
+                            "`{env}` is suspended ({elapsed}); the next visit or `wake {env}` starts it again."
+                        ),
+                    ),
+                    Ending::Destroyed => {
+                        Reply::text(Tone::Success, format!("`{env}` is gone ({elapsed})."))
+                    }
+                    Ending::Done => Reply::text(
+                        Tone::Success,
+                        format!(
+                            "Operation #{} on `{env}` is done ({elapsed}).",
+                            self.operation
+                        ),
+                    ),
+                    Ending::Ready => {
+                        let mut reply =
+                            Reply::text(Tone::Success, format!("`{env}` is ready ({elapsed})."));
+                        if let Some(url) = address {
+                            reply = reply.with(Block::Link {
+                                label: format!("Open {env}"),
+                                url,
+                            });
+                        }
+                        next_steps(reply, env)
+                    }
+                };
                 self.ended = Some(reply.clone());
                 reply
             }
@@ -239,7 +282,13 @@ fn next_steps(reply: Reply, env: &EnvName) -> Reply {
 pub struct Robot {
     engine: Engine,
     grammar: std::sync::Arc<Grammar>,
+    logs: Option<LogSource>,
 }
+
+/// Where `logs <env>` reads an env's own output (the local provider keeps
+/// it); without one, `logs` shows the output of the env's last operation.
+pub type LogSource =
+    std::sync::Arc<dyn Fn(&rushbox_command::AppName, &EnvName, usize) -> Vec<String> + Send + Sync>;
 
 impl Robot {
     /// The grammar knows the configured apps, so `api/foo` means app `api` exactly when it is one.
@@ -254,7 +303,14 @@ impl Robot {
         Robot {
             engine,
             grammar: std::sync::Arc::new(grammar),
+            logs: None,
         }
+    }
+
+    /// Reads `logs <env>` from the envs' own output.
+    pub fn with_logs(mut self, logs: LogSource) -> Robot {
+        self.logs = Some(logs);
+        self
     }
 
     pub fn engine(&self) -> &Engine {
@@ -289,7 +345,7 @@ impl Robot {
     /// whose notices go to the people concerned.
     pub fn tick(&self) -> Answer {
         match self.engine.tick(self.engine.now()) {
-            Ok(granted) => Answer::granted(Tone::Info, granted),
+            Ok(granted) => Answer::granted(Tone::Info, granted, Ending::Done),
             Err(error) => Answer::reply(refused(&error)),
         }
     }
@@ -328,6 +384,7 @@ impl Robot {
         let engine = &self.engine;
         // hubot-deploy's `deploy!` and `to env/hosts` are understood but mean
         // nothing more here: say so rather than pretend.
+        let ending = Ending::of(&command);
         let caveat = match &command {
             Command::Deploy { hosts: Some(hosts), .. } => Some(format!(
                 "rushbox deploys whole envs; the host list `{hosts}` was ignored."
@@ -371,7 +428,7 @@ impl Robot {
             read_only => return Answer::reply(self.answer_question(actor, read_only)),
         };
         let mut answer = match result {
-            Ok(granted) => Answer::granted(Tone::Success, granted),
+            Ok(granted) => Answer::granted(Tone::Success, granted, ending),
             Err(error) => Answer::reply(refused(&error)),
         };
         if let Some(caveat) = caveat {
@@ -422,7 +479,21 @@ impl Robot {
                 Err(error) => refused(&error),
             },
             Command::Logs { env } => match engine.status(env.app.as_ref(), &env.env) {
-                Ok(status) => logs_answer(&env.env, status.last_operation.as_ref()),
+                Ok(status) => match &self.logs {
+                    Some(read) => {
+                        let lines = read(&status.view.app, &env.env, LOG_LINES);
+                        if lines.is_empty() {
+                            Reply::text(
+                                Tone::Info,
+                                format!("`{}` has printed nothing yet.", env.env),
+                            )
+                        } else {
+                            Reply::text(Tone::Info, format!("The last lines of `{}`:", env.env))
+                                .with(Block::List { items: lines })
+                        }
+                    }
+                    None => logs_answer(&env.env, status.last_operation.as_ref()),
+                },
                 Err(error) => refused(&error),
             },
             Command::Help { topic } => Reply::text(Tone::Info, help(topic.as_deref())),

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use rushbox_command::AppName;
 use rushbox_pipeline::PipelineConfig;
 use rushbox_pipeline::config::{AppConfig, LimitsConfig, RolesConfig, TimesConfig};
+use rushbox_pipeline::provider::local::LocalConfig;
 use rushbox_pipeline::provider::script::ScriptConfig;
 use serde::Deserialize;
 
@@ -22,13 +23,15 @@ pub const EMBEDDED_NAME: &str = "config/rushbox.toml (embedded default)";
 pub enum ProviderKind {
     Noop,
     Script,
+    Local,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderSection {
     pub kind: ProviderKind,
     pub script: Option<ScriptConfig>,
+    pub local: Option<LocalConfig>,
 }
 
 impl Default for ProviderSection {
@@ -36,16 +39,38 @@ impl Default for ProviderSection {
         ProviderSection {
             kind: ProviderKind::Noop,
             script: None,
+            local: None,
+        }
+    }
+}
+
+/// The env router: one listener that sends `<env>.<domain>` to the env.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouterSection {
+    pub listen: std::net::SocketAddr,
+    pub domain: String,
+    /// How long a request waits for its suspended env to wake.
+    pub wake_timeout_secs: u64,
+}
+
+impl Default for RouterSection {
+    fn default() -> RouterSection {
+        RouterSection {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 8080)),
+            domain: "localhost".to_owned(),
+            wake_timeout_secs: 60,
         }
     }
 }
 
 /// The whole file, as written.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct FileConfig {
     store: PathBuf,
     provider: ProviderSection,
+    router: RouterSection,
     apps: Vec<AppConfig>,
     default_app: Option<AppName>,
     roles: RolesConfig,
@@ -59,6 +84,7 @@ impl Default for FileConfig {
         FileConfig {
             store: PathBuf::from(".rushbox/state"),
             provider: ProviderSection::default(),
+            router: RouterSection::default(),
             apps: pipeline.apps,
             default_app: pipeline.default_app,
             roles: pipeline.roles,
@@ -73,6 +99,7 @@ impl Default for FileConfig {
 pub struct Config {
     pub store: PathBuf,
     pub provider: ProviderSection,
+    pub router: RouterSection,
     pub pipeline: PipelineConfig,
 }
 
@@ -158,7 +185,20 @@ impl Config {
                     .to_owned(),
             ));
         }
+        if parsed.provider.kind == ProviderKind::Local && parsed.provider.local.is_none() {
+            return Err(at(
+                "kind",
+                "`kind = \"local\"` needs a `[provider.local]` table (root and the apps' build and run commands)"
+                    .to_owned(),
+            ));
+        }
         let mut provider = parsed.provider;
+        if let Some(local) = &mut provider.local {
+            local.root = resolve(base, &local.root);
+            // The router decides where envs are reached; the provider only writes addresses.
+            local.router_port = parsed.router.listen.port();
+            local.domain = parsed.router.domain.clone();
+        }
         if let Some(script) = &mut provider.script {
             script.working_dir = Some(resolve(
                 base,
@@ -176,6 +216,7 @@ impl Config {
         Ok(Config {
             store: resolve(base, &parsed.store),
             provider,
+            router: parsed.router,
             pipeline: PipelineConfig {
                 apps,
                 default_app: parsed.default_app,

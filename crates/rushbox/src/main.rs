@@ -1,6 +1,8 @@
 //! The `rushbox` binary: thin wiring from the command line to the crates.
 
+mod backends;
 mod config;
+mod demo;
 mod shell;
 
 use std::io::Write;
@@ -52,6 +54,19 @@ enum Cli2 {
         #[arg(long)]
         no_wait: bool,
     },
+    /// The whole pipeline on this machine: a sample app with `main` and `foo`
+    /// branches, staging and prod set up from `main`, the router, and the shell.
+    Demo {
+        /// Where the demo keeps its app, config and state.
+        #[arg(long, default_value = ".rushbox/demo")]
+        dir: PathBuf,
+        /// Who is typing; the demo makes this user a lead.
+        #[arg(long = "as", value_name = "USER")]
+        user: Option<String>,
+        /// The router's address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
     /// Show the command language (same text the bot answers to `help`).
     Help {
         /// Print the command reference as Markdown (docs/commands.md).
@@ -66,6 +81,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let text = match cli.command {
         Cli2::Parse { json, text } => return parse(&text.join(" "), json),
+        Cli2::Demo { dir, user, listen } => return run_demo(&dir, user, &listen),
         Cli2::Shell {
             config,
             user,
@@ -130,16 +146,14 @@ fn shell(
             return ExitCode::from(2);
         }
     };
-    let user = user
-        .or_else(|| std::env::var("USER").ok())
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "you".to_owned());
+    let user = shell_user(user);
     let wait = wait || (!no_wait && !std::io::stdin().is_terminal());
     match shell::run(shell::Options {
         config,
         user,
         json,
         wait,
+        preamble: Vec::new(),
     }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -147,4 +161,57 @@ fn shell(
             ExitCode::FAILURE
         }
     }
+}
+
+fn run_demo(dir: &std::path::Path, user: Option<String>, listen: &str) -> ExitCode {
+    use std::io::IsTerminal;
+    let user = shell_user(user);
+    let prepared = std::fs::create_dir_all(dir)
+        .map_err(|e| format!("can't create {}: {e}", dir.display()))
+        .and_then(|()| demo::prepare(dir, &user, listen));
+    let (config_path, first) = match prepared {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            eprintln!("rushbox demo: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = match demo::load(&config_path) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("rushbox demo: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if std::io::stdin().is_terminal() {
+        println!(
+            "rushbox demo: the sample app is in {0}/app (branches main and foo), config {1}.\n\
+             You are @{user}, a lead. Try `deploy branch foo to dev`, open the link, then \
+             `deploy dev-foo to staging` and `promote staging to prod`.",
+            dir.display(),
+            config_path.display()
+        );
+    }
+    let preamble = if first { demo::preamble() } else { Vec::new() };
+    let wait = !std::io::stdin().is_terminal();
+    match shell::run(shell::Options {
+        config,
+        user,
+        json: false,
+        wait,
+        preamble,
+    }) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("rushbox demo: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--as`, else $USER, else `you`.
+fn shell_user(user: Option<String>) -> String {
+    user.or_else(|| std::env::var("USER").ok())
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "you".to_owned())
 }

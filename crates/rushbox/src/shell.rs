@@ -11,14 +11,18 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use rushbox::router::{RouterConfig, serve};
 use rushbox_chat::{Actor, Answer, Incoming, Notice, NoticeFeed, ProgressFeed, Reply, Robot, who};
 use rushbox_pipeline::git::{GitRepo, GitResolver};
+use rushbox_pipeline::model::EnvState;
 use rushbox_pipeline::provider::Provider;
 use rushbox_pipeline::provider::groups::GroupLedger;
+use rushbox_pipeline::provider::local::LocalProvider;
 use rushbox_pipeline::provider::script::ScriptProvider;
 use rushbox_pipeline::{Engine, NoopProvider};
 use serde_json::json;
 
+use crate::backends::EnvBackends;
 use crate::config::{Config, ProviderKind};
 
 /// How often timed rules (lease expiry, idle suspend, TTL) are checked.
@@ -30,17 +34,29 @@ pub struct Options {
     pub json: bool,
     /// Finish each line's operations before reading the next (scripts).
     pub wait: bool,
+    /// Lines run first, as typed by `user`, each to its end (the demo's set-up).
+    pub preamble: Vec<String>,
+}
+
+/// What `open_engine` sets up.
+pub struct Opened {
+    pub engine: Engine,
+    /// Process groups a crashed run left behind, now stopped.
+    pub reaped: usize,
+    /// The local provider, when config chose it: the router and `logs` need it.
+    pub local: Option<Arc<LocalProvider>>,
 }
 
 /// Opens the engine the config describes: provider, git repositories,
 /// store. Then stops process groups a crashed run left behind (only once the
 /// store's lock is ours, so never another live rushbox's); says how many.
-pub fn open_engine(config: &Config) -> Result<(Engine, usize), String> {
+pub fn open_engine(config: &Config) -> Result<Opened, String> {
     let groups = config.store.with_file_name("groups");
     let ledger = Arc::new(
         GroupLedger::open(&groups)
             .map_err(|e| format!("can't create {}: {e}", groups.display()))?,
     );
+    let mut local = None;
     let provider: Arc<dyn Provider> = match config.provider.kind {
         ProviderKind::Noop => Arc::new(NoopProvider::new()),
         ProviderKind::Script => match &config.provider.script {
@@ -50,6 +66,23 @@ pub fn open_engine(config: &Config) -> Result<(Engine, usize), String> {
             None => {
                 return Err("the script provider has no `[provider.script]` commands".to_owned());
             }
+        },
+        ProviderKind::Local => match &config.provider.local {
+            Some(settings) => {
+                let repos = config
+                    .pipeline
+                    .apps
+                    .iter()
+                    .map(|a| (a.name.clone(), a.repo.clone()))
+                    .collect();
+                let provider = Arc::new(
+                    LocalProvider::new(settings.clone(), repos)
+                        .map_err(|e| format!("the local provider's config: {e}"))?,
+                );
+                local = Some(provider.clone());
+                provider
+            }
+            None => return Err("the local provider has no `[provider.local]` settings".to_owned()),
         },
     };
     let mut resolver = GitResolver::new();
@@ -74,7 +107,57 @@ pub fn open_engine(config: &Config) -> Result<(Engine, usize), String> {
             config.store.display()
         )
     })?;
-    Ok((engine, ledger.reap()))
+    Ok(Opened {
+        engine,
+        reaped: ledger.reap(),
+        local,
+    })
+}
+
+/// The env router on its own thread and runtime, until `stop` is sent.
+struct RouterThread {
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+/// Binds the router's address now, so a taken port is an error at start-up.
+fn start_router(
+    config: &Config,
+    engine: &Engine,
+    local: Arc<LocalProvider>,
+) -> Result<RouterThread, String> {
+    let listen = config.router.listen;
+    let listener = std::net::TcpListener::bind(listen)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|e| format!("the router can't listen on {listen}: {e} (set `[router] listen`)"))?;
+    let router_config = RouterConfig {
+        listen,
+        domain: config.router.domain.clone(),
+        wake_timeout: Duration::from_secs(config.router.wake_timeout_secs),
+    };
+    let backends: Arc<dyn rushbox::router::Backends> =
+        Arc::new(EnvBackends::new(engine.clone(), local));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("can't start the router's runtime: {e}"))?;
+    let thread = thread::spawn(move || {
+        runtime.block_on(async move {
+            let listener = match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => listener,
+                Err(e) => return eprintln!("rushbox: the router stopped: {e}"),
+            };
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(e) = serve(listener, router_config, backends, shutdown).await {
+                eprintln!("rushbox: the router stopped: {e}");
+            }
+        });
+    });
+    Ok(RouterThread { stop, thread })
 }
 
 /// Sends whole messages to one writer thread, so lines from background work never interleave.
@@ -234,9 +317,40 @@ impl Lines {
 
 /// Runs the shell until the end of input; the exit code says whether it could start.
 pub fn run(options: Options) -> Result<(), String> {
-    let (engine, reaped) = open_engine(&options.config)?;
-    let robot = Robot::new(engine);
+    let Opened {
+        engine,
+        reaped,
+        local,
+    } = open_engine(&options.config)?;
+    let mut robot = Robot::new(engine.clone());
+    let mut router = None;
+    if let Some(local) = &local {
+        // Envs that were running before are running again; suspended ones stay so.
+        let envs: Vec<_> = engine
+            .list_envs(None, None)
+            .into_iter()
+            .filter(|v| matches!(v.state, EnvState::Running | EnvState::Suspended))
+            .map(|v| (v.app, v.env, v.state == EnvState::Running))
+            .collect();
+        for (app, env, result) in local.restore(&envs) {
+            if let Err(why) = result {
+                eprintln!("rushbox: {app}/{env} could not be started again: {why}");
+            }
+        }
+        router = Some(start_router(&options.config, &engine, local.clone())?);
+        let logs = local.clone();
+        robot = robot.with_logs(Arc::new(move |app, env, lines| {
+            logs.logs_tail(app, env, lines)
+        }));
+    }
     let (printer, writer) = Printer::start(options.json);
+    if router.is_some() && !options.json && std::io::stdin().is_terminal() {
+        println!(
+            "Envs are served at http://<env>.{}:{} (the router).",
+            options.config.router.domain,
+            options.config.router.listen.port()
+        );
+    }
     if reaped > 0 {
         let text = format!(
             "Stopped {reaped} process group(s) that a previous run of rushbox left running."
@@ -269,6 +383,27 @@ pub fn run(options: Options) -> Result<(), String> {
         })
     };
 
+    for line in &options.preamble {
+        let said = Reply::text(
+            rushbox_chat::Tone::Info,
+            format!("{}> {line}", options.user),
+        );
+        printer.emit("input", &format!("@{}", options.user), &said, None, false);
+        let incoming = Incoming {
+            actor: Actor::new("shell", &options.user, &options.user),
+            channel: "tty".to_owned(),
+            text: line.clone(),
+            reply_to: None,
+        };
+        deliver(
+            &printer,
+            robot.handle(&incoming),
+            &format!("@{}", options.user),
+            &running,
+            true,
+        );
+        drain_notices(&printer, &notice_feed);
+    }
     let history = options.config.store.parent().map(|p| p.join("history"));
     let mut lines = Lines::open(options.json, history);
     let mut user = options.user.clone();
@@ -348,6 +483,14 @@ pub fn run(options: Options) -> Result<(), String> {
     let _ = notices.join();
     drop(printer);
     let _ = writer.join();
+    if let Some(router) = router {
+        let _ = router.stop.send(());
+        let _ = router.thread.join();
+    }
+    // The envs' processes are rushbox's children: stop them, as a group each.
+    if let Some(local) = &local {
+        local.shutdown();
+    }
     Ok(())
 }
 

@@ -358,3 +358,126 @@ fn pid_alive(pid: i32) -> bool {
         })
         .unwrap_or(false)
 }
+
+/// One HTTP GET through the router, by Host; the body, or the error.
+fn get(router: std::net::SocketAddr, host: &str) -> Result<String, String> {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(router).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| e.to_string())?;
+    Ok(answer)
+}
+
+/// Reads the child's output until `needle` appears.
+fn read_until(out: &mut impl std::io::Read, seen: &mut String, needle: &str) {
+    read_until_nth(out, seen, needle, 1);
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Reads the child's output until `needle` has appeared `times` times in all (or panics after two minutes).
+fn read_until_nth(out: &mut impl std::io::Read, seen: &mut String, needle: &str, times: usize) {
+    let start = Instant::now();
+    while seen.matches(needle).count() < times {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "never saw {needle:?} in:\n{seen}"
+        );
+        let mut buf = [0u8; 4096];
+        let n = out.read(&mut buf).unwrap();
+        assert!(n > 0, "rushbox ended before {needle:?}:\n{seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+}
+
+#[test]
+fn the_demo_serves_a_branch_and_promotes_the_same_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let router: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_rushbox"))
+        .args(["demo", "--as", "lena", "--dir"])
+        .arg(dir.path().join("demo"))
+        .args(["--listen", &router.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut input = demo.stdin.take().unwrap();
+    let mut output = demo.stdout.take().unwrap();
+    let mut seen = String::new();
+    // The demo puts main on staging and prod by itself.
+    read_until(&mut output, &mut seen, "`prod` is ready");
+    let prod = get(router, &format!("prod.localhost:{port}")).unwrap();
+    assert!(prod.contains("branch <code>main</code>"), "{prod}");
+
+    // Staging has been visited twice; a dev env cloned from it starts from its count.
+    get(router, "staging.localhost").unwrap();
+    get(router, "staging.localhost").unwrap();
+    input.write_all(b"deploy branch foo to dev\n").unwrap();
+    read_until(&mut output, &mut seen, "`dev-foo` is ready");
+    let page = get(router, &format!("dev-foo.localhost:{port}")).unwrap();
+    assert!(page.contains("branch <code>foo</code>"), "{page}");
+    assert!(
+        page.contains("visited <strong>3</strong>"),
+        "staging's data was cloned: {page}"
+    );
+
+    // Suspended, then woken by a request through the router.
+    input.write_all(b"suspend dev-foo\n").unwrap();
+    read_until(&mut output, &mut seen, "`dev-foo` is suspended");
+    let page = get(router, "dev-foo.localhost").unwrap();
+    assert!(
+        page.contains("visited <strong>4</strong>"),
+        "woken by the request: {page}"
+    );
+
+    // The same build goes to staging and prod: built once.
+    input
+        .write_all(b"deploy dev-foo to staging\npromote staging to prod\n")
+        .unwrap();
+    read_until_nth(&mut output, &mut seen, "`prod` is ready", 2);
+    let prod = get(router, "prod.localhost").unwrap();
+    assert!(prod.contains("branch <code>foo</code>"), "{prod}");
+    assert_eq!(
+        seen.matches("building with").count(),
+        2,
+        "main once, foo once:\n{seen}"
+    );
+
+    drop(input);
+    let status = wait_with_timeout_status(demo, Duration::from_secs(60));
+    assert!(status.success());
+    assert!(get(router, "prod.localhost").is_err(), "the router is gone");
+}
+
+fn wait_with_timeout_status(mut child: Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("rushbox did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
