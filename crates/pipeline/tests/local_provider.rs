@@ -301,14 +301,21 @@ fn builds_once_per_commit_promotes_the_artifact_and_clones_stagings_data() {
         "feature content\n"
     );
     // The log is copied on its own thread: give it a moment.
-    eventually(
-        "the log has the app's output",
-        Duration::from_secs(5),
-        || {
-            let logs = world.provider.logs_tail(&api(), &env("dev-feature"), 20);
-            logs.iter()
-                .any(|l| l.starts_with("serving dev-feature on "))
-        },
+    let logs = || world.provider.logs_tail(&api(), &env("dev-feature"), 20);
+    let serving = |logs: &[String]| {
+        logs.iter()
+            .any(|l| l.starts_with("serving dev-feature on "))
+    };
+    let until = Instant::now() + Duration::from_secs(5);
+    while !serving(&logs()) && Instant::now() < until {
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(serving(&logs()), "{:?}", logs());
+    // Health checks read their whole answer: no connection reset in the app's log.
+    assert!(
+        !logs().iter().any(|l| l.contains("Traceback")),
+        "{:?}",
+        logs()
     );
 }
 
