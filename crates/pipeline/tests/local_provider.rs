@@ -33,8 +33,11 @@ with open(os.path.join(data, "server.pid"), "w") as f:
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        status = 200
         if self.path == "/health":
             body = b"ok\n"
+        elif self.path != "/":
+            status, body = 404, b"not found\n"
         else:
             path = os.path.join(data, "visits")
             n = int(open(path).read()) + 1 if os.path.exists(path) else 1
@@ -42,7 +45,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 f.write(str(n))
             greeting = os.environ.get("GREETING", "")
             body = f"{env} {content} visits={n} greeting={greeting}\n".encode()
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -459,6 +462,24 @@ fn a_run_command_that_exits_at_once_fails_quoting_its_log() {
     let starts = world.provider.starts(&api(), &env("staging"));
     thread::sleep(Duration::from_millis(800));
     assert_eq!(world.provider.starts(&api(), &env("staging")), starts);
+
+    // A program that isn't there, and an app that never answers its health path.
+    for (settings, expected) in [
+        (
+            json!({ "run": ["./no-such-server"] }),
+            "staging did not start: could not start `./no-such-server`: No such file",
+        ),
+        (
+            json!({ "health": "/ready", "health_timeout_secs": 1 }),
+            "`python3 server.py` did not answer GET /ready on port",
+        ),
+    ] {
+        let world = World::new(settings);
+        world.run(Action::Create, "staging", None).unwrap();
+        let message = failure(world.run(Action::Deploy, "staging", Some(&world.main)));
+        assert!(message.contains(expected), "{message}");
+        assert_eq!(world.backend("staging"), None);
+    }
 }
 
 #[test]

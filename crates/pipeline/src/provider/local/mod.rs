@@ -963,6 +963,7 @@ impl LocalProvider {
                     supervisor.stop();
                     return Err(ProviderError::Cancelled);
                 }
+                Err(Unhealthy::Exited(how)) if how.starts_with("could not start") => how,
                 Err(Unhealthy::Exited(how)) => {
                     format!(
                         "`{run}` {how} before it answered GET {}",
