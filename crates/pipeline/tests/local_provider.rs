@@ -685,3 +685,24 @@ fn apps_left_by_a_crashed_rushbox_are_stopped_at_start_up() {
     );
     assert_eq!(world.starts("staging"), 2);
 }
+
+#[test]
+fn a_configured_clone_data_command_replaces_the_copy() {
+    let world = World::new(json!({
+        "clone_data": ["sh", "-c",
+            "cp \"$RUSHBOX_SOURCE_DATA_DIR/visits\" . && echo \"from $RUSHBOX_SOURCE_ENV\" > how"],
+    }));
+    world.make("staging", &world.main);
+    world.get("staging");
+    world.make("dev-feature", &world.feature);
+    assert_eq!(
+        world.get("dev-feature"),
+        "dev-feature feature content visits=2 greeting="
+    );
+    assert_eq!(
+        std::fs::read_to_string(world.data("dev-feature").join("how")).unwrap(),
+        "from staging\n"
+    );
+    // Only what the command copied: staging's start log stayed behind.
+    assert_eq!(world.starts("dev-feature"), 1);
+}
