@@ -228,14 +228,46 @@ pub(super) fn describe_exit(status: Option<ExitStatus>) -> String {
     }
 }
 
-/// Control characters and escape sequences out, at most [`MAX_LINE_BYTES`].
+/// Makes an output line safe for chat and logs: valid UTF-8 without
+/// terminal escape sequences, control or bidi-override characters (tabs
+/// stay). Lines are already capped at [`MAX_LINE_BYTES`] when read.
+// The same rules as the script provider's (private to script.rs).
 fn clean_line(raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(raw);
-    text.chars()
-        .filter(|c| !c.is_control() || *c == '\t')
-        .collect::<String>()
-        .trim_end()
-        .to_owned()
+    let mut clean = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            // CSI (`ESC [ … final`), OSC (`ESC ] … BEL` or `ESC ] … ESC \`),
+            // or one character after a lone ESC.
+            '\u{1b}' => match chars.next() {
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if ('\u{40}'..='\u{7e}').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some(']') => {
+                    while let Some(c) = chars.next() {
+                        if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            '\t' => clean.push(c),
+            '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{feff}' => {}
+            c if c.is_control() => {}
+            c => clean.push(c),
+        }
+    }
+    clean.trim_end().to_owned()
 }
 
 /// Runs `spec` to its end, each output line to `progress` (and `log`),
@@ -746,6 +778,21 @@ mod tests {
         assert_eq!(fs::read_to_string(&current).unwrap(), "after a restart\n");
         let rotated = fs::metadata(dir.path().join(format!("{LOG_NAME}.1"))).unwrap();
         assert_eq!(rotated.len(), LOG_ROTATE_BYTES);
+    }
+
+    #[test]
+    fn output_lines_are_cleaned_for_chat() {
+        for (raw, shown) in [
+            (&b"plain\ttab\n"[..], "plain\ttab"),
+            (b"\x1b[31mred\x1b[0m done", "red done"),
+            (b"\x1b]0;title\x07after", "after"),
+            (b"\x1b]0;title\x1b\\after", "after"),
+            (b"bell\x07 cr\r", "bell cr"),
+            (b"a\xe2\x80\xaeb\xe2\x80\x8bc", "abc"),
+            (b"bad \xff utf8", "bad \u{fffd} utf8"),
+        ] {
+            assert_eq!(clean_line(raw), shown, "{raw:?}");
+        }
     }
 
     #[test]
