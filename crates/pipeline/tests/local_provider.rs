@@ -706,3 +706,37 @@ fn a_configured_clone_data_command_replaces_the_copy() {
     // Only what the command copied: staging's start log stayed behind.
     assert_eq!(world.starts("dev-feature"), 1);
 }
+
+#[test]
+fn a_cancelled_build_stops_at_once_and_leaves_no_half_artifact() {
+    let world = World::new(json!({ "build": ["sh", "-c", "echo compiling; sleep 30"] }));
+    world.run(Action::Create, "staging", None).unwrap();
+    let cancel = CancelToken::new();
+    let request = Request {
+        action: Action::Deploy,
+        app: api(),
+        env: env("staging"),
+        git_ref: None,
+        commit: Some(world.main.clone()),
+        release: None,
+        source_env: None,
+    };
+    let started = Instant::now();
+    let result = thread::scope(|scope| {
+        let deploy = scope.spawn(|| world.provider.run(&request, &mut |_| {}, &cancel));
+        eventually("the build runs", Duration::from_secs(10), || {
+            let logs = world.provider.logs_tail(&api(), &env("staging"), 5);
+            logs.iter().any(|l| l == "compiling")
+        });
+        cancel.cancel();
+        deploy.join().unwrap()
+    });
+    assert_eq!(result, Err(ProviderError::Cancelled));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let artifacts: Vec<_> = std::fs::read_dir(world.root().join("artifacts"))
+        .unwrap()
+        .collect();
+    assert!(artifacts.is_empty(), "{artifacts:?}");
+    assert!(!world.root().join("worktrees/api/staging").exists());
+    assert_eq!(world.backend("staging"), None);
+}
