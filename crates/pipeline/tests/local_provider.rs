@@ -33,8 +33,11 @@ with open(os.path.join(data, "server.pid"), "w") as f:
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        status = 200
         if self.path == "/health":
             body = b"ok\n"
+        elif self.path != "/":
+            status, body = 404, b"not found\n"
         else:
             path = os.path.join(data, "visits")
             n = int(open(path).read()) + 1 if os.path.exists(path) else 1
@@ -42,7 +45,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 f.write(str(n))
             greeting = os.environ.get("GREETING", "")
             body = f"{env} {content} visits={n} greeting={greeting}\n".encode()
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -301,14 +304,21 @@ fn builds_once_per_commit_promotes_the_artifact_and_clones_stagings_data() {
         "feature content\n"
     );
     // The log is copied on its own thread: give it a moment.
-    eventually(
-        "the log has the app's output",
-        Duration::from_secs(5),
-        || {
-            let logs = world.provider.logs_tail(&api(), &env("dev-feature"), 20);
-            logs.iter()
-                .any(|l| l.starts_with("serving dev-feature on "))
-        },
+    let logs = || world.provider.logs_tail(&api(), &env("dev-feature"), 20);
+    let serving = |logs: &[String]| {
+        logs.iter()
+            .any(|l| l.starts_with("serving dev-feature on "))
+    };
+    let until = Instant::now() + Duration::from_secs(5);
+    while !serving(&logs()) && Instant::now() < until {
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(serving(&logs()), "{:?}", logs());
+    // Health checks read their whole answer: no connection reset in the app's log.
+    assert!(
+        !logs().iter().any(|l| l.contains("Traceback")),
+        "{:?}",
+        logs()
     );
 }
 
@@ -452,6 +462,24 @@ fn a_run_command_that_exits_at_once_fails_quoting_its_log() {
     let starts = world.provider.starts(&api(), &env("staging"));
     thread::sleep(Duration::from_millis(800));
     assert_eq!(world.provider.starts(&api(), &env("staging")), starts);
+
+    // A program that isn't there, and an app that never answers its health path.
+    for (settings, expected) in [
+        (
+            json!({ "run": ["./no-such-server"] }),
+            "staging did not start: could not start `./no-such-server`: No such file",
+        ),
+        (
+            json!({ "health": "/ready", "health_timeout_secs": 1 }),
+            "`python3 server.py` did not answer GET /ready on port",
+        ),
+    ] {
+        let world = World::new(settings);
+        world.run(Action::Create, "staging", None).unwrap();
+        let message = failure(world.run(Action::Deploy, "staging", Some(&world.main)));
+        assert!(message.contains(expected), "{message}");
+        assert_eq!(world.backend("staging"), None);
+    }
 }
 
 #[test]
@@ -656,4 +684,59 @@ fn apps_left_by_a_crashed_rushbox_are_stopped_at_start_up() {
         "staging main content visits=1 greeting="
     );
     assert_eq!(world.starts("staging"), 2);
+}
+
+#[test]
+fn a_configured_clone_data_command_replaces_the_copy() {
+    let world = World::new(json!({
+        "clone_data": ["sh", "-c",
+            "cp \"$RUSHBOX_SOURCE_DATA_DIR/visits\" . && echo \"from $RUSHBOX_SOURCE_ENV\" > how"],
+    }));
+    world.make("staging", &world.main);
+    world.get("staging");
+    world.make("dev-feature", &world.feature);
+    assert_eq!(
+        world.get("dev-feature"),
+        "dev-feature feature content visits=2 greeting="
+    );
+    assert_eq!(
+        std::fs::read_to_string(world.data("dev-feature").join("how")).unwrap(),
+        "from staging\n"
+    );
+    // Only what the command copied: staging's start log stayed behind.
+    assert_eq!(world.starts("dev-feature"), 1);
+}
+
+#[test]
+fn a_cancelled_build_stops_at_once_and_leaves_no_half_artifact() {
+    let world = World::new(json!({ "build": ["sh", "-c", "echo compiling; sleep 30"] }));
+    world.run(Action::Create, "staging", None).unwrap();
+    let cancel = CancelToken::new();
+    let request = Request {
+        action: Action::Deploy,
+        app: api(),
+        env: env("staging"),
+        git_ref: None,
+        commit: Some(world.main.clone()),
+        release: None,
+        source_env: None,
+    };
+    let started = Instant::now();
+    let result = thread::scope(|scope| {
+        let deploy = scope.spawn(|| world.provider.run(&request, &mut |_| {}, &cancel));
+        eventually("the build runs", Duration::from_secs(10), || {
+            let logs = world.provider.logs_tail(&api(), &env("staging"), 5);
+            logs.iter().any(|l| l == "compiling")
+        });
+        cancel.cancel();
+        deploy.join().unwrap()
+    });
+    assert_eq!(result, Err(ProviderError::Cancelled));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let artifacts: Vec<_> = std::fs::read_dir(world.root().join("artifacts"))
+        .unwrap()
+        .collect();
+    assert!(artifacts.is_empty(), "{artifacts:?}");
+    assert!(!world.root().join("worktrees/api/staging").exists());
+    assert_eq!(world.backend("staging"), None);
 }

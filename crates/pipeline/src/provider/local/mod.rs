@@ -36,6 +36,8 @@ use process::{CommandSpec, GroupMarks, Log, Supervisor};
 
 /// Log lines quoted when an app fails to start.
 const LOG_LINES_IN_ERRORS: usize = 10;
+/// Bytes of a health check's answer read (the rest is not waited for).
+const MAX_HEALTH_ANSWER: u64 = 64 * 1024;
 /// How often a starting app is asked for its health path.
 const HEALTH_POLL: Duration = Duration::from_millis(50);
 
@@ -357,6 +359,16 @@ impl LocalProvider {
                 ));
             }
         }
+        // Builds a crash interrupted (artifacts are renamed into place whole).
+        for entry in fs::read_dir(config.root.join("artifacts"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if entry.file_name().to_string_lossy().starts_with(".build-") {
+                let _ = workspace::remove_dir(&entry.path());
+            }
+        }
         Ok(LocalProvider {
             config,
             repos,
@@ -378,7 +390,8 @@ impl LocalProvider {
 
     /// Processes started for the env by this provider, restarts included.
     pub fn starts(&self, app: &AppName, env: &EnvName) -> u64 {
-        lock(&self.slot(app, env).state).starts
+        self.existing_slot(app, env)
+            .map_or(0, |slot| lock(&slot.state).starts)
     }
 
     /// Where the router sends the env's requests; `None` when it is not running.
@@ -412,17 +425,27 @@ impl LocalProvider {
             let starts: Vec<_> = envs
                 .iter()
                 .filter(|(_, _, run)| *run)
-                .map(|(app, env, _)| (app, env, scope.spawn(move || self.wake_blocking(app, env))))
+                .map(|(app, env, _)| {
+                    let start = move || self.wake_blocking(app, env);
+                    let spawned = thread::Builder::new()
+                        .name("local-restore".to_owned())
+                        .spawn_scoped(scope, start);
+                    // Without a thread, start it here and now.
+                    (app, env, spawned.map_err(|_| start()))
+                })
                 .collect();
             for (app, env, _) in envs.iter().filter(|(_, _, run)| !*run) {
                 let _ = self.suspend(app, env);
             }
             starts
                 .into_iter()
-                .map(|(app, env, handle)| {
-                    let result = handle
-                        .join()
-                        .unwrap_or_else(|_| Err("the start panicked".to_owned()));
+                .map(|(app, env, started)| {
+                    let result = match started {
+                        Ok(handle) => handle
+                            .join()
+                            .unwrap_or_else(|_| Err("the start panicked".to_owned())),
+                        Err(result) => result,
+                    };
                     (app.clone(), env.clone(), result)
                 })
                 .collect()
@@ -441,7 +464,11 @@ impl LocalProvider {
         // In parallel, so the grace periods don't add up.
         thread::scope(|scope| {
             for r in running {
-                scope.spawn(move || r.supervisor.stop());
+                let stop = thread::Builder::new()
+                    .name("local-shutdown".to_owned())
+                    .spawn_scoped(scope, move || r.supervisor.stop());
+                // The failed spawn dropped `r`, which stops it (Supervisor's Drop).
+                drop(stop);
             }
         });
     }
@@ -703,6 +730,7 @@ impl LocalProvider {
 
     /// Checks the commit out, builds it unless its artifact exists, starts
     /// the new process and waits until it is healthy, then stops the old one.
+    /// The caller holds the env's `op` lock.
     fn deploy(
         &self,
         request: &Request,
@@ -761,7 +789,6 @@ impl LocalProvider {
                 return Err(ProviderError::Cancelled);
             }
             let slot = self.slot(app, env);
-            let _op = lock(&slot.op);
             let new_record = EnvRecord {
                 commit: Some(commit.clone()),
                 artifact: Some(key.clone()),
@@ -936,6 +963,7 @@ impl LocalProvider {
                     supervisor.stop();
                     return Err(ProviderError::Cancelled);
                 }
+                Err(Unhealthy::Exited(how)) if how.starts_with("could not start") => how,
                 Err(Unhealthy::Exited(how)) => {
                     format!(
                         "`{run}` {how} before it answered GET {}",
@@ -1144,7 +1172,13 @@ impl Provider for LocalProvider {
                 let _op = lock(&slot.op);
                 self.clone_data(request, progress, cancel)
             }
-            Action::Deploy => self.deploy(request, progress, cancel),
+            Action::Deploy => {
+                // For the whole deploy: the worktree is checked out and
+                // built, then the process switched, with nothing in between.
+                let slot = self.slot(app, env);
+                let _op = lock(&slot.op);
+                self.deploy(request, progress, cancel)
+            }
             Action::Suspend => {
                 self.suspend(app, env)?;
                 progress(&format!("{env} is suspended; its data is kept"));
@@ -1187,16 +1221,20 @@ fn wait_healthy(
     cancel: &CancelToken,
 ) -> Result<(), Unhealthy> {
     let deadline = Instant::now() + timeout;
+    let exited = || match supervisor.exits() {
+        (0, _) => None,
+        (_, how) => Some(Unhealthy::Exited(
+            how.unwrap_or_else(|| "exited".to_owned()),
+        )),
+    };
     loop {
-        if let (n, how) = supervisor.exits()
-            && n > 0
-        {
-            return Err(Unhealthy::Exited(
-                how.unwrap_or_else(|| "exited".to_owned()),
-            ));
+        if let Some(exited) = exited() {
+            return Err(exited);
         }
+        // Asked again after the answer: a process that took the port
+        // meanwhile may answer while ours is failing to bind it.
         if healthy(addr, path) {
-            return Ok(());
+            return exited().map_or(Ok(()), Err);
         }
         if cancel.is_cancelled() {
             return Err(Unhealthy::Cancelled);
@@ -1219,10 +1257,12 @@ fn healthy(addr: SocketAddr, path: &HealthPath) -> bool {
             "GET {} HTTP/1.0\r\nHost: localhost\r\nUser-Agent: rushbox-health\r\n\r\n",
             path.as_str()
         )?;
-        let mut head = [0u8; 12];
-        stream.read_exact(&mut head)?;
+        // The whole answer (HTTP/1.0: until the app closes), so closing
+        // with unread bytes doesn't reset the app's connection mid-write.
+        let mut answer = Vec::new();
+        stream.take(MAX_HEALTH_ANSWER).read_to_end(&mut answer)?;
         // "HTTP/1.x 2xx"
-        Ok(head.starts_with(b"HTTP/") && matches!(head.get(9), Some(b'2' | b'3')))
+        Ok(answer.starts_with(b"HTTP/") && matches!(answer.get(9), Some(b'2' | b'3')))
     };
     probe().unwrap_or(false)
 }

@@ -58,7 +58,14 @@ impl CommandSpec {
 
     /// The command with both outputs into `output`, stdin closed, its own group.
     fn command(&self, output: io::PipeWriter) -> io::Result<Command> {
-        let mut command = Command::new(&self.program);
+        // `./server` is the artifact's (or worktree's) own, whatever the
+        // OS does with relative paths and a changed directory.
+        let program = Path::new(&self.program);
+        let mut command = if self.program.contains('/') && program.is_relative() {
+            Command::new(self.cwd.join(program))
+        } else {
+            Command::new(program)
+        };
         command
             .args(&self.args)
             .current_dir(&self.cwd)
@@ -221,14 +228,46 @@ pub(super) fn describe_exit(status: Option<ExitStatus>) -> String {
     }
 }
 
-/// Control characters and escape sequences out, at most [`MAX_LINE_BYTES`].
+/// Makes an output line safe for chat and logs: valid UTF-8 without
+/// terminal escape sequences, control or bidi-override characters (tabs
+/// stay). Lines are already capped at [`MAX_LINE_BYTES`] when read.
+// The same rules as the script provider's (private to script.rs).
 fn clean_line(raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(raw);
-    text.chars()
-        .filter(|c| !c.is_control() || *c == '\t')
-        .collect::<String>()
-        .trim_end()
-        .to_owned()
+    let mut clean = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            // CSI (`ESC [ … final`), OSC (`ESC ] … BEL` or `ESC ] … ESC \`),
+            // or one character after a lone ESC.
+            '\u{1b}' => match chars.next() {
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if ('\u{40}'..='\u{7e}').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some(']') => {
+                    while let Some(c) = chars.next() {
+                        if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            '\t' => clean.push(c),
+            '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{feff}' => {}
+            c if c.is_control() => {}
+            c => clean.push(c),
+        }
+    }
+    clean.trim_end().to_owned()
 }
 
 /// Runs `spec` to its end, each output line to `progress` (and `log`),
@@ -374,34 +413,21 @@ impl Log {
     /// Appends, rotating first when the file is full. A log that can't be
     /// written loses the bytes; the app keeps running.
     pub fn append(&self, bytes: &[u8]) {
+        let full = |file: &Option<(File, u64)>| {
+            file.as_ref()
+                .is_some_and(|(_, size)| *size >= LOG_ROTATE_BYTES)
+        };
         let mut file = lock(&self.file);
-        if file
-            .as_ref()
-            .is_some_and(|(_, size)| *size >= LOG_ROTATE_BYTES)
-        {
+        if full(&file) {
             *file = None;
             self.rotate();
         }
         if file.is_none() {
-            let _ = fs::create_dir_all(&self.dir);
-            let path = self.dir.join(LOG_NAME);
-            *file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .ok()
-                .map(|f| {
-                    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-                    (f, size)
-                });
-            if file
-                .as_ref()
-                .is_some_and(|(_, size)| *size >= LOG_ROTATE_BYTES)
-            {
-                *file = None;
-                drop(file);
+            *file = self.open();
+            // Full from an earlier run: rotate once (if that fails, it grows).
+            if full(&file) {
                 self.rotate();
-                return self.append(bytes);
+                *file = self.open();
             }
         }
         if let Some((f, size)) = file.as_mut()
@@ -409,6 +435,17 @@ impl Log {
         {
             *size += bytes.len() as u64;
         }
+    }
+
+    fn open(&self) -> Option<(File, u64)> {
+        let _ = fs::create_dir_all(&self.dir);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(LOG_NAME))
+            .ok()?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Some((file, size))
     }
 
     fn rotate(&self) {
@@ -733,6 +770,29 @@ mod tests {
         log.append_line("last");
         let tail = Log::tail(dir.path(), 2);
         assert_eq!(tail, [line.as_str(), "last"]);
+
+        // A full log from an earlier run is rotated before the first line.
+        let current = dir.path().join(LOG_NAME);
+        fs::write(&current, vec![b'x'; LOG_ROTATE_BYTES as usize]).unwrap();
+        Log::new(dir.path().to_path_buf()).append_line("after a restart");
+        assert_eq!(fs::read_to_string(&current).unwrap(), "after a restart\n");
+        let rotated = fs::metadata(dir.path().join(format!("{LOG_NAME}.1"))).unwrap();
+        assert_eq!(rotated.len(), LOG_ROTATE_BYTES);
+    }
+
+    #[test]
+    fn output_lines_are_cleaned_for_chat() {
+        for (raw, shown) in [
+            (&b"plain\ttab\n"[..], "plain\ttab"),
+            (b"\x1b[31mred\x1b[0m done", "red done"),
+            (b"\x1b]0;title\x07after", "after"),
+            (b"\x1b]0;title\x1b\\after", "after"),
+            (b"bell\x07 cr\r", "bell cr"),
+            (b"a\xe2\x80\xaeb\xe2\x80\x8bc", "abc"),
+            (b"bad \xff utf8", "bad \u{fffd} utf8"),
+        ] {
+            assert_eq!(clean_line(raw), shown, "{raw:?}");
+        }
     }
 
     #[test]
