@@ -20,7 +20,7 @@ use crate::engine::RefResolver;
 const GIT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Variables that would point git somewhere other than the repository we name.
-const GIT_LOCATION_VARS: &[&str] = &[
+pub(crate) const GIT_LOCATION_VARS: &[&str] = &[
     "GIT_DIR",
     "GIT_WORK_TREE",
     "GIT_COMMON_DIR",

@@ -6,6 +6,7 @@
 
 pub mod groups;
 pub mod local;
+mod output;
 pub mod script;
 
 use std::fmt;

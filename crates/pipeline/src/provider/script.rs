@@ -26,6 +26,7 @@ use rushbox_command::{ReleaseId, Span};
 use serde::Deserialize;
 
 use super::groups::GroupLedger;
+use super::output::clean_line;
 use super::{Action, CancelToken, Outcome, Provider, ProviderError, Request};
 
 /// How often the cancel token, the deadline and the child are checked.
@@ -841,7 +842,7 @@ fn spawn_reader(
             let mut reader = BufReader::new(pipe);
             // Ends at end of output, on a read error, or when nobody listens any more.
             while let Ok(Some((raw, cut))) = read_capped_line(&mut reader, MAX_RAW_LINE_BYTES) {
-                let text = clean_line(&raw, cut);
+                let text = clean_line(&raw, MAX_LINE_BYTES, cut);
                 if !text.trim().is_empty() && sender.send(Line { stream, text }).is_err() {
                     break;
                 }
@@ -876,71 +877,6 @@ fn read_capped_line(reader: &mut impl BufRead, cap: usize) -> io::Result<Option<
             return Ok(Some((line, cut)));
         }
     }
-}
-
-/// Makes one output line safe to show in chat: valid UTF-8, no terminal
-/// escape sequences, no control or bidi-override characters (tabs stay), at
-/// most [`MAX_LINE_BYTES`] bytes, ending in ` …` when cut.
-fn clean_line(raw: &[u8], already_cut: bool) -> String {
-    let text = String::from_utf8_lossy(raw);
-    let mut clean = String::with_capacity(text.len().min(MAX_LINE_BYTES + 4));
-    let mut cut = already_cut;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            skip_escape_sequence(&mut chars);
-            continue;
-        }
-        if (c.is_control() && c != '\t') || is_invisible_format(c) {
-            continue;
-        }
-        if clean.len() + c.len_utf8() > MAX_LINE_BYTES {
-            cut = true;
-            break;
-        }
-        clean.push(c);
-    }
-    let mut clean = clean.trim_end().to_owned();
-    if cut {
-        clean.push_str(" …");
-    }
-    clean
-}
-
-/// Skips the rest of an ANSI escape: CSI (`ESC [ … final`), OSC
-/// (`ESC ] … BEL` or `ESC ] … ESC \`), or one character after a lone ESC.
-fn skip_escape_sequence(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
-    match chars.next() {
-        Some('[') => {
-            for c in chars.by_ref() {
-                if ('\u{40}'..='\u{7e}').contains(&c) {
-                    break;
-                }
-            }
-        }
-        Some(']') => {
-            while let Some(c) = chars.next() {
-                if c == '\u{7}' {
-                    break;
-                }
-                if c == '\u{1b}' && chars.peek() == Some(&'\\') {
-                    chars.next();
-                    break;
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Zero-width and direction-changing characters that could disguise a line.
-fn is_invisible_format(c: char) -> bool {
-    matches!(c,
-        '\u{200b}'..='\u{200f}'
-        | '\u{202a}'..='\u{202e}'
-        | '\u{2060}'..='\u{2064}'
-        | '\u{2066}'..='\u{2069}'
-        | '\u{feff}')
 }
 
 /// What the command said: its last lines (for a failure message) and the
@@ -1081,12 +1017,12 @@ mod tests {
             (b"a\xe2\x80\xaeb\xe2\x80\x8bc", "abc"),
             (b"bad \xff utf8", "bad \u{fffd} utf8"),
         ] {
-            assert_eq!(clean_line(raw, false), shown, "{raw:?}");
+            assert_eq!(clean_line(raw, MAX_LINE_BYTES, false), shown, "{raw:?}");
         }
         let long = "é".repeat(MAX_LINE_BYTES);
-        let shown = clean_line(long.as_bytes(), false);
+        let shown = clean_line(long.as_bytes(), MAX_LINE_BYTES, false);
         assert!(shown.len() <= MAX_LINE_BYTES + 4 && shown.ends_with(" …"));
-        assert_eq!(clean_line(b"short", true), "short …");
+        assert_eq!(clean_line(b"short", MAX_LINE_BYTES, true), "short …");
     }
 
     #[test]

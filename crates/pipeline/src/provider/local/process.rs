@@ -228,46 +228,10 @@ pub(super) fn describe_exit(status: Option<ExitStatus>) -> String {
     }
 }
 
-/// Makes an output line safe for chat and logs: valid UTF-8 without
-/// terminal escape sequences, control or bidi-override characters (tabs
-/// stay). Lines are already capped at [`MAX_LINE_BYTES`] when read.
-// The same rules as the script provider's (private to script.rs).
+/// An output line, safe for chat and logs. Lines are already capped at
+/// [`MAX_LINE_BYTES`] when read, so no further cut is made here.
 fn clean_line(raw: &[u8]) -> String {
-    let text = String::from_utf8_lossy(raw);
-    let mut clean = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            // CSI (`ESC [ … final`), OSC (`ESC ] … BEL` or `ESC ] … ESC \`),
-            // or one character after a lone ESC.
-            '\u{1b}' => match chars.next() {
-                Some('[') => {
-                    for c in chars.by_ref() {
-                        if ('\u{40}'..='\u{7e}').contains(&c) {
-                            break;
-                        }
-                    }
-                }
-                Some(']') => {
-                    while let Some(c) = chars.next() {
-                        if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
-                            break;
-                        }
-                    }
-                }
-                _ => {}
-            },
-            '\t' => clean.push(c),
-            '\u{200b}'..='\u{200f}'
-            | '\u{202a}'..='\u{202e}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{2069}'
-            | '\u{feff}' => {}
-            c if c.is_control() => {}
-            c => clean.push(c),
-        }
-    }
-    clean.trim_end().to_owned()
+    super::super::output::clean_line(raw, usize::MAX, false)
 }
 
 /// Runs `spec` to its end, each output line to `progress` (and `log`),

@@ -12,17 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::Argv;
 
-/// Variables that would point git somewhere other than the repository we name.
-const GIT_LOCATION_VARS: &[&str] = &[
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_COMMON_DIR",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_NAMESPACE",
-    "GIT_CEILING_DIRECTORIES",
-];
+use crate::git::GIT_LOCATION_VARS;
 
 /// What went wrong running git, for a message.
 pub(super) enum GitFailure {
