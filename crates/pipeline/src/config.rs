@@ -130,6 +130,8 @@ pub struct TimesConfig {
     pub lock_lease: u64,
     /// How long the head of a queue has to claim a lock passed to them.
     pub queue_claim: u64,
+    /// How long before a dev env's time to live runs out its owner is warned.
+    pub expiry_warning: u64,
 }
 
 impl Default for TimesConfig {
@@ -139,6 +141,7 @@ impl Default for TimesConfig {
             idle_suspend: 2 * 3600,
             lock_lease: 4 * 3600,
             queue_claim: 15 * 60,
+            expiry_warning: 3600,
         }
     }
 }

@@ -149,6 +149,9 @@ pub struct Env {
     pub last_activity: Time,
     /// When a dev env is destroyed unless extended.
     pub expires_at: Option<Time>,
+    /// Its owner has been warned that `expires_at` is near (reset by `extend`).
+    #[serde(default)]
+    pub expiry_warned: bool,
     /// The operation running on it; one at a time.
     pub operation: Option<u64>,
 }

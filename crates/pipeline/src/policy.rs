@@ -904,6 +904,7 @@ impl Decider<'_> {
             created_at: self.now,
             last_activity: self.now,
             expires_at: dev.then_some(self.now + self.config.times.dev_ttl),
+            expiry_warned: false,
             operation: None,
         }
     }
@@ -1296,6 +1297,7 @@ impl Decider<'_> {
         let add = duration.map_or(self.config.times.dev_ttl, Span::secs);
         let mut env = env.clone();
         env.expires_at = Some(expires_at.max(self.now) + add);
+        env.expiry_warned = false;
         env.last_activity = self.now;
         let left = expires_at.max(self.now) + add - self.now;
         self.plan.effects.push(Effect::PutEnv(env));
@@ -1695,7 +1697,49 @@ impl Decider<'_> {
                 said.push(format!("{} was idle (operation {id})", env.key()));
             }
         }
+        self.warn_of_expiry(&mut said);
         self.plan.message = said.join("; ");
+    }
+
+    /// Tells owners, once, when their dev env's time to live is about to run out.
+    fn warn_of_expiry(&mut self, said: &mut Vec<String>) {
+        let now = self.now;
+        let warning = self.config.times.expiry_warning;
+        let due: Vec<Env> = self
+            .state
+            .envs
+            .values()
+            .filter(|e| e.is_dev() && !e.expiry_warned && e.operation.is_none())
+            .filter(|e| e.expires_at.is_some_and(|t| t > now && t <= now + warning))
+            .filter(|e| {
+                !self
+                    .plan
+                    .effects
+                    .iter()
+                    .any(|x| matches!(x, Effect::PutEnv(p) if p.key() == e.key()))
+            })
+            .cloned()
+            .collect();
+        for mut env in due {
+            let left = env.expires_at.map_or(0, |t| t - now);
+            if let Some(owner) = &env.owner {
+                self.plan.notices.push(Notice {
+                    to: owner.clone(),
+                    text: format!(
+                        "{name} will be destroyed in {left} (its time to live runs out); `extend {name} by 1d` keeps it.",
+                        name = env.name,
+                        left = human_duration(left)
+                    ),
+                });
+            }
+            said.push(format!(
+                "{} expires in {}; owner warned",
+                env.key(),
+                human_duration(left)
+            ));
+            env.expiry_warned = true;
+            self.plan.effects.push(Effect::PutEnv(env));
+        }
     }
 
     fn reconcile(&mut self) {

@@ -671,3 +671,42 @@ fn a_request_wakes_a_suspended_env_whoever_sent_it() {
         "audited"
     );
 }
+
+#[test]
+fn owners_are_warned_once_before_their_env_runs_out_of_time() {
+    let w = world();
+    let alice = actor("alice");
+    done(w.engine.deploy(&alice, None, git_ref("foo"), dev()));
+    let ttl = rushbox_pipeline::PipelineConfig::default().times.dev_ttl;
+    // Keep it busy so it is not suspended for idleness meanwhile.
+    let now = w.clock.advance(ttl - 1800);
+    w.engine.record_activity(None, env("dev-foo")).unwrap();
+    let reply = w.engine.tick(now).unwrap();
+    let to_alice: Vec<&str> = reply
+        .notices
+        .iter()
+        .filter(|n| n.to == alice)
+        .map(|n| n.text.as_str())
+        .collect();
+    assert_eq!(
+        to_alice,
+        [
+            "dev-foo will be destroyed in 30m (its time to live runs out); `extend dev-foo by 1d` keeps it."
+        ]
+    );
+    // Once only.
+    let reply = w.engine.tick(w.clock.advance(60)).unwrap();
+    assert!(reply.notices.is_empty(), "{:?}", reply.notices);
+    // Extending it resets the warning.
+    w.engine
+        .extend(&alice, None, env("dev-foo"), Span::parse("1h"))
+        .unwrap();
+    let reply = w.engine.tick(w.clock.advance(60)).unwrap();
+    assert!(
+        reply.notices.is_empty(),
+        "not yet due again: {:?}",
+        reply.notices
+    );
+    let reply = w.engine.tick(w.clock.advance(3600)).unwrap();
+    assert_eq!(reply.notices.len(), 1, "{:?}", reply.notices);
+}

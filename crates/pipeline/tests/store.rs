@@ -148,6 +148,7 @@ fn start_up_marks_what_a_crash_left_running_as_interrupted() {
             created_at: T0,
             last_activity: T0,
             expires_at: Some(T0 + 86400),
+            expiry_warned: false,
             operation: Some(7),
         };
         let held = |who: &str, expires_at| Lock {
