@@ -466,6 +466,29 @@ fn the_demo_serves_a_branch_and_promotes_the_same_build() {
     let status = wait_with_timeout_status(demo, Duration::from_secs(60));
     assert!(status.success());
     assert!(get(router, "prod.localhost").is_err(), "the router is gone");
+
+    // rushbox comes back: the envs that were running run again, with their data.
+    let mut again = Command::new(env!("CARGO_BIN_EXE_rushbox"))
+        .args(["demo", "--as", "lena", "--dir"])
+        .arg(dir.path().join("demo"))
+        .args(["--listen", &router.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let input = again.stdin.take().unwrap();
+    let start = Instant::now();
+    let page = loop {
+        match get(router, "dev-foo.localhost") {
+            Ok(page) if page.starts_with("HTTP/1.1 200") => break page,
+            _ if start.elapsed() > Duration::from_secs(60) => panic!("dev-foo did not come back"),
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    assert!(page.contains("visited <strong>5</strong>"), "{page}");
+    drop(input);
+    assert!(wait_with_timeout_status(again, Duration::from_secs(60)).success());
 }
 
 fn wait_with_timeout_status(mut child: Child, limit: Duration) -> std::process::ExitStatus {
