@@ -68,12 +68,13 @@ impl NoticeFeed {
     }
 }
 
-/// Everything one incoming message produces.
+/// Everything one incoming message produces. What it tells other people
+/// (a lock stolen, an env given) arrives on the [`NoticeFeed`], the one
+/// channel for notices, like those decided outside any call.
 #[derive(Debug)]
 pub struct Answer {
     /// The reply to the person, sent at once. Decisions are stored before it exists.
     pub reply: Reply,
-    pub notices: Vec<Notice>,
     /// Work that goes on: each feed gives the updated text of one message
     /// until the operation ends.
     pub progress: Vec<ProgressFeed>,
@@ -83,16 +84,14 @@ impl Answer {
     fn reply(reply: Reply) -> Answer {
         Answer {
             reply,
-            notices: Vec::new(),
             progress: Vec::new(),
         }
     }
 
-    /// What a granted engine call says: its message, who else is told, the work it started.
+    /// What a granted engine call says: its message and the work it started.
     fn granted(tone: Tone, granted: rushbox_pipeline::Reply, ending: Ending) -> Answer {
         Answer {
             reply: Reply::text(tone, granted.message),
-            notices: granted.notices.into_iter().map(notice).collect(),
             progress: granted
                 .operations
                 .into_iter()
@@ -333,9 +332,6 @@ impl Robot {
             Err(rejection) => Answer::reply(rejected(&rejection)),
         };
         humanize(&mut answer.reply, &incoming.actor.platform);
-        for notice in &mut answer.notices {
-            humanize(&mut notice.reply, &incoming.actor.platform);
-        }
         answer
     }
 

@@ -505,9 +505,6 @@ fn deliver(
     if to != "rushbox" {
         printer.emit("reply", to, &answer.reply, None, false);
     }
-    for notice in &answer.notices {
-        printer.notice(notice);
-    }
     for feed in answer.progress {
         let handle = follow(printer, feed, to.to_owned());
         if wait {
