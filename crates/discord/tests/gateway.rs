@@ -61,6 +61,14 @@ async fn rest(State(rest): State<Rest>, method: Method, uri: Uri, body: Bytes) -
     if path.ends_with("/commands") {
         return axum::Json(json!([])).into_response();
     }
+    if path == "/api/v10/users/@me/channels" {
+        let recipient = body["recipient_id"].as_str().unwrap_or("0");
+        return axum::Json(json!({
+            "id": format!("6{recipient}"), "type": 1, "last_message_id": null,
+            "recipients": [{ "id": recipient, "username": "someone", "discriminator": "0", "avatar": null }],
+        }))
+        .into_response();
+    }
     if path.ends_with("/callback") || method == Method::DELETE {
         return StatusCode::NO_CONTENT.into_response();
     }
@@ -491,4 +499,52 @@ async fn a_button_click_promotes_for_a_lead_and_is_refused_privately_for_a_devel
                 && description(c).contains("`prod` is ready")
         })
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn whoever_else_is_told_gets_a_direct_message() {
+    let discord = Discord::start().await;
+    // Dave takes staging's lock; Lena, wanting it, queues and is told by DM when Dave lets go.
+    discord.command(
+        "7001",
+        DAVE,
+        "dave",
+        "lock",
+        json!([{ "name": "env", "type": 3, "value": "staging" }, { "name": "reason", "type": 3, "value": "QA" }]),
+    );
+    discord
+        .wait_for("dave's lock", |c| {
+            c.path == format!("/api/v10/webhooks/{APP}/tok-7001/messages/@original")
+        })
+        .await;
+    discord.command(
+        "7002",
+        LENA,
+        "lena",
+        "rushbox",
+        json!([{ "name": "text", "type": 3, "value": "queue me for staging" }]),
+    );
+    discord
+        .wait_for("lena queued", |c| {
+            c.path == format!("/api/v10/webhooks/{APP}/tok-7002/messages/@original")
+        })
+        .await;
+    discord.command(
+        "7003",
+        DAVE,
+        "dave",
+        "unlock",
+        json!([{ "name": "env", "type": 3, "value": "staging" }]),
+    );
+
+    let opened = discord
+        .wait_for("a DM channel", |c| c.path == "/api/v10/users/@me/channels")
+        .await;
+    assert_eq!(opened.body["recipient_id"], json!(LENA));
+    let dm = discord
+        .wait_for("the DM", |c| {
+            c.method == Method::POST && c.path == format!("/api/v10/channels/6{LENA}/messages")
+        })
+        .await;
+    assert!(description(&dm).contains("staging"), "{:?}", dm.body);
 }
