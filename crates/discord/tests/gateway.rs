@@ -548,3 +548,55 @@ async fn whoever_else_is_told_gets_a_direct_message() {
         .await;
     assert!(description(&dm).contains("staging"), "{:?}", dm.body);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_slash_command_is_shown_only_to_whoever_typed_it() {
+    let discord = Discord::start().await;
+    staging_has_foo(&discord.robot).await;
+    discord.command(
+        "8001",
+        DAVE,
+        "dave",
+        "promote",
+        json!([{ "name": "source", "type": 3, "value": "staging" }, { "name": "target", "type": 3, "value": "prod" }]),
+    );
+    let original = format!("/api/v10/webhooks/{APP}/tok-8001/messages/@original");
+    discord
+        .wait_for("the public placeholder removed", |c| {
+            c.method == Method::DELETE && c.path == original
+        })
+        .await;
+    let refusal = discord
+        .wait_for("the private refusal", |c| {
+            c.method == Method::POST && c.path == format!("/api/v10/webhooks/{APP}/tok-8001")
+        })
+        .await;
+    assert_eq!(refusal.body["flags"], json!(64));
+    assert_eq!(refusal.body["embeds"][0]["color"], json!(0xE67E22));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn env_options_autocomplete_from_the_running_envs() {
+    let discord = Discord::start().await;
+    staging_has_foo(&discord.robot).await;
+    discord.send(
+        "INTERACTION_CREATE",
+        json!({
+            "id": "9001", "application_id": APP, "type": 4, "token": "tok-9001",
+            "version": 1, "locale": "en-US", "entitlements": [], "attachment_size_limit": 8388608,
+            "guild_id": GUILD, "channel_id": CHANNEL, "member": member(DAVE, "dave", DEV_ROLE),
+            "data": { "id": "3000", "name": "status", "type": 1, "options": [
+                { "name": "env", "type": 3, "value": "sta", "focused": true },
+            ]},
+        }),
+    );
+    let answer = discord
+        .wait_for("suggestions", |c| {
+            c.path.ends_with("/interactions/9001/tok-9001/callback")
+        })
+        .await;
+    assert_eq!(
+        answer.body,
+        json!({ "type": 8, "data": { "choices": [{ "name": "staging", "value": "staging" }] } })
+    );
+}
