@@ -14,11 +14,11 @@ use serenity::all::{
     Ready, RoleId, User, UserId,
 };
 use serenity::async_trait;
-use tokio::time::Instant;
 
 use crate::commands::{ENV_OPTIONS, REF_OPTIONS, command_text, definitions, suggestions};
 use crate::config::DiscordConfig;
 use crate::identity;
+use crate::progress::coalesce;
 use crate::render::{ButtonCommands, Rendered, render};
 
 /// At most one edit of a progress message per this long; the final version always goes out.
@@ -480,43 +480,15 @@ impl Adapter {
     }
 }
 
-/// Edits `target` as the feed moves: at most once per [`EDIT_INTERVAL`],
-/// always with the final version.
-async fn follow(
-    mut feed: ProgressFeed,
-    target: Target,
-    http: Arc<Http>,
-    buttons: Arc<ButtonCommands>,
-) {
-    let mut pending: Option<Reply> = None;
-    let mut last_edit: Option<Instant> = None;
-    loop {
-        let due = last_edit.map(|t| t + EDIT_INTERVAL);
-        let next = match (&pending, due) {
-            (Some(_), Some(due)) => tokio::time::timeout_at(due, feed.next()).await.ok(),
-            _ => Some(feed.next().await),
-        };
-        match next {
-            // Time to show what is pending.
-            None => {}
-            Some(Some(reply)) => {
-                pending = Some(reply);
-                let waited = last_edit.is_none_or(|t| t.elapsed() >= EDIT_INTERVAL);
-                if !feed.is_done() && !waited {
-                    continue;
-                }
-            }
-            Some(None) if pending.is_none() => return,
-            Some(None) => {}
-        }
-        if let Some(reply) = pending.take() {
+/// Edits `target` as the feed moves.
+async fn follow(feed: ProgressFeed, target: Target, http: Arc<Http>, buttons: Arc<ButtonCommands>) {
+    coalesce(feed, EDIT_INTERVAL, |reply| {
+        let (target, http, buttons) = (target.clone(), http.clone(), buttons.clone());
+        async move {
             if let Err(e) = target.edit(&http, &render(&reply, &buttons)).await {
                 eprintln!("discord: could not update progress: {e}");
             }
-            last_edit = Some(Instant::now());
         }
-        if feed.is_done() {
-            return;
-        }
-    }
+    })
+    .await;
 }

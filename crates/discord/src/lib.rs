@@ -7,6 +7,7 @@ pub mod addressed;
 pub mod commands;
 pub mod config;
 pub mod identity;
+mod progress;
 pub mod render;
 
 pub use adapter::{Error, intents, run, run_with_token};
