@@ -281,16 +281,14 @@ impl Adapter {
         }
     }
 
-    /// Notices by DM, then progress: the first feed edits `first`, any
-    /// other gets a new message from `post`.
+    /// Progress: the first feed edits `first`, any other gets a new message from `post`.
     async fn after<F, Fut>(&self, ctx: &Context, answer: Answer, first: Option<Target>, post: F)
     where
         F: Fn(Arc<Http>, Rendered) -> Fut,
         Fut: Future<Output = Result<Target, serenity::Error>>,
     {
-        for notice in &answer.notices {
-            dm(&ctx.http, notice, &self.buttons).await;
-        }
+        // The engine also sends every notice to the feed that `run` delivers
+        // by DM; sending `answer.notices` here too would say it twice.
         let mut first = first;
         for feed in answer.progress {
             let target = match first.take() {

@@ -54,3 +54,50 @@ pub fn user_of(actor: &str) -> Option<UserId> {
     let id: u64 = rest.rsplit(':').next()?.parse().ok()?;
     (id != 0).then(|| UserId::new(id))
 }
+
+/// Discord mentions for the people a text names: actor ids of ours
+/// (`discord:G:lead:U`) and the `@U` the Robot leaves of them become
+/// `<@U>`, which Discord shows as the person's name (in embeds, without a ping).
+pub fn mentions(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(['@', 'd']) {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let word_start = out
+            .chars()
+            .last()
+            .is_none_or(|c| !c.is_ascii_alphanumeric() && c != ':');
+        let token_end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == ':' || c == '@'))
+            .unwrap_or(rest.len());
+        let token = &rest[..token_end];
+        let user = if !word_start {
+            None
+        } else if let Some(id) = token.strip_prefix('@') {
+            snowflake(id)
+        } else if token.starts_with("discord:") {
+            user_of(token).map(|u| u.to_string())
+        } else {
+            None
+        };
+        match user {
+            Some(user) => {
+                out.push_str(&format!("<@{user}>"));
+                rest = &rest[token_end..];
+            }
+            None => {
+                let first = rest.chars().next().map_or(1, char::len_utf8);
+                out.push_str(&rest[..first]);
+                rest = &rest[first..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A Discord id: all digits, long enough not to be a count or a version.
+fn snowflake(s: &str) -> Option<String> {
+    (s.len() >= 15 && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.to_owned())
+}

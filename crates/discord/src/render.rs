@@ -1,11 +1,14 @@
 //! `Reply` → Discord message: one embed coloured by tone, buttons as action
 //! rows. Pure: the JSON it makes is what the snapshot tests pin down; the
 //! adapter only chooses where to send it (new message, edit, followup).
+//! People named in texts become Discord mentions.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use rushbox_chat::{Block, Reply, Tone};
+
+use crate::identity::mentions;
 use serenity::all::{
     ButtonStyle, CreateActionRow, CreateButton, CreateEmbed, CreateEmbedFooter,
     CreateInteractionResponseFollowup, CreateMessage, EditInteractionResponse, EditMessage,
@@ -133,18 +136,18 @@ pub fn render(reply: &Reply, commands: &ButtonCommands) -> Rendered {
     let mut links: Vec<CreateButton> = Vec::new();
     for block in &reply.blocks {
         match block {
-            Block::Text { text } => description.push(text.clone()),
+            Block::Text { text } => description.push(mentions(text)),
             Block::List { items } => description.push(
                 items
                     .iter()
-                    .map(|i| format!("• {i}"))
+                    .map(|i| format!("• {}", mentions(i)))
                     .collect::<Vec<_>>()
                     .join("\n"),
             ),
             Block::Fields { fields: pairs } => {
                 for (name, value) in pairs {
                     let inline = value.chars().count() <= INLINE_UNDER;
-                    fields.push((name.clone(), value.clone(), inline));
+                    fields.push((name.clone(), mentions(value), inline));
                 }
             }
             Block::Table { columns, rows } => {
@@ -220,7 +223,7 @@ fn table_row(columns: &[String], row: &[String]) -> (String, String, bool) {
         .zip(row)
         .skip(1)
         .filter(|(_, cell)| !cell.is_empty())
-        .map(|(column, cell)| format!("{column}: {cell}"))
+        .map(|(column, cell)| format!("{column}: {}", mentions(cell)))
         .collect::<Vec<_>>()
         .join("\n");
     (name, value, false)

@@ -547,6 +547,9 @@ async fn whoever_else_is_told_gets_a_direct_message() {
         })
         .await;
     assert!(description(&dm).contains("staging"), "{:?}", dm.body);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let dms = discord.calls(|c| c.path == format!("/api/v10/channels/6{LENA}/messages"));
+    assert_eq!(dms.len(), 1, "told once: {dms:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

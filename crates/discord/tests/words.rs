@@ -149,3 +149,27 @@ fn config_defaults_and_rejects_unknown_keys() {
     assert_eq!(config.role_map.get("900"), Some(&MappedRole::Lead));
     assert!(serde_json::from_str::<DiscordConfig>(r#"{"token": "abc"}"#).is_err());
 }
+
+#[test]
+fn people_named_in_replies_become_discord_mentions() {
+    use rushbox_discord::identity::mentions;
+    let table: &[(&str, &str)] = &[
+        (
+            "staging is locked by @123456789012345678 since 5m ago",
+            "staging is locked by <@123456789012345678> since 5m ago",
+        ),
+        (
+            "handed to discord:1:lead:123456789012345678.",
+            "handed to <@123456789012345678>.",
+        ),
+        ("queue: discord:dm:10, discord:1:11", "queue: <@10>, <@11>"),
+        ("@alice holds it", "@alice holds it"),
+        ("release @12 is old", "release @12 is old"),
+        ("deploy dev-foo to staging", "deploy dev-foo to staging"),
+        ("mail me@123456789012345678", "mail me@123456789012345678"),
+        ("discord:x:y stays", "discord:x:y stays"),
+    ];
+    for (text, expected) in table {
+        assert_eq!(mentions(text), *expected, "{text:?}");
+    }
+}
