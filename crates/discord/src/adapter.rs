@@ -393,7 +393,11 @@ impl Adapter {
         let Some(focused) = command.data.autocomplete() else {
             return;
         };
-        let envs = self.robot.engine().list_envs(None, None);
+        let robot = self.robot.clone();
+        // The store is read on a blocking thread, like every Robot call.
+        let envs = tokio::task::spawn_blocking(move || robot.engine().list_envs(None, None))
+            .await
+            .unwrap_or_default();
         let candidates: Vec<String> = if REF_OPTIONS.contains(&focused.name) {
             envs.iter()
                 .filter_map(|e| e.branch.as_ref().map(|b| b.as_str().to_owned()))

@@ -75,7 +75,8 @@ pub fn mentions(text: &str) -> String {
         let user = if !word_start {
             None
         } else if let Some(id) = token.strip_prefix('@') {
-            snowflake(id)
+            // The Robot shortens `discord:G:lead:U` to `@lead:U` for a speaker in G.
+            id.rsplit(':').next().and_then(snowflake)
         } else if token.starts_with("discord:") {
             user_of(token).map(|u| u.to_string())
         } else {

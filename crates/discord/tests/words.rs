@@ -164,6 +164,10 @@ fn people_named_in_replies_become_discord_mentions() {
         ),
         ("queue: discord:dm:10, discord:1:11", "queue: <@10>, <@11>"),
         ("@alice holds it", "@alice holds it"),
+        (
+            "@lead:123456789012345678 has it",
+            "<@123456789012345678> has it",
+        ),
         ("release @12 is old", "release @12 is old"),
         ("deploy dev-foo to staging", "deploy dev-foo to staging"),
         ("mail me@123456789012345678", "mail me@123456789012345678"),
