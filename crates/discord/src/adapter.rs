@@ -151,6 +151,17 @@ enum Target {
 }
 
 impl Target {
+    /// Where an interaction happened, for a message of our own when its token has run out.
+    fn channel_of_interaction(&self) -> Option<ChannelId> {
+        match self {
+            Target::Message(..) => None,
+            Target::Original(command) | Target::CommandFollowup(command, _) => {
+                Some(command.channel_id)
+            }
+            Target::ComponentFollowup(component, _) => Some(component.channel_id),
+        }
+    }
+
     async fn edit(&self, http: &Http, rendered: &Rendered) -> Result<(), serenity::Error> {
         match self {
             Target::Message(channel, message) => channel
@@ -484,11 +495,24 @@ impl Adapter {
 
 /// Edits `target` as the feed moves.
 async fn follow(feed: ProgressFeed, target: Target, http: Arc<Http>, buttons: Arc<ButtonCommands>) {
+    let target = Arc::new(tokio::sync::Mutex::new(target));
     coalesce(feed, EDIT_INTERVAL, |reply| {
         let (target, http, buttons) = (target.clone(), http.clone(), buttons.clone());
         async move {
-            if let Err(e) = target.edit(&http, &render(&reply, &buttons)).await {
+            let rendered = render(&reply, &buttons);
+            let mut target = target.lock().await;
+            let Err(e) = target.edit(&http, &rendered).await else {
+                return;
+            };
+            // An interaction's token lasts 15 minutes; a longer operation
+            // goes on in a message of its own in the same channel.
+            let Some(channel) = target.channel_of_interaction() else {
                 eprintln!("discord: could not update progress: {e}");
+                return;
+            };
+            match channel.send_message(&http, rendered.message()).await {
+                Ok(sent) => *target = Target::Message(channel, sent.id),
+                Err(e) => eprintln!("discord: could not update progress: {e}"),
             }
         }
     })

@@ -45,6 +45,8 @@ struct Rest {
     calls: Arc<Mutex<Vec<Call>>>,
     gateway_url: String,
     next_id: Arc<Mutex<u64>>,
+    /// Interaction tokens have run out (as they do after 15 minutes).
+    expired: Arc<std::sync::atomic::AtomicBool>,
 }
 
 async fn rest(State(rest): State<Rest>, method: Method, uri: Uri, body: Bytes) -> Response {
@@ -60,6 +62,13 @@ async fn rest(State(rest): State<Rest>, method: Method, uri: Uri, body: Bytes) -
     }
     if path.ends_with("/commands") {
         return axum::Json(json!([])).into_response();
+    }
+    if rest.expired.load(std::sync::atomic::Ordering::SeqCst)
+        && path.starts_with("/api/v10/webhooks/")
+        && method == Method::PATCH
+    {
+        let unknown = json!({ "code": 50027, "message": "Invalid Webhook Token" });
+        return (StatusCode::UNAUTHORIZED, axum::Json(unknown)).into_response();
     }
     if path == "/api/v10/users/@me/channels" {
         let recipient = body["recipient_id"].as_str().unwrap_or("0");
@@ -109,6 +118,7 @@ fn member(user: &str, name: &str, role: &str) -> Value {
 struct Discord {
     calls: Arc<Mutex<Vec<Call>>>,
     dispatch: mpsc::UnboundedSender<(String, Value)>,
+    expired: Arc<std::sync::atomic::AtomicBool>,
     robot: Robot,
     _stop: oneshot::Sender<()>,
     _dir: tempfile::TempDir,
@@ -122,10 +132,12 @@ impl Discord {
         tokio::spawn(gateway(ws, gateway_url.clone(), dispatches));
 
         let calls = Arc::new(Mutex::new(Vec::new()));
+        let expired = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let state = Rest {
             calls: calls.clone(),
             gateway_url,
             next_id: Arc::new(Mutex::new(1000)),
+            expired: expired.clone(),
         };
         let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api = format!("http://{}", http.local_addr().unwrap());
@@ -178,6 +190,7 @@ impl Discord {
         let discord = Discord {
             calls,
             dispatch,
+            expired,
             robot,
             _stop: stop,
             _dir: dir,
@@ -602,4 +615,26 @@ async fn env_options_autocomplete_from_the_running_envs() {
         answer.body,
         json!({ "type": 8, "data": { "choices": [{ "name": "staging", "value": "staging" }] } })
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_outliving_the_interaction_token_goes_on_in_a_channel_message() {
+    let discord = Discord::start().await;
+    discord
+        .expired
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    discord.command(
+        "9101",
+        DAVE,
+        "dave",
+        "deploy",
+        json!([{ "name": "ref", "type": 3, "value": "foo" }, { "name": "target", "type": 3, "value": "dev" }]),
+    );
+    discord
+        .wait_for("the final state in the channel", |c| {
+            c.path
+                .starts_with(&format!("/api/v10/channels/{CHANNEL}/messages"))
+                && description(c).contains("`dev-foo` is ready")
+        })
+        .await;
 }
