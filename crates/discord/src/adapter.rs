@@ -65,6 +65,19 @@ pub fn intents() -> GatewayIntents {
 
 /// Runs the bot until `shutdown` resolves, reading the token from the
 /// environment variable named by `config.token_env`.
+///
+/// ```no_run
+/// # async fn start(robot: rushbox_chat::Robot) -> Result<(), rushbox_discord::Error> {
+/// let config = rushbox_discord::DiscordConfig {
+///     guild_id: Some(81384788765712384),
+///     ..Default::default()
+/// };
+/// let shutdown = async {
+///     let _ = tokio::signal::ctrl_c().await;
+/// };
+/// rushbox_discord::run(config, robot, shutdown).await
+/// # }
+/// ```
 pub async fn run(
     config: DiscordConfig,
     robot: Robot,
@@ -212,15 +225,11 @@ impl EventHandler for Adapter {
         else {
             return;
         };
-        let roles = msg
-            .member
-            .as_ref()
-            .map(|m| m.roles.clone())
-            .unwrap_or_default();
+        let roles = msg.member.as_ref().map_or(&[][..], |m| &m.roles[..]);
         let incoming = self.incoming(
             msg.guild_id,
             &msg.author,
-            &roles,
+            roles,
             msg.channel_id,
             text,
             Some(msg.id),
@@ -342,15 +351,11 @@ impl Adapter {
             self.private_instead(ctx, &command, &reply).await;
             return;
         };
-        let roles = command
-            .member
-            .as_ref()
-            .map(|m| m.roles.clone())
-            .unwrap_or_default();
+        let roles = command.member.as_ref().map_or(&[][..], |m| &m.roles[..]);
         let incoming = self.incoming(
             command.guild_id,
             &command.user,
-            &roles,
+            roles,
             command.channel_id,
             text,
             None,
@@ -448,15 +453,11 @@ impl Adapter {
             eprintln!("discord: could not acknowledge a button: {e}");
             return;
         }
-        let roles = component
-            .member
-            .as_ref()
-            .map(|m| m.roles.clone())
-            .unwrap_or_default();
+        let roles = component.member.as_ref().map_or(&[][..], |m| &m.roles[..]);
         let incoming = self.incoming(
             component.guild_id,
             &component.user,
-            &roles,
+            roles,
             component.channel_id,
             text,
             None,
