@@ -125,7 +125,13 @@ struct Discord {
 }
 
 impl Discord {
+    /// The bot registering its commands in [`GUILD`].
     async fn start() -> Discord {
+        Discord::start_in(Some(GUILD.parse().unwrap())).await
+    }
+
+    /// The bot registering its commands in `guild`, or globally.
+    async fn start_in(guild: Option<u64>) -> Discord {
         let ws = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gateway_url = format!("ws://{}", ws.local_addr().unwrap());
         let (dispatch, dispatches) = mpsc::unbounded_channel();
@@ -168,7 +174,7 @@ impl Discord {
 
         let mut config = DiscordConfig {
             api_proxy: Some(api),
-            guild_id: Some(GUILD.parse().unwrap()),
+            guild_id: guild,
             ..DiscordConfig::default()
         };
         config
@@ -363,6 +369,17 @@ async fn registration_sends_the_slash_command_definitions_to_the_guild() {
             ],
         })
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_guild_the_commands_are_registered_globally() {
+    let discord = Discord::start_in(None).await;
+    let put = discord
+        .wait_for("registration", |c| c.path.ends_with("/commands"))
+        .await;
+    assert_eq!(put.method, Method::PUT);
+    assert_eq!(put.path, format!("/api/v10/applications/{APP}/commands"));
+    assert_eq!(put.body.as_array().unwrap().len(), 11);
 }
 
 #[tokio::test(flavor = "multi_thread")]
