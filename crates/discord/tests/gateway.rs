@@ -609,7 +609,7 @@ async fn a_refused_slash_command_is_shown_only_to_whoever_typed_it() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn env_options_autocomplete_from_the_running_envs() {
+async fn options_autocomplete_from_the_running_envs_and_their_branches() {
     let discord = Discord::start().await;
     staging_has_foo(&discord.robot).await;
     discord.send(
@@ -631,6 +631,28 @@ async fn env_options_autocomplete_from_the_running_envs() {
     assert_eq!(
         answer.body,
         json!({ "type": 8, "data": { "choices": [{ "name": "staging", "value": "staging" }] } })
+    );
+
+    // A ref is offered the branches the envs run.
+    discord.send(
+        "INTERACTION_CREATE",
+        json!({
+            "id": "9002", "application_id": APP, "type": 4, "token": "tok-9002",
+            "version": 1, "locale": "en-US", "entitlements": [], "attachment_size_limit": 8388608,
+            "guild_id": GUILD, "channel_id": CHANNEL, "member": member(DAVE, "dave", DEV_ROLE),
+            "data": { "id": "3001", "name": "deploy", "type": 1, "options": [
+                { "name": "ref", "type": 3, "value": "fo", "focused": true },
+            ]},
+        }),
+    );
+    let answer = discord
+        .wait_for("branch suggestions", |c| {
+            c.path.ends_with("/interactions/9002/tok-9002/callback")
+        })
+        .await;
+    assert_eq!(
+        answer.body,
+        json!({ "type": 8, "data": { "choices": [{ "name": "foo", "value": "foo" }] } })
     );
 }
 
