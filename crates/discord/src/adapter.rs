@@ -1,0 +1,521 @@
+//! The thin I/O shell: serenity's event handler. Each event becomes an
+//! `Incoming`, the Robot answers on a blocking thread (it fsyncs), and the
+//! answer is sent, then edited in place as its operation progresses.
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use rushbox_chat::{Answer, Incoming, Notice, ProgressFeed, Reply, Robot, Tone};
+use serenity::all::{
+    ChannelId, Client, ClientBuilder, CommandInteraction, ComponentInteraction, Context,
+    CreateAutocompleteResponse, CreateInteractionResponse, CreateInteractionResponseMessage,
+    EventHandler, GatewayIntents, GuildId, Http, HttpBuilder, Interaction, Message, MessageId,
+    Ready, RoleId, User, UserId,
+};
+use serenity::async_trait;
+
+use crate::commands::{ENV_OPTIONS, REF_OPTIONS, command_text, definitions, suggestions};
+use crate::config::DiscordConfig;
+use crate::identity;
+use crate::progress::coalesce;
+use crate::render::{ButtonCommands, Rendered, render};
+
+/// At most one edit of a progress message per this long; the final version always goes out.
+const EDIT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What can stop the adapter.
+#[derive(Debug)]
+pub enum Error {
+    /// The token's environment variable is unset or empty.
+    MissingToken {
+        var: String,
+    },
+    Discord(serenity::Error),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::MissingToken { var } => write!(
+                f,
+                "no Discord bot token: set the environment variable {var} (Developer Portal → your app → Bot → Reset Token)"
+            ),
+            Error::Discord(e) => write!(f, "Discord: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<serenity::Error> for Error {
+    fn from(e: serenity::Error) -> Error {
+        Error::Discord(e)
+    }
+}
+
+/// The gateway intents rushbox needs. MESSAGE_CONTENT is privileged: switch
+/// it on in the Developer Portal too.
+pub fn intents() -> GatewayIntents {
+    GatewayIntents::GUILDS
+        | GatewayIntents::GUILD_MESSAGES
+        | GatewayIntents::DIRECT_MESSAGES
+        | GatewayIntents::MESSAGE_CONTENT
+}
+
+/// Runs the bot until `shutdown` resolves, reading the token from the
+/// environment variable named by `config.token_env`.
+///
+/// ```no_run
+/// # async fn start(robot: rushbox_chat::Robot) -> Result<(), rushbox_discord::Error> {
+/// let config = rushbox_discord::DiscordConfig {
+///     guild_id: Some(81384788765712384),
+///     ..Default::default()
+/// };
+/// let shutdown = async {
+///     let _ = tokio::signal::ctrl_c().await;
+/// };
+/// rushbox_discord::run(config, robot, shutdown).await
+/// # }
+/// ```
+pub async fn run(
+    config: DiscordConfig,
+    robot: Robot,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let token = std::env::var(&config.token_env)
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| Error::MissingToken {
+            var: config.token_env.clone(),
+        })?;
+    run_with_token(config, robot, &token, shutdown).await
+}
+
+/// [`run`] with the token given (tests, or a binary with its own secret store).
+pub async fn run_with_token(
+    config: DiscordConfig,
+    robot: Robot,
+    token: &str,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let mut http = HttpBuilder::new(token.trim());
+    if let Some(proxy) = &config.api_proxy {
+        // Serenity applies the proxy only to requests that bypass its rate limiter.
+        http = http
+            .proxy(proxy.trim_end_matches('/'))
+            .ratelimiter_disabled(true);
+    }
+    let adapter = Adapter {
+        robot: robot.clone(),
+        config,
+        buttons: Arc::new(ButtonCommands::new()),
+        bot: Arc::new(OnceLock::new()),
+    };
+    let mut client: Client = ClientBuilder::new_with_http(http.build(), intents())
+        .event_handler(adapter)
+        .await?;
+
+    let shards = client.shard_manager.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        shards.shutdown_all().await;
+    });
+    let notices = tokio::spawn(deliver_notices(robot, client.http.clone()));
+    let result = client.start().await;
+    notices.abort();
+    result.map_err(Error::from)
+}
+
+/// Notices the engine decides outside any one message, by DM to Discord users.
+async fn deliver_notices(robot: Robot, http: Arc<Http>) {
+    let mut feed = robot.notices();
+    let buttons = ButtonCommands::new();
+    while let Some(notice) = feed.next().await {
+        dm(&http, &notice, &buttons).await;
+    }
+}
+
+async fn dm(http: &Http, notice: &Notice, buttons: &ButtonCommands) {
+    let Some(user) = identity::user_of(notice.to.as_str()) else {
+        return; // someone on another platform
+    };
+    let message = render(&notice.reply, buttons).message();
+    if let Err(e) = user.direct_message(http, message).await {
+        eprintln!("discord: could not DM {user}: {e}");
+    }
+}
+
+struct Adapter {
+    robot: Robot,
+    config: DiscordConfig,
+    buttons: Arc<ButtonCommands>,
+    /// Our own user id, known from READY.
+    bot: Arc<OnceLock<UserId>>,
+}
+
+/// A message that progress edits in place.
+#[derive(Clone)]
+enum Target {
+    Message(ChannelId, MessageId),
+    Original(Box<CommandInteraction>),
+    CommandFollowup(Box<CommandInteraction>, MessageId),
+    ComponentFollowup(Box<ComponentInteraction>, MessageId),
+}
+
+impl Target {
+    /// Where an interaction happened, for a message of our own when its token has run out.
+    fn channel_of_interaction(&self) -> Option<ChannelId> {
+        match self {
+            Target::Message(..) => None,
+            Target::Original(command) | Target::CommandFollowup(command, _) => {
+                Some(command.channel_id)
+            }
+            Target::ComponentFollowup(component, _) => Some(component.channel_id),
+        }
+    }
+
+    async fn edit(&self, http: &Http, rendered: &Rendered) -> Result<(), serenity::Error> {
+        match self {
+            Target::Message(channel, message) => channel
+                .edit_message(http, *message, rendered.edit_message())
+                .await
+                .map(drop),
+            Target::Original(command) => command
+                .edit_response(http, rendered.edit_response())
+                .await
+                .map(drop),
+            Target::CommandFollowup(command, message) => command
+                .edit_followup(http, *message, rendered.followup())
+                .await
+                .map(drop),
+            Target::ComponentFollowup(component, message) => component
+                .edit_followup(http, *message, rendered.followup())
+                .await
+                .map(drop),
+        }
+    }
+}
+
+#[async_trait]
+impl EventHandler for Adapter {
+    async fn ready(&self, ctx: Context, ready: Ready) {
+        let _ = self.bot.set(ready.user.id);
+        let registered = match self.config.guild_id {
+            Some(guild) if guild != 0 => GuildId::new(guild)
+                .set_commands(&ctx.http, definitions())
+                .await
+                .map(drop),
+            _ => serenity::all::Command::set_global_commands(&ctx.http, definitions())
+                .await
+                .map(drop),
+        };
+        if let Err(e) = registered {
+            eprintln!("discord: could not register slash commands: {e}");
+        }
+    }
+
+    async fn message(&self, ctx: Context, msg: Message) {
+        let bot = self.bot.get().copied();
+        if msg.author.bot || Some(msg.author.id) == bot {
+            return;
+        }
+        let dm = msg.guild_id.is_none();
+        let Some(text) = crate::addressed::command_in(&msg.content, bot, &self.config.prefix, dm)
+        else {
+            return;
+        };
+        let roles = msg.member.as_ref().map_or(&[][..], |m| &m.roles[..]);
+        let incoming = self.incoming(
+            msg.guild_id,
+            &msg.author,
+            roles,
+            msg.channel_id,
+            text,
+            Some(msg.id),
+        );
+        let Some(answer) = self.answer(incoming).await else {
+            return;
+        };
+        let rendered = render(&answer.reply, &self.buttons);
+        let sent = msg
+            .channel_id
+            .send_message(&ctx.http, rendered.message().reference_message(&msg))
+            .await;
+        let first = match sent {
+            Ok(sent) => Some(Target::Message(msg.channel_id, sent.id)),
+            Err(e) => {
+                eprintln!("discord: could not reply in {}: {e}", msg.channel_id);
+                None
+            }
+        };
+        self.after(&ctx, answer, first, |http, rendered| {
+            let channel = msg.channel_id;
+            async move {
+                channel
+                    .send_message(&http, rendered.message())
+                    .await
+                    .map(|m| Target::Message(channel, m.id))
+            }
+        })
+        .await;
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        match interaction {
+            Interaction::Command(command) => self.slash_command(&ctx, command).await,
+            Interaction::Autocomplete(command) => self.autocomplete(&ctx, command).await,
+            Interaction::Component(component) => self.button(&ctx, component).await,
+            _ => {}
+        }
+    }
+}
+
+impl Adapter {
+    fn incoming(
+        &self,
+        guild: Option<GuildId>,
+        user: &User,
+        roles: &[RoleId],
+        channel: ChannelId,
+        text: String,
+        reply_to: Option<MessageId>,
+    ) -> Incoming {
+        Incoming {
+            actor: identity::actor(&self.config, guild, user, roles),
+            channel: channel.to_string(),
+            text,
+            reply_to: reply_to.map(|m| m.to_string()),
+        }
+    }
+
+    /// The Robot's answer, computed off the async threads.
+    async fn answer(&self, incoming: Incoming) -> Option<Answer> {
+        let robot = self.robot.clone();
+        match tokio::task::spawn_blocking(move || robot.handle(&incoming)).await {
+            Ok(answer) => Some(answer),
+            Err(e) => {
+                eprintln!("discord: the robot failed: {e}");
+                None
+            }
+        }
+    }
+
+    /// Progress: the first feed edits `first`, any other gets a new message from `post`.
+    async fn after<F, Fut>(&self, ctx: &Context, answer: Answer, first: Option<Target>, post: F)
+    where
+        F: Fn(Arc<Http>, Rendered) -> Fut,
+        Fut: Future<Output = Result<Target, serenity::Error>>,
+    {
+        // The engine also sends every notice to the feed that `run` delivers
+        // by DM; sending `answer.notices` here too would say it twice.
+        let mut first = first;
+        for feed in answer.progress {
+            let target = match first.take() {
+                Some(target) => target,
+                None => {
+                    let placeholder = Reply::text(Tone::Progress, "Starting…");
+                    match post(ctx.http.clone(), render(&placeholder, &self.buttons)).await {
+                        Ok(target) => target,
+                        Err(e) => {
+                            eprintln!("discord: could not post progress: {e}");
+                            continue;
+                        }
+                    }
+                }
+            };
+            tokio::spawn(follow(feed, target, ctx.http.clone(), self.buttons.clone()));
+        }
+    }
+
+    async fn slash_command(&self, ctx: &Context, command: CommandInteraction) {
+        // Answer within Discord's 3 s; the real answer edits this.
+        if let Err(e) = command.defer(&ctx.http).await {
+            eprintln!("discord: could not defer /{}: {e}", command.data.name);
+            return;
+        }
+        let options: Vec<(&str, &str)> = command
+            .data
+            .options
+            .iter()
+            .filter_map(|o| o.value.as_str().map(|v| (o.name.as_str(), v)))
+            .collect();
+        let Some(text) = command_text(&command.data.name, &options) else {
+            let reply = Reply::text(
+                Tone::Error,
+                format!(
+                    "I don't know `/{}` with those options; try `/rushbox help`.",
+                    command.data.name
+                ),
+            );
+            self.private_instead(ctx, &command, &reply).await;
+            return;
+        };
+        let roles = command.member.as_ref().map_or(&[][..], |m| &m.roles[..]);
+        let incoming = self.incoming(
+            command.guild_id,
+            &command.user,
+            roles,
+            command.channel_id,
+            text,
+            None,
+        );
+        let Some(answer) = self.answer(incoming).await else {
+            return;
+        };
+        let rendered = render(&answer.reply, &self.buttons);
+        let first = if rendered.ephemeral {
+            self.private_instead(ctx, &command, &answer.reply).await;
+            None
+        } else {
+            match command
+                .edit_response(&ctx.http, rendered.edit_response())
+                .await
+            {
+                Ok(_) => Some(Target::Original(Box::new(command.clone()))),
+                Err(e) => {
+                    eprintln!("discord: could not answer /{}: {e}", command.data.name);
+                    None
+                }
+            }
+        };
+        let command = Box::new(command);
+        self.after(ctx, answer, first, |http, rendered| {
+            let command = command.clone();
+            async move {
+                let sent = command.create_followup(&http, rendered.followup()).await?;
+                Ok(Target::CommandFollowup(command, sent.id))
+            }
+        })
+        .await;
+    }
+
+    /// Replaces the public "thinking…" with a reply only the asker sees.
+    async fn private_instead(&self, ctx: &Context, command: &CommandInteraction, reply: &Reply) {
+        if let Err(e) = command.delete_response(&ctx.http).await {
+            eprintln!("discord: could not remove the deferred answer: {e}");
+        }
+        let mut rendered = render(reply, &self.buttons);
+        rendered.ephemeral = true;
+        if let Err(e) = command
+            .create_followup(&ctx.http, rendered.followup())
+            .await
+        {
+            eprintln!("discord: could not answer /{}: {e}", command.data.name);
+        }
+    }
+
+    async fn autocomplete(&self, ctx: &Context, command: CommandInteraction) {
+        let Some(focused) = command.data.autocomplete() else {
+            return;
+        };
+        let robot = self.robot.clone();
+        // The store is read on a blocking thread, like every Robot call.
+        let envs = tokio::task::spawn_blocking(move || robot.engine().list_envs(None, None))
+            .await
+            .unwrap_or_default();
+        let candidates: Vec<String> = if REF_OPTIONS.contains(&focused.name) {
+            envs.iter()
+                .filter_map(|e| e.branch.as_ref().map(|b| b.as_str().to_owned()))
+                .collect()
+        } else if ENV_OPTIONS.contains(&focused.name) {
+            envs.iter().map(|e| e.env.as_str().to_owned()).collect()
+        } else {
+            Vec::new()
+        };
+        let choices = suggestions(focused.value, candidates)
+            .into_iter()
+            .fold(CreateAutocompleteResponse::new(), |r, s| {
+                r.add_string_choice(s.clone(), s)
+            });
+        if let Err(e) = command
+            .create_response(&ctx.http, CreateInteractionResponse::Autocomplete(choices))
+            .await
+        {
+            eprintln!("discord: could not suggest: {e}");
+        }
+    }
+
+    async fn button(&self, ctx: &Context, component: ComponentInteraction) {
+        let Some(text) = self.buttons.command(&component.data.custom_id) else {
+            let reply = CreateInteractionResponseMessage::new()
+                .content("This button is from before rushbox restarted; type the command instead.")
+                .ephemeral(true);
+            if let Err(e) = component
+                .create_response(&ctx.http, CreateInteractionResponse::Message(reply))
+                .await
+            {
+                eprintln!("discord: could not answer a button: {e}");
+            }
+            return;
+        };
+        if let Err(e) = component.defer(&ctx.http).await {
+            eprintln!("discord: could not acknowledge a button: {e}");
+            return;
+        }
+        let roles = component.member.as_ref().map_or(&[][..], |m| &m.roles[..]);
+        let incoming = self.incoming(
+            component.guild_id,
+            &component.user,
+            roles,
+            component.channel_id,
+            text,
+            None,
+        );
+        let Some(answer) = self.answer(incoming).await else {
+            return;
+        };
+        let rendered = render(&answer.reply, &self.buttons);
+        let first = match component
+            .create_followup(&ctx.http, rendered.followup())
+            .await
+        {
+            Ok(sent) if !rendered.ephemeral => Some(Target::ComponentFollowup(
+                Box::new(component.clone()),
+                sent.id,
+            )),
+            Ok(_) => None,
+            Err(e) => {
+                eprintln!("discord: could not answer a button: {e}");
+                None
+            }
+        };
+        let component = Box::new(component);
+        self.after(ctx, answer, first, |http, rendered| {
+            let component = component.clone();
+            async move {
+                let sent = component
+                    .create_followup(&http, rendered.followup())
+                    .await?;
+                Ok(Target::ComponentFollowup(component, sent.id))
+            }
+        })
+        .await;
+    }
+}
+
+/// Edits `target` as the feed moves.
+async fn follow(feed: ProgressFeed, target: Target, http: Arc<Http>, buttons: Arc<ButtonCommands>) {
+    let target = Arc::new(tokio::sync::Mutex::new(target));
+    coalesce(feed, EDIT_INTERVAL, |reply| {
+        let (target, http, buttons) = (target.clone(), http.clone(), buttons.clone());
+        async move {
+            let rendered = render(&reply, &buttons);
+            let mut target = target.lock().await;
+            let Err(e) = target.edit(&http, &rendered).await else {
+                return;
+            };
+            // An interaction's token lasts 15 minutes; a longer operation
+            // goes on in a message of its own in the same channel.
+            let Some(channel) = target.channel_of_interaction() else {
+                eprintln!("discord: could not update progress: {e}");
+                return;
+            };
+            match channel.send_message(&http, rendered.message()).await {
+                Ok(sent) => *target = Target::Message(channel, sent.id),
+                Err(e) => eprintln!("discord: could not update progress: {e}"),
+            }
+        }
+    })
+    .await;
+}

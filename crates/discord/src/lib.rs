@@ -1,0 +1,14 @@
+//! rushbox's Discord adapter: gateway messages, slash commands and button
+//! clicks become [`rushbox_chat::Incoming`]s for the Robot; its replies come
+//! back as embeds with buttons. Knows Discord and the chat model, nothing else.
+
+mod adapter;
+pub mod addressed;
+pub mod commands;
+pub mod config;
+pub mod identity;
+mod progress;
+pub mod render;
+
+pub use adapter::{Error, intents, run, run_with_token};
+pub use config::{DiscordConfig, MappedRole};

@@ -1,0 +1,234 @@
+//! Snapshots of the Discord JSON each kind of reply becomes. The builders are
+//! serenity's own, so this is the body Discord receives.
+
+use rushbox_chat::{Block, Button, Reply, Tone};
+use rushbox_discord::render::{ButtonCommands, render};
+use serde_json::{Value, json};
+
+/// The parts of a channel message that carry the reply.
+fn shown(reply: &Reply) -> Value {
+    let message = serde_json::to_value(render(reply, &ButtonCommands::new()).message()).unwrap();
+    json!({ "embeds": message["embeds"], "components": message["components"] })
+}
+
+fn text(s: &str) -> Block {
+    Block::Text { text: s.to_owned() }
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[test]
+fn info_text_is_a_blue_embed_without_buttons() {
+    let reply = Reply::text(Tone::Info, "`staging` is locked by @alice for QA.");
+    assert_eq!(
+        shown(&reply),
+        json!({
+            "embeds": [{
+                "type": "rich",
+                "color": 0x5865F2,
+                "description": "`staging` is locked by @alice for QA.",
+            }],
+            "components": [],
+        })
+    );
+}
+
+#[test]
+fn refusal_lists_blockers_as_bullets_and_offers_quiet_ways_out() {
+    let reply = Reply::new(Tone::Refused)
+        .with(text("You can't deploy to `staging` yet."))
+        .with(Block::List {
+            items: strings(&[
+                "@alice holds the lock (QA) — ask them or type `queue me for staging`",
+                "`staging` is being deployed",
+            ]),
+        })
+        .button(Button::new("Queue me", "queue me for staging"))
+        .button(Button::new("Force", "lock! staging").danger());
+    assert_eq!(
+        shown(&reply),
+        json!({
+            "embeds": [{
+                "type": "rich",
+                "color": 0xE67E22,
+                "description": "You can't deploy to `staging` yet.\n\n\
+                    • @alice holds the lock (QA) — ask them or type `queue me for staging`\n\
+                    • `staging` is being deployed",
+            }],
+            "components": [{
+                "type": 1,
+                "components": [
+                    { "type": 2, "style": 2, "disabled": false, "label": "Queue me", "custom_id": "run:queue me for staging" },
+                    { "type": 2, "style": 4, "disabled": false, "label": "Force", "custom_id": "run:lock! staging" },
+                ],
+            }],
+        })
+    );
+    let rendered = render(&reply, &ButtonCommands::new());
+    let followup = serde_json::to_value(rendered.followup()).unwrap();
+    assert_eq!(followup["flags"], json!(64), "refusals are ephemeral");
+}
+
+#[test]
+fn env_table_is_one_field_per_env() {
+    let reply = Reply::new(Tone::Info).with(Block::Table {
+        columns: strings(&["env", "state", "branch", "owner"]),
+        rows: vec![
+            strings(&["prod", "running", "main", ""]),
+            strings(&["dev-foo", "suspended", "foo", "@alice"]),
+        ],
+    });
+    assert_eq!(
+        shown(&reply),
+        json!({
+            "embeds": [{
+                "type": "rich",
+                "color": 0x5865F2,
+                "fields": [
+                    { "name": "prod", "value": "state: running\nbranch: main", "inline": false },
+                    { "name": "dev-foo", "value": "state: suspended\nbranch: foo\nowner: @alice", "inline": false },
+                ],
+            }],
+            "components": [],
+        })
+    );
+}
+
+#[test]
+fn a_long_env_table_stops_at_25_fields_and_says_how_many_more() {
+    let rows = (0..30)
+        .map(|i| strings(&[&format!("dev-{i}"), "running"]))
+        .collect();
+    let reply = Reply::new(Tone::Info).with(Block::Table {
+        columns: strings(&["env", "state"]),
+        rows,
+    });
+    let embed = &shown(&reply)["embeds"][0];
+    assert_eq!(embed["fields"].as_array().unwrap().len(), 25);
+    assert_eq!(embed["fields"][24]["name"], json!("dev-24"));
+    assert_eq!(embed["footer"], json!({ "text": "…and 5 more not shown" }));
+}
+
+#[test]
+fn status_card_has_inline_short_fields_and_a_link_button() {
+    let reply = Reply::new(Tone::Info)
+        .with(text("`dev-foo` is running."))
+        .with(Block::Fields {
+            fields: vec![
+                ("Branch".to_owned(), "foo".to_owned()),
+                ("Owner".to_owned(), "@alice".to_owned()),
+                (
+                    "Commit".to_owned(),
+                    "f00f00f — Redesign the login page header".to_owned(),
+                ),
+            ],
+        })
+        .with(Block::Link {
+            label: "Open dev-foo".to_owned(),
+            url: "http://dev-foo.localhost:8080".to_owned(),
+        });
+    assert_eq!(
+        shown(&reply),
+        json!({
+            "embeds": [{
+                "type": "rich",
+                "color": 0x5865F2,
+                "description": "`dev-foo` is running.",
+                "fields": [
+                    { "name": "Branch", "value": "foo", "inline": true },
+                    { "name": "Owner", "value": "@alice", "inline": true },
+                    { "name": "Commit", "value": "f00f00f — Redesign the login page header", "inline": false },
+                ],
+            }],
+            "components": [{
+                "type": 1,
+                "components": [
+                    { "type": 2, "style": 5, "disabled": false, "label": "Open dev-foo", "url": "http://dev-foo.localhost:8080" },
+                ],
+            }],
+        })
+    );
+}
+
+#[test]
+fn progress_is_yellow_and_lists_steps() {
+    let reply = Reply::new(Tone::Progress)
+        .with(text("Deploying `foo` to `dev-foo` (operation #3, 12s)"))
+        .with(Block::List {
+            items: strings(&["✓ checked out f00f00f", "… building"]),
+        });
+    assert_eq!(
+        shown(&reply),
+        json!({
+            "embeds": [{
+                "type": "rich",
+                "color": 0xFEE75C,
+                "description": "Deploying `foo` to `dev-foo` (operation #3, 12s)\n\n• ✓ checked out f00f00f\n• … building",
+            }],
+            "components": [],
+        })
+    );
+}
+
+#[test]
+fn success_has_link_then_primary_and_danger_buttons() {
+    let reply = Reply::text(Tone::Success, "`dev-foo` is ready.")
+        .with(Block::Link {
+            label: "Open".to_owned(),
+            url: "http://dev-foo.localhost:8080".to_owned(),
+        })
+        .button(Button::new(
+            "Deploy to staging",
+            "deploy dev-foo to staging",
+        ))
+        .button(Button::new("Destroy", "destroy dev-foo").danger());
+    assert_eq!(
+        shown(&reply),
+        json!({
+            "embeds": [{
+                "type": "rich",
+                "color": 0x57F287,
+                "description": "`dev-foo` is ready.",
+            }],
+            "components": [{
+                "type": 1,
+                "components": [
+                    { "type": 2, "style": 5, "disabled": false, "label": "Open", "url": "http://dev-foo.localhost:8080" },
+                    { "type": 2, "style": 1, "disabled": false, "label": "Deploy to staging", "custom_id": "run:deploy dev-foo to staging" },
+                    { "type": 2, "style": 4, "disabled": false, "label": "Destroy", "custom_id": "run:destroy dev-foo" },
+                ],
+            }],
+        })
+    );
+    let followup = serde_json::to_value(render(&reply, &ButtonCommands::new()).followup()).unwrap();
+    assert!(followup.get("flags").is_none() || followup["flags"] == json!(0));
+}
+
+#[test]
+fn buttons_wrap_at_five_per_row() {
+    let mut reply = Reply::text(Tone::Info, "Pick one.");
+    for i in 0..7 {
+        reply = reply.button(Button::new(&format!("b{i}"), format!("status dev-{i}")));
+    }
+    let components = &shown(&reply)["components"];
+    assert_eq!(components[0]["components"].as_array().unwrap().len(), 5);
+    assert_eq!(components[1]["components"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_command_too_long_for_a_custom_id_is_remembered_by_a_short_id() {
+    let commands = ButtonCommands::new();
+    let long = format!("lock staging for 2h: {}", "x".repeat(120));
+    let id = commands.custom_id(&long);
+    assert!(id.len() <= 100);
+    assert_eq!(
+        commands.custom_id(&long),
+        id,
+        "the same command keeps its id"
+    );
+    assert_eq!(commands.command(&id), Some(long));
+    assert_eq!(commands.command("run:envs"), Some("envs".to_owned()));
+    assert_eq!(commands.command("someone-else's-button"), None);
+}
