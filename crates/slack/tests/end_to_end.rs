@@ -1,0 +1,336 @@
+//! rushbox's Slack adapter against a Slack that runs on loopback: real
+//! slack-morphism client and Socket Mode listener, real engine (noop
+//! provider, sled in a temporary directory), fake Web API and WebSocket.
+
+mod fake_slack;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fake_slack::{Call, FakeSlack};
+use rushbox_chat::Robot;
+use rushbox_pipeline::config::{PipelineConfig, RolesConfig};
+use rushbox_pipeline::engine::ManualClock;
+use rushbox_pipeline::{Engine, FixedRefs, NoopProvider};
+use rushbox_slack::SlackBot;
+use serde_json::{Value, json};
+use slack_morphism::prelude::*;
+use tokio::sync::oneshot;
+
+struct World {
+    fake: FakeSlack,
+    provider: Arc<NoopProvider>,
+    bot: Arc<SlackBot>,
+    _stop: oneshot::Sender<()>,
+    _dir: tempfile::TempDir,
+}
+
+fn robot(dir: &std::path::Path, provider: Arc<NoopProvider>) -> Robot {
+    let config = PipelineConfig {
+        roles: RolesConfig {
+            leads: vec!["slack:T1:ULEAD".to_owned()],
+            developers: vec!["slack:T1:UDEV".to_owned()],
+        },
+        ..PipelineConfig::default()
+    };
+    let refs = FixedRefs::new([
+        ("main", "1111111111111111111111111111111111111111"),
+        ("foo", "f00f00f00f00f00f00f00f00f00f00f00f00f00f"),
+    ]);
+    let clock = Arc::new(ManualClock::new(1_800_000_000));
+    let engine = Engine::open_with_clock(config, dir, provider, Arc::new(refs), clock).unwrap();
+    Robot::new(engine)
+}
+
+impl World {
+    /// rushbox connected over Socket Mode to a fresh fake Slack.
+    async fn start() -> World {
+        let fake = FakeSlack::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let provider = Arc::new(NoopProvider::new());
+        let robot = robot(dir.path(), provider.clone());
+        let client = rushbox_slack::client(&fake.api_url).unwrap();
+        let token = SlackApiToken::new(SlackApiTokenValue("xoxb-test".to_owned()));
+        let bot = SlackBot::connect(client, token, robot)
+            .await
+            .unwrap()
+            .with_edit_interval(Duration::from_millis(50));
+        let bot = Arc::new(bot);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let app_token = SlackApiToken::new(SlackApiTokenValue("xapp-test".to_owned()));
+        let config = SlackClientSocketModeConfig::new().with_max_connections_count(1);
+        tokio::spawn(rushbox_slack::socket_mode::listen(
+            bot.clone(),
+            app_token,
+            config,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        fake.wait_connected().await;
+        World {
+            fake,
+            provider,
+            bot,
+            _stop: stop,
+            _dir: dir,
+        }
+    }
+
+    /// Waits for the final version of the progress message that follows a
+    /// request, identified by the text of its last `chat.update`.
+    async fn final_update(&self, containing: &str) -> Call {
+        self.fake
+            .wait_for(containing, |calls| {
+                calls
+                    .iter()
+                    .rev()
+                    .find(|c| c.method == "chat.update" && c.body.to_string().contains(containing))
+                    .cloned()
+            })
+            .await
+    }
+
+    async fn posted(&self, containing: &str) -> Call {
+        self.fake
+            .wait_for(containing, |calls| {
+                calls
+                    .iter()
+                    .find(|c| {
+                        c.method == "chat.postMessage" && c.body.to_string().contains(containing)
+                    })
+                    .cloned()
+            })
+            .await
+    }
+}
+
+fn events_api(envelope: &str, event_id: &str, event: Value) -> Value {
+    json!({"envelope_id": envelope, "type": "events_api", "accepts_response_payload": false,
+        "payload": {"type": "event_callback", "team_id": "T1", "api_app_id": "A1",
+            "event_id": event_id, "event_time": 1700000000, "event": event}})
+}
+
+fn mention(envelope: &str, event_id: &str, user: &str, text: &str, ts: &str) -> Value {
+    events_api(
+        envelope,
+        event_id,
+        json!({"type": "app_mention", "user": user, "channel": "C1",
+            "text": format!("<@UBOT> {text}"), "ts": ts, "event_ts": ts}),
+    )
+}
+
+fn direct(envelope: &str, event_id: &str, user: &str, text: &str) -> Value {
+    events_api(
+        envelope,
+        event_id,
+        json!({"type": "message", "channel": "D1", "channel_type": "im", "user": user,
+            "text": text, "ts": format!("1700000001.{event_id}"), "event_ts": "1700000001.1"}),
+    )
+}
+
+fn click(envelope: &str, user: &str, message: &Call, command: &str) -> Value {
+    let ts = message.body["ts"].as_str().unwrap_or("");
+    json!({"envelope_id": envelope, "type": "interactive", "accepts_response_payload": false,
+        "payload": {"type": "block_actions", "team": {"id": "T1"},
+            "user": {"id": user, "team_id": "T1"}, "api_app_id": "A1", "trigger_id": envelope,
+            "container": {"type": "message", "message_ts": ts, "channel_id": message.body["channel"]},
+            "channel": {"id": message.body["channel"]},
+            "message": {"ts": ts, "text": "fallback", "blocks": message.body["blocks"]},
+            "actions": [{"type": "button", "action_id": "rushbox:cmd:0", "value": command,
+                "action_ts": format!("1700000009.{envelope}")}]}})
+}
+
+fn text_of(call: &Call) -> String {
+    call.body.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mention_becomes_a_command_answered_in_its_thread_with_progress_edits() {
+    let w = World::start().await;
+    assert_eq!(w.bot.identity().user_id, "UBOT");
+    w.fake.push(mention(
+        "e1",
+        "Ev1",
+        "UDEV",
+        "deploy branch foo to dev",
+        "1700000000.000100",
+    ));
+
+    let reply = w.posted(":white_check_mark:").await;
+    assert_eq!(reply.auth, "Bearer xoxb-test");
+    assert_eq!(reply.body["channel"], "C1");
+    assert_eq!(reply.body["thread_ts"], "1700000000.000100");
+    assert!(reply.body["blocks"].is_array(), "{}", text_of(&reply));
+
+    let progress = w.posted("Working on").await;
+    assert_eq!(progress.body["thread_ts"], "1700000000.000100");
+    let last = w.final_update("is ready").await;
+    assert!(
+        text_of(&last).contains("http://dev-foo.localhost:8080"),
+        "{}",
+        text_of(&last)
+    );
+    assert!(
+        text_of(&last).contains("deploy dev-foo to staging"),
+        "{}",
+        text_of(&last)
+    );
+    // The edits are of the progress message, never a new message per step.
+    for update in w.fake.calls("chat.update") {
+        assert_eq!(
+            update.body["ts"].as_str(),
+            progress_ts(&w, &progress).as_deref()
+        );
+    }
+    // The envelope was acked.
+    w.fake
+        .wait_for("ack of e1", |calls| {
+            calls
+                .iter()
+                .find(|c| c.method == "ack" && c.body["envelope_id"] == "e1")
+                .cloned()
+        })
+        .await;
+}
+
+/// The ts the fake gave a posted message (the fake numbers them in order).
+fn progress_ts(w: &World, progress: &Call) -> Option<String> {
+    let posts = w.fake.calls("chat.postMessage");
+    let index = posts.iter().position(|c| c.body == progress.body)?;
+    Some(format!("1700000000.{:06}", 101 + index))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_event_runs_once() {
+    let w = World::start().await;
+    let first = mention(
+        "e1",
+        "Ev1",
+        "UDEV",
+        "deploy branch foo to dev",
+        "1700000000.000100",
+    );
+    let again = mention(
+        "e2",
+        "Ev1",
+        "UDEV",
+        "deploy branch foo to dev",
+        "1700000000.000100",
+    );
+    w.fake.push(first);
+    w.fake.push(again);
+    w.final_update("is ready").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deploys = w
+        .provider
+        .requests()
+        .iter()
+        .filter(|r| format!("{r:?}").contains("action: Deploy"))
+        .count();
+    assert_eq!(deploys, 1, "{:?}", w.provider.requests());
+    assert_eq!(
+        w.fake.calls("chat.postMessage").len(),
+        2,
+        "one reply, one progress message"
+    );
+    assert_eq!(w.fake.calls("ack").len(), 2, "both deliveries are acked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_message_needs_no_mention_and_bots_are_ignored() {
+    let w = World::start().await;
+    // rushbox's own message, another bot's, and an edit: none is a command.
+    w.fake.push(direct("e0", "Ev0", "UBOT", "envs"));
+    w.fake.push(events_api(
+        "e1",
+        "Ev1",
+        json!({"type":"message","channel":"D1","channel_type":"im","bot_id":"B2",
+            "subtype":"bot_message","text":"envs","ts":"1.2"}),
+    ));
+    w.fake.push(events_api(
+        "e2",
+        "Ev2",
+        json!({"type":"message","channel":"D1","channel_type":"im","subtype":"message_changed",
+            "message":{"text":"envs","user":"UDEV"},"ts":"1.3"}),
+    ));
+    w.fake.push(direct("e3", "Ev3", "UDEV", "envs"));
+    let reply = w.posted("No environments yet").await;
+    assert_eq!(reply.body["channel"], "D1");
+    assert!(reply.body.get("thread_ts").is_none(), "{}", text_of(&reply));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.fake.calls("chat.postMessage").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slash_command_runs_and_is_acked_with_an_echo() {
+    let w = World::start().await;
+    w.fake.push(
+        json!({"envelope_id":"c1","type":"slash_commands","accepts_response_payload":true,
+        "payload":{"team_id":"T1","channel_id":"C1","user_id":"UDEV","command":"/rushbox",
+            "text":"envs","response_url":"https://hooks.example/1","trigger_id":"t1"}}),
+    );
+    let reply = w.posted("No environments yet").await;
+    assert_eq!(reply.body["channel"], "C1");
+    let ack = w
+        .fake
+        .wait_for("ack of c1", |calls| {
+            calls
+                .iter()
+                .find(|c| c.method == "ack" && c.body["envelope_id"] == "c1")
+                .cloned()
+        })
+        .await;
+    assert!(
+        ack.body.to_string().contains("/rushbox envs"),
+        "{}",
+        ack.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promote_button_works_for_a_lead_and_is_refused_to_a_developer() {
+    let w = World::start().await;
+    w.fake
+        .push(direct("e1", "Ev1", "UDEV", "deploy branch foo to dev"));
+    w.final_update("dev-foo` is ready").await;
+    w.fake
+        .push(direct("e2", "Ev2", "UDEV", "deploy dev-foo to staging"));
+    let staged = w.final_update("staging` is ready").await;
+    assert!(text_of(&staged).contains("promote staging to prod"));
+
+    // The developer clicks: the message says so and loses its buttons; the engine refuses.
+    w.fake
+        .push(click("k1", "UDEV", &staged, "promote staging to prod"));
+    let marked = w.final_update("<@UDEV> chose").await;
+    assert!(
+        !text_of(&marked).contains("\"actions\""),
+        "{}",
+        text_of(&marked)
+    );
+    let refused = w.posted(":no_entry:").await;
+    assert!(text_of(&refused).contains("lead"), "{}", text_of(&refused));
+
+    // The lead clicks the same command: prod is deployed.
+    w.fake
+        .push(click("k2", "ULEAD", &staged, "promote staging to prod"));
+    w.final_update("<@ULEAD> chose").await;
+    w.final_update("prod` is ready").await;
+    let promotes = w
+        .provider
+        .requests()
+        .iter()
+        .filter(|r| format!("{r:?}").contains("prod"))
+        .count();
+    assert!(promotes >= 1, "{:?}", w.provider.requests());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_edit_is_retried_after_retry_after() {
+    let w = World::start().await;
+    *w.fake.rate_limit_updates.lock().unwrap() = 1;
+    w.fake
+        .push(direct("e1", "Ev1", "UDEV", "deploy branch foo to dev"));
+    w.final_update("is ready").await;
+    assert_eq!(w.fake.calls("429").len(), 1);
+}
