@@ -11,6 +11,7 @@
 
 pub mod adapter;
 pub mod config;
+pub mod events_api;
 pub mod render;
 pub mod socket_mode;
 
@@ -70,7 +71,7 @@ pub fn client(api_url: &str) -> Result<Arc<adapter::Client>, SlackError> {
 pub struct Slack {
     bot: Arc<SlackBot>,
     tokens: SlackTokens,
-    mode: SlackMode,
+    config: SlackConfig,
     notices: NoticeFeed,
 }
 
@@ -95,7 +96,7 @@ pub async fn connect_with(
     Ok(Slack {
         bot: Arc::new(bot),
         tokens,
-        mode: config.mode,
+        config: config.clone(),
         notices,
     })
 }
@@ -105,12 +106,26 @@ impl Slack {
         &self.bot
     }
 
+    /// The Events API routes (`POST /events`, `/commands`, `/actions`), for the
+    /// binary to mount (e.g. `Router::new().nest("/slack", router)`). Needs the
+    /// signing secret; `log` receives rejections and unreadable payloads.
+    pub fn router(&self, log: events_api::Log) -> Result<axum::Router, SlackError> {
+        let secret =
+            self.tokens
+                .signing_secret
+                .as_deref()
+                .ok_or_else(|| SlackError::MissingSecret {
+                    variable: self.config.signing_secret_env.clone(),
+                })?;
+        Ok(events_api::router(self.bot.clone(), secret, log))
+    }
+
     /// Runs until `shutdown` resolves: delivers notices by DM and, in Socket
     /// Mode, listens to Slack. In HTTP mode the events arrive through the
     /// router the binary mounted.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), SlackError> {
         let notices = tokio::spawn(self.bot.clone().deliver_notices(self.notices));
-        let result = match (self.mode, self.tokens.app) {
+        let result = match (self.config.mode, self.tokens.app) {
             (SlackMode::SocketMode, Some(app)) => {
                 let app_token = SlackApiToken::new(SlackApiTokenValue(app));
                 socket_mode::listen(
@@ -122,7 +137,7 @@ impl Slack {
                 .await
             }
             (SlackMode::SocketMode, None) => Err(SlackError::MissingSecret {
-                variable: "the app-level token".to_owned(),
+                variable: self.config.app_token_env.clone(),
             }),
             (SlackMode::Http, _) => {
                 shutdown.await;

@@ -334,3 +334,291 @@ async fn a_rate_limited_edit_is_retried_after_retry_after() {
     w.final_update("is ready").await;
     assert_eq!(w.fake.calls("429").len(), 1);
 }
+
+// ---- The Events API over HTTP -------------------------------------------
+
+const SECRET: &str = "test-signing-secret-0123456789";
+
+/// rushbox's Events API router served on loopback, its log captured.
+struct Http {
+    fake: FakeSlack,
+    provider: Arc<NoopProvider>,
+    address: std::net::SocketAddr,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Http {
+    async fn start() -> Http {
+        let fake = FakeSlack::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let provider = Arc::new(NoopProvider::new());
+        let robot = robot(dir.path(), provider.clone());
+        let config = rushbox_slack::SlackConfig {
+            api_url: Some(fake.api_url.clone()),
+            mode: rushbox_slack::SlackMode::Http,
+            ..Default::default()
+        };
+        let tokens = rushbox_slack::SlackTokens {
+            bot: "xoxb-test".to_owned(),
+            app: None,
+            signing_secret: Some(SECRET.to_owned()),
+        };
+        let slack = rushbox_slack::connect_with(&config, tokens, robot)
+            .await
+            .unwrap();
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let router = slack
+            .router(Arc::new(move |line: &str| {
+                sink.lock().unwrap().push(line.to_owned())
+            }))
+            .unwrap();
+        let app = axum::Router::new().nest("/slack", router);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Http {
+            fake,
+            provider,
+            address,
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// One HTTP/1.1 POST; returns (status, body).
+    async fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        headers: &[(&str, String)],
+        body: &str,
+    ) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.address).await.unwrap();
+        let mut request = format!(
+            "POST {path} HTTP/1.1\r\nHost: rushbox\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let status = response[9..12].parse().unwrap();
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    async fn signed(&self, path: &str, content_type: &str, body: &str, at: u64) -> (u16, String) {
+        let signature =
+            rushbox_slack::events_api::SignatureCheck::new(SECRET).sign(at, body.as_bytes());
+        self.post(
+            path,
+            content_type,
+            &[
+                ("X-Slack-Request-Timestamp", at.to_string()),
+                ("X-Slack-Signature", signature),
+            ],
+            body,
+        )
+        .await
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn http_mention(event_id: &str, text: &str) -> String {
+    json!({"type": "event_callback", "team_id": "T1", "api_app_id": "A1", "event_id": event_id,
+        "event_time": 1700000000, "event": {"type": "app_mention", "user": "UDEV", "channel": "C1",
+            "text": format!("<@UBOT> {text}"), "ts": "1700000000.000100", "event_ts": "1700000000.000100"}})
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_api_answers_the_url_verification_challenge() {
+    let h = Http::start().await;
+    let body = json!({"type": "url_verification", "token": "t", "challenge": "c-123"}).to_string();
+    let (status, answer) = h
+        .signed("/slack/events", "application/json", &body, now())
+        .await;
+    assert_eq!((status, answer.as_str()), (200, "c-123"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_api_runs_a_signed_event_once_even_when_replayed() {
+    let h = Http::start().await;
+    let body = http_mention("Ev1", "deploy branch foo to dev");
+    let at = now();
+    let (status, _) = h
+        .signed("/slack/events", "application/json", &body, at)
+        .await;
+    assert_eq!(status, 200);
+    h.fake
+        .wait_for("the final progress edit", |calls| {
+            calls
+                .iter()
+                .find(|c| c.method == "chat.update" && c.body.to_string().contains("is ready"))
+                .cloned()
+        })
+        .await;
+    // Slack's retry, or an attacker replaying a captured request: accepted, not run.
+    let (status, _) = h
+        .signed("/slack/events", "application/json", &body, at)
+        .await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deploys = h
+        .provider
+        .requests()
+        .iter()
+        .filter(|r| format!("{r:?}").contains("action: Deploy"))
+        .count();
+    assert_eq!(deploys, 1);
+    assert_eq!(h.fake.calls("chat.postMessage").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_api_rejects_what_slack_did_not_sign_and_never_logs_a_signature() {
+    let h = Http::start().await;
+    let body = http_mention("Ev1", "envs");
+    let at = now();
+    let expected = rushbox_slack::events_api::SignatureCheck::new(SECRET).sign(at, body.as_bytes());
+    let wrong =
+        rushbox_slack::events_api::SignatureCheck::new("another-secret").sign(at, body.as_bytes());
+
+    let (status, answer) = h
+        .post(
+            "/slack/events",
+            "application/json",
+            &[
+                ("X-Slack-Request-Timestamp", at.to_string()),
+                ("X-Slack-Signature", wrong.clone()),
+            ],
+            &body,
+        )
+        .await;
+    assert_eq!(status, 401, "{answer}");
+    let (status, _) = h
+        .signed("/slack/events", "application/json", &body, at - 600)
+        .await;
+    assert_eq!(status, 401, "a timestamp 10 minutes old is a replay");
+    let (status, _) = h
+        .post("/slack/events", "application/json", &[], &body)
+        .await;
+    assert_eq!(status, 401, "no headers");
+    let tampered = body.replace("envs", "destroy prod");
+    let (status, answer) = h
+        .post(
+            "/slack/events",
+            "application/json",
+            &[
+                ("X-Slack-Request-Timestamp", at.to_string()),
+                ("X-Slack-Signature", expected.clone()),
+            ],
+            &tampered,
+        )
+        .await;
+    assert_eq!(status, 401);
+    assert!(!answer.contains(&expected[3..]));
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        h.fake.calls("chat.postMessage").is_empty(),
+        "nothing may run"
+    );
+    assert!(h.provider.requests().is_empty());
+    let log = h.log.lock().unwrap().clone();
+    assert_eq!(log.len(), 4, "{log:?}");
+    for line in &log {
+        assert!(!line.contains(&expected[3..]), "{line}");
+        assert!(!line.contains(&wrong[3..]), "{line}");
+        assert!(!line.contains(SECRET), "{line}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_api_runs_the_slash_command_and_button_clicks() {
+    let h = Http::start().await;
+    let form = "team_id=T1&team_domain=team&channel_id=C1&channel_name=ops&user_id=UDEV&user_name=dev\
+        &command=%2Frushbox&text=envs&response_url=https%3A%2F%2Fhooks.example%2F1&trigger_id=t1";
+    let (status, answer) = h
+        .signed(
+            "/slack/commands",
+            "application/x-www-form-urlencoded",
+            form,
+            now(),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("/rushbox envs"), "{answer}");
+    h.fake
+        .wait_for("the answer", |calls| {
+            calls
+                .iter()
+                .find(|c| {
+                    c.method == "chat.postMessage" && c.body.to_string().contains("No environments")
+                })
+                .cloned()
+        })
+        .await;
+
+    let payload = json!({"type": "block_actions", "team": {"id": "T1"},
+        "user": {"id": "UDEV", "team_id": "T1"}, "api_app_id": "A1", "trigger_id": "t2",
+        "container": {"type": "message", "message_ts": "1700000000.000101", "channel_id": "C1"},
+        "channel": {"id": "C1"},
+        "message": {"ts": "1700000000.000101", "text": "x", "blocks": []},
+        "actions": [{"type": "button", "action_id": "rushbox:cmd:0", "value": "help lock",
+            "action_ts": "1700000002.1"}]});
+    let form = format!(
+        "payload={}",
+        payload
+            .to_string()
+            .bytes()
+            .map(|b| if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            })
+            .collect::<String>()
+    );
+    let (status, _) = h
+        .signed(
+            "/slack/actions",
+            "application/x-www-form-urlencoded",
+            &form,
+            now(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    h.fake
+        .wait_for("the clicked command's answer", |calls| {
+            calls
+                .iter()
+                .find(|c| {
+                    c.method == "chat.postMessage"
+                        && c.body.to_string().contains("lock staging for")
+                })
+                .cloned()
+        })
+        .await;
+    let update = h.fake.calls("chat.update");
+    assert!(
+        update[0]
+            .body
+            .to_string()
+            .contains("<@UDEV> chose `help lock`")
+    );
+}
