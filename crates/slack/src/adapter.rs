@@ -188,7 +188,7 @@ impl SlackBot {
         if !self.first_delivery(&format!("command:{}", command.trigger_id.0)) {
             return None;
         }
-        let text = command.text.clone().unwrap_or_default();
+        let text = plain_text(command.text.as_deref().unwrap_or(""));
         Some(self.incoming(
             &command.team_id.0,
             &command.user_id.0,
@@ -214,8 +214,10 @@ impl SlackBot {
         }
     }
 
+    /// The text as the person typed it, without the mention of rushbox itself.
     fn strip_own_mention(&self, text: &str) -> String {
-        text.replace(&format!("<@{}>", self.me.user_id), " ")
+        plain_text(text)
+            .replace(&format!("<@{}>", self.me.user_id), " ")
             .trim()
             .to_owned()
     }
@@ -459,5 +461,68 @@ impl SlackBot {
         let rest = actor.strip_prefix("slack:")?;
         let (team, user) = rest.split_once(':')?;
         (team == self.me.team_id).then(|| user.to_owned())
+    }
+}
+
+/// Slack's wire text back to what was typed: mentions as `<@U123>` (slash
+/// commands send `<@U123|name>`), and `&amp;`, `&lt;`, `&gt;` unescaped.
+pub fn plain_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("<@") {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        match tail.find('>') {
+            Some(end) => {
+                let inner = &tail[2..end];
+                let id = inner.split('|').next().unwrap_or(inner);
+                out.push_str("<@");
+                out.push_str(id);
+                out.push('>');
+                rest = &tail[end + 1..];
+            }
+            None => {
+                out.push_str(tail);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_text_becomes_what_was_typed() {
+        let cases = [
+            ("give dev-foo to <@U2|bob>", "give dev-foo to <@U2>"),
+            (
+                "<@UBOT> lock staging for QA &amp; fixes",
+                "<@UBOT> lock staging for QA & fixes",
+            ),
+            ("deploy &lt;ref&gt;", "deploy <ref>"),
+            ("broken <@U1", "broken <@U1"),
+            ("plain", "plain"),
+        ];
+        for (wire, typed) in cases {
+            assert_eq!(plain_text(wire), typed, "{wire}");
+        }
+    }
+
+    #[test]
+    fn redeliveries_are_seen_once_and_memory_is_bounded() {
+        let mut seen = Seen::default();
+        assert!(seen.first_time("Ev1"));
+        assert!(!seen.first_time("Ev1"));
+        for i in 0..SEEN_CAPACITY {
+            seen.first_time(&format!("x{i}"));
+        }
+        assert_eq!(seen.ids.len(), SEEN_CAPACITY);
+        assert!(seen.first_time("Ev1"), "the oldest id was forgotten");
     }
 }
