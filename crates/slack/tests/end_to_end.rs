@@ -91,6 +91,17 @@ impl World {
             .await
     }
 
+    async fn posted_to(&self, channel: &str) -> Call {
+        self.fake
+            .wait_for(channel, |calls| {
+                calls
+                    .iter()
+                    .find(|c| c.method == "chat.postMessage" && c.body["channel"] == channel)
+                    .cloned()
+            })
+            .await
+    }
+
     async fn posted(&self, containing: &str) -> Call {
         self.fake
             .wait_for(containing, |calls| {
@@ -333,6 +344,79 @@ async fn a_rate_limited_edit_is_retried_after_retry_after() {
         .push(direct("e1", "Ev1", "UDEV", "deploy branch foo to dev"));
     w.final_update("is ready").await;
     assert_eq!(w.fake.calls("429").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_for_someone_else_arrives_by_direct_message() {
+    let w = World::start().await;
+    w.fake.push(direct(
+        "e1",
+        "Ev1",
+        "UDEV",
+        "lock staging for 2h, QA on checkout",
+    ));
+    w.posted(":white_check_mark:").await;
+    w.fake.push(mention(
+        "e2",
+        "Ev2",
+        "ULEAD",
+        "steal the staging lock for a hotfix",
+        "1700000005.000100",
+    ));
+    let dm = w.posted_to("DUDEV").await;
+    assert!(text_of(&dm).contains("staging"), "{}", text_of(&dm));
+    let opened = w.fake.calls("conversations.open");
+    assert_eq!(opened[0].body["users"], json!(["UDEV"]));
+}
+
+/// The whole adapter as the binary runs it: connect_with + run, Socket Mode
+/// with Slack's default of two connections, each of which may deliver the
+/// same event; it still runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_listens_on_two_connections_and_runs_each_event_once() {
+    let fake = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let provider = Arc::new(NoopProvider::new());
+    let config = rushbox_slack::SlackConfig {
+        api_url: Some(fake.api_url.clone()),
+        ..Default::default()
+    };
+    let tokens = rushbox_slack::SlackTokens {
+        bot: "xoxb-test".to_owned(),
+        app: Some("xapp-test".to_owned()),
+        signing_secret: None,
+    };
+    let slack = rushbox_slack::connect_with(&config, tokens, robot(dir.path(), provider))
+        .await
+        .unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let running = tokio::spawn(slack.run(async move {
+        let _ = stopped.await;
+    }));
+    fake.wait_for("two connections", |calls| {
+        (calls
+            .iter()
+            .filter(|c| c.method == "apps.connections.open")
+            .count()
+            == 2)
+            .then_some(())
+    })
+    .await;
+    let opened = fake.calls("apps.connections.open");
+    assert_eq!(opened[0].auth, "Bearer xapp-test");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    fake.push(direct("e1", "Ev1", "UDEV", "envs"));
+    fake.wait_for("the answer", |calls| {
+        calls
+            .iter()
+            .find(|c| c.method == "chat.postMessage")
+            .cloned()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fake.calls("chat.postMessage").len(), 1);
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
 }
 
 // ---- The Events API over HTTP -------------------------------------------

@@ -185,8 +185,12 @@ async fn web_api(
         "chat.update" => json!({"ok":true,"channel":body["channel"],"ts":body["ts"],
             "message":{"text":""}}),
         "conversations.open" => {
-            let user = body["users"].as_str().unwrap_or("U").to_owned();
-            let user = user.split(',').next().unwrap_or("U").to_owned();
+            // slack-morphism sends `users` as a JSON array; Slack also takes "U1,U2".
+            let user = match &body["users"] {
+                Value::Array(users) => users.first().and_then(Value::as_str).unwrap_or("U"),
+                Value::String(users) => users.split(',').next().unwrap_or("U"),
+                _ => "U",
+            };
             json!({"ok":true,"channel":{"id":format!("D{user}")}})
         }
         _ => json!({"ok":false,"error":"unknown_method"}),
