@@ -33,7 +33,7 @@ pub fn render(reply: &Reply) -> SlackMessageContent {
 
 /// One line for notifications and clients without blocks.
 pub fn fallback(reply: &Reply) -> String {
-    let summary = escape(reply.summary());
+    let summary = mrkdwn(reply.summary());
     let text = match icon(reply.tone) {
         Some(icon) => format!("{icon} {summary}"),
         None => summary,
@@ -48,7 +48,7 @@ pub fn blocks(reply: &Reply) -> Vec<SlackBlock> {
     for block in &reply.blocks {
         match block {
             Block::Text { text } => {
-                let mut text = escape(text);
+                let mut text = mrkdwn(text);
                 if first_text {
                     if let Some(icon) = icon(reply.tone) {
                         text = format!("{icon} {text}");
@@ -63,7 +63,7 @@ pub fn blocks(reply: &Reply) -> Vec<SlackBlock> {
                         .iter()
                         .map(|(label, value)| {
                             let text = truncate(
-                                &format!("*{}*\n{}", escape(label), escape(value)),
+                                &format!("*{}*\n{}", escape(label), mrkdwn(value)),
                                 MAX_FIELD,
                             );
                             SlackBlockText::from(SlackBlockMarkDownText::new(text))
@@ -74,7 +74,7 @@ pub fn blocks(reply: &Reply) -> Vec<SlackBlock> {
             }
             Block::Table { columns, rows } => out.extend(table(columns, rows)),
             Block::List { items } => {
-                let lines: Vec<String> = items.iter().map(|i| format!("• {}", escape(i))).collect();
+                let lines: Vec<String> = items.iter().map(|i| format!("• {}", mrkdwn(i))).collect();
                 out.extend(lines_in_sections(&lines));
             }
             Block::Link { label, url } => {
@@ -114,6 +114,35 @@ pub fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// Escaped text in which the chat layer's `@U024BE7LH` (a Slack user id, as
+/// it names people) becomes a real mention, which Slack shows as the name.
+pub fn mrkdwn(text: &str) -> String {
+    let escaped = escape(text);
+    let mut out = String::with_capacity(escaped.len());
+    let chars: Vec<char> = escaped.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let starts_word = i == 0 || !chars[i - 1].is_alphanumeric();
+        if chars[i] == '@' && starts_word {
+            let id: String = chars[i + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                .collect();
+            let ends_word = chars
+                .get(i + 1 + id.len())
+                .is_none_or(|c| !c.is_alphanumeric());
+            if id.len() >= 3 && (id.starts_with('U') || id.starts_with('W')) && ends_word {
+                out.push_str(&format!("<@{id}>"));
+                i += 1 + id.chars().count();
+                continue;
+            }
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
 fn section(text: String) -> SlackBlock {
     SlackSectionBlock::new()
         .with_text(SlackBlockMarkDownText::new(text).into())
@@ -134,7 +163,7 @@ fn table(columns: &[String], rows: &[Vec<String>]) -> Vec<SlackBlock> {
                 .unwrap_or_default();
             let rest: Vec<String> = cells
                 .filter(|(cell, _)| !cell.is_empty() && cell.as_str() != "–")
-                .map(|(cell, column)| format!("{}: {}", escape(column), escape(cell)))
+                .map(|(cell, column)| format!("{}: {}", escape(column), mrkdwn(cell)))
                 .collect();
             let text = if rest.is_empty() {
                 title
@@ -268,5 +297,21 @@ mod tests {
     #[test]
     fn escapes_slack_control_characters() {
         assert_eq!(escape("a<b>&c"), "a&lt;b&gt;&amp;c");
+    }
+
+    #[test]
+    fn slack_user_ids_become_mentions() {
+        let cases = [
+            (
+                "staging is locked by @U024BE7LH",
+                "staging is locked by <@U024BE7LH>",
+            ),
+            ("1. @W12AB, 2. @U9Z9", "1. <@W12AB>, 2. <@U9Z9>"),
+            ("@alice and @UX and a@U123", "@alice and @UX and a@U123"),
+            ("@U123abc <b>", "@U123abc &lt;b&gt;"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(mrkdwn(text), expected, "{text}");
+        }
     }
 }

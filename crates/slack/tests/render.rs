@@ -40,7 +40,7 @@ fn refusal_with_list_and_buttons() {
     let reply = Reply::text(Tone::Refused, "I can't do that:")
         .with(Block::List {
             items: vec![
-                "staging is locked by @U2 → `queue me for staging`".to_owned(),
+                "staging is locked by @U024BE7LH → `queue me for staging`".to_owned(),
                 "only a lead may promote to prod → ask a lead".to_owned(),
             ],
         })
@@ -76,12 +76,12 @@ fn env_table() {
             "–",
             "running",
             "http://staging.localhost:8080",
-            "🔒 @U1",
+            "🔒 @U0G9QF9C6",
         ],
     ];
     let devs: Vec<String> = (0..16).map(|i| format!("dev-f{i}")).collect();
     for name in &devs {
-        rows.push(vec![name, "web", "f", "@U1", "suspended", "–", "–"]);
+        rows.push(vec![name, "web", "f", "@U0G9QF9C6", "suspended", "–", "–"]);
     }
     let reply =
         Reply::text(Tone::Info, format!("{} environment(s):", rows.len())).with(Block::Table {
