@@ -11,7 +11,33 @@ use fake_slack::{Call, FakeSlack};
 use rushbox_chat::Robot;
 use rushbox_pipeline::config::{PipelineConfig, RolesConfig};
 use rushbox_pipeline::engine::ManualClock;
+use rushbox_pipeline::provider::{CancelToken, Outcome, Provider, ProviderError, Request};
 use rushbox_pipeline::{Engine, FixedRefs, NoopProvider};
+
+/// The noop provider, taking its time: a few steps `pause` apart, like a real build.
+struct Paced {
+    noop: Arc<NoopProvider>,
+    pause: Duration,
+}
+
+impl Provider for Paced {
+    fn name(&self) -> &str {
+        "paced"
+    }
+
+    fn run(
+        &self,
+        request: &Request,
+        progress: &mut dyn FnMut(&str),
+        cancel: &CancelToken,
+    ) -> Result<Outcome, ProviderError> {
+        for step in 1..=3 {
+            progress(&format!("step {step} of {}", request.action));
+            std::thread::sleep(self.pause);
+        }
+        self.noop.run(request, progress, cancel)
+    }
+}
 use rushbox_slack::SlackBot;
 use serde_json::{Value, json};
 use slack_morphism::prelude::*;
@@ -25,7 +51,7 @@ struct World {
     _dir: tempfile::TempDir,
 }
 
-fn robot(dir: &std::path::Path, provider: Arc<NoopProvider>) -> Robot {
+fn robot(dir: &std::path::Path, provider: Arc<dyn Provider>) -> Robot {
     let config = PipelineConfig {
         roles: RolesConfig {
             leads: vec!["slack:T1:ULEAD".to_owned()],
@@ -45,16 +71,25 @@ fn robot(dir: &std::path::Path, provider: Arc<NoopProvider>) -> Robot {
 impl World {
     /// rushbox connected over Socket Mode to a fresh fake Slack.
     async fn start() -> World {
+        World::start_paced(Duration::ZERO, Duration::from_millis(50)).await
+    }
+
+    /// Each provider step takes `pause`; progress edits are `interval` apart at least.
+    async fn start_paced(pause: Duration, interval: Duration) -> World {
         let fake = FakeSlack::start().await;
         let dir = tempfile::tempdir().unwrap();
         let provider = Arc::new(NoopProvider::new());
-        let robot = robot(dir.path(), provider.clone());
+        let paced = Arc::new(Paced {
+            noop: provider.clone(),
+            pause,
+        });
+        let robot = robot(dir.path(), paced);
         let client = rushbox_slack::client(&fake.api_url).unwrap();
         let token = SlackApiToken::new(SlackApiTokenValue("xoxb-test".to_owned()));
         let bot = SlackBot::connect(client, token, robot)
             .await
             .unwrap()
-            .with_edit_interval(Duration::from_millis(50));
+            .with_edit_interval(interval);
         let bot = Arc::new(bot);
         let (stop, stopped) = oneshot::channel::<()>();
         let app_token = SlackApiToken::new(SlackApiTokenValue("xapp-test".to_owned()));
@@ -210,6 +245,27 @@ fn progress_ts(w: &World, progress: &Call) -> Option<String> {
     let posts = w.fake.calls("chat.postMessage");
     let index = posts.iter().position(|c| c.body == progress.body)?;
     Some(format!("1700000000.{:06}", 101 + index))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_edits_are_coalesced_but_the_final_version_always_goes() {
+    // A deploy of 3 actions × 3 steps, 100 ms each: about 1 s of changing progress.
+    let pause = Duration::from_millis(100);
+    let w = World::start_paced(pause, Duration::from_millis(400)).await;
+    w.fake
+        .push(direct("e1", "Ev1", "UDEV", "deploy branch foo to dev"));
+    let last = w.final_update("is ready").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let updates = w.fake.calls("chat.update");
+    // Some intermediate versions were shown, far fewer than the steps, and the last is final.
+    assert!(updates.len() >= 2, "{updates:#?}");
+    assert!(
+        updates.len() <= 5,
+        "{} edits for ~1 s at one per 400 ms",
+        updates.len()
+    );
+    assert_eq!(updates.last().map(|u| &u.body), Some(&last.body));
+    assert!(updates.iter().any(|u| u.body.to_string().contains("step ")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
