@@ -11,7 +11,7 @@ use fake_slack::{Call, FakeSlack};
 use rushbox_chat::Robot;
 use rushbox_pipeline::config::{PipelineConfig, RolesConfig};
 use rushbox_pipeline::engine::ManualClock;
-use rushbox_pipeline::provider::{CancelToken, Outcome, Provider, ProviderError, Request};
+use rushbox_pipeline::provider::{Action, CancelToken, Outcome, Provider, ProviderError, Request};
 use rushbox_pipeline::{Engine, FixedRefs, NoopProvider};
 
 /// The noop provider, taking its time: a few steps `pause` apart, like a real build.
@@ -68,6 +68,15 @@ fn robot(dir: &std::path::Path, provider: Arc<dyn Provider>) -> Robot {
     Robot::new(engine)
 }
 
+/// How many times the provider deployed to `env`.
+fn deploys_to(provider: &NoopProvider, env: &str) -> usize {
+    provider
+        .requests()
+        .iter()
+        .filter(|r| r.action == Action::Deploy && r.env.to_string() == env)
+        .count()
+}
+
 impl World {
     /// rushbox connected over Socket Mode to a fresh fake Slack.
     async fn start() -> World {
@@ -115,15 +124,7 @@ impl World {
     /// Waits for the final version of the progress message that follows a
     /// request, identified by the text of its last `chat.update`.
     async fn final_update(&self, containing: &str) -> Call {
-        self.fake
-            .wait_for(containing, |calls| {
-                calls
-                    .iter()
-                    .rev()
-                    .find(|c| c.method == "chat.update" && c.body.to_string().contains(containing))
-                    .cloned()
-            })
-            .await
+        self.fake.wait_call("chat.update", containing).await
     }
 
     async fn posted_to(&self, channel: &str) -> Call {
@@ -138,16 +139,7 @@ impl World {
     }
 
     async fn posted(&self, containing: &str) -> Call {
-        self.fake
-            .wait_for(containing, |calls| {
-                calls
-                    .iter()
-                    .find(|c| {
-                        c.method == "chat.postMessage" && c.body.to_string().contains(containing)
-                    })
-                    .cloned()
-            })
-            .await
+        self.fake.wait_call("chat.postMessage", containing).await
     }
 }
 
@@ -230,14 +222,7 @@ async fn a_mention_becomes_a_command_answered_in_its_thread_with_progress_edits(
         );
     }
     // The envelope was acked.
-    w.fake
-        .wait_for("ack of e1", |calls| {
-            calls
-                .iter()
-                .find(|c| c.method == "ack" && c.body["envelope_id"] == "e1")
-                .cloned()
-        })
-        .await;
+    w.fake.wait_call("ack", "\"envelope_id\":\"e1\"").await;
 }
 
 /// The ts the fake gave a posted message (the fake numbers them in order).
@@ -289,12 +274,7 @@ async fn a_redelivered_event_runs_once() {
     w.fake.push(again);
     w.final_update("is ready").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let deploys = w
-        .provider
-        .requests()
-        .iter()
-        .filter(|r| format!("{r:?}").contains("action: Deploy"))
-        .count();
+    let deploys = deploys_to(&w.provider, "dev-foo");
     assert_eq!(deploys, 1, "{:?}", w.provider.requests());
     assert_eq!(
         w.fake.calls("chat.postMessage").len(),
@@ -339,15 +319,7 @@ async fn a_slash_command_runs_and_is_acked_with_an_echo() {
     );
     let reply = w.posted("No environments yet").await;
     assert_eq!(reply.body["channel"], "C1");
-    let ack = w
-        .fake
-        .wait_for("ack of c1", |calls| {
-            calls
-                .iter()
-                .find(|c| c.method == "ack" && c.body["envelope_id"] == "c1")
-                .cloned()
-        })
-        .await;
+    let ack = w.fake.wait_call("ack", "\"envelope_id\":\"c1\"").await;
     assert!(
         ack.body.to_string().contains("/rushbox envs"),
         "{}",
@@ -383,13 +355,12 @@ async fn a_promote_button_works_for_a_lead_and_is_refused_to_a_developer() {
         .push(click("k2", "ULEAD", &staged, "promote staging to prod"));
     w.final_update("<@ULEAD> chose").await;
     w.final_update("prod` is ready").await;
-    let promotes = w
-        .provider
-        .requests()
-        .iter()
-        .filter(|r| format!("{r:?}").contains("prod"))
-        .count();
-    assert!(promotes >= 1, "{:?}", w.provider.requests());
+    assert_eq!(
+        deploys_to(&w.provider, "prod"),
+        1,
+        "{:?}",
+        w.provider.requests()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -557,6 +528,16 @@ impl Http {
         (status, body)
     }
 
+    /// A JSON event with the given timestamp and signature headers.
+    async fn event_signed_as(&self, body: &str, at: u64, signature: &str) -> (u16, String) {
+        let headers = [
+            ("X-Slack-Request-Timestamp", at.to_string()),
+            ("X-Slack-Signature", signature.to_owned()),
+        ];
+        self.post("/slack/events", "application/json", &headers, body)
+            .await
+    }
+
     async fn signed(&self, path: &str, content_type: &str, body: &str, at: u64) -> (u16, String) {
         let signature =
             rushbox_slack::events_api::SignatureCheck::new(SECRET).sign(at, body.as_bytes());
@@ -606,26 +587,14 @@ async fn events_api_runs_a_signed_event_once_even_when_replayed() {
         .signed("/slack/events", "application/json", &body, at)
         .await;
     assert_eq!(status, 200);
-    h.fake
-        .wait_for("the final progress edit", |calls| {
-            calls
-                .iter()
-                .find(|c| c.method == "chat.update" && c.body.to_string().contains("is ready"))
-                .cloned()
-        })
-        .await;
+    h.fake.wait_call("chat.update", "is ready").await;
     // Slack's retry, or an attacker replaying a captured request: accepted, not run.
     let (status, _) = h
         .signed("/slack/events", "application/json", &body, at)
         .await;
     assert_eq!(status, 200);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let deploys = h
-        .provider
-        .requests()
-        .iter()
-        .filter(|r| format!("{r:?}").contains("action: Deploy"))
-        .count();
+    let deploys = deploys_to(&h.provider, "dev-foo");
     assert_eq!(deploys, 1);
     assert_eq!(h.fake.calls("chat.postMessage").len(), 2);
 }
@@ -639,17 +608,7 @@ async fn events_api_rejects_what_slack_did_not_sign_and_never_logs_a_signature()
     let wrong =
         rushbox_slack::events_api::SignatureCheck::new("another-secret").sign(at, body.as_bytes());
 
-    let (status, answer) = h
-        .post(
-            "/slack/events",
-            "application/json",
-            &[
-                ("X-Slack-Request-Timestamp", at.to_string()),
-                ("X-Slack-Signature", wrong.clone()),
-            ],
-            &body,
-        )
-        .await;
+    let (status, answer) = h.event_signed_as(&body, at, &wrong).await;
     assert_eq!(status, 401, "{answer}");
     let (status, _) = h
         .signed("/slack/events", "application/json", &body, at - 600)
@@ -660,17 +619,7 @@ async fn events_api_rejects_what_slack_did_not_sign_and_never_logs_a_signature()
         .await;
     assert_eq!(status, 401, "no headers");
     let tampered = body.replace("envs", "destroy prod");
-    let (status, answer) = h
-        .post(
-            "/slack/events",
-            "application/json",
-            &[
-                ("X-Slack-Request-Timestamp", at.to_string()),
-                ("X-Slack-Signature", expected.clone()),
-            ],
-            &tampered,
-        )
-        .await;
+    let (status, answer) = h.event_signed_as(&tampered, at, &expected).await;
     assert_eq!(status, 401);
     assert!(!answer.contains(&expected[3..]));
 
@@ -705,14 +654,7 @@ async fn events_api_runs_the_slash_command_and_button_clicks() {
     assert_eq!(status, 200, "{answer}");
     assert!(answer.contains("/rushbox envs"), "{answer}");
     h.fake
-        .wait_for("the answer", |calls| {
-            calls
-                .iter()
-                .find(|c| {
-                    c.method == "chat.postMessage" && c.body.to_string().contains("No environments")
-                })
-                .cloned()
-        })
+        .wait_call("chat.postMessage", "No environments")
         .await;
 
     let payload = json!({"type": "block_actions", "team": {"id": "T1"},
@@ -744,15 +686,7 @@ async fn events_api_runs_the_slash_command_and_button_clicks() {
         .await;
     assert_eq!(status, 200);
     h.fake
-        .wait_for("the clicked command's answer", |calls| {
-            calls
-                .iter()
-                .find(|c| {
-                    c.method == "chat.postMessage"
-                        && c.body.to_string().contains("lock staging for")
-                })
-                .cloned()
-        })
+        .wait_call("chat.postMessage", "lock staging for")
         .await;
     let update = h.fake.calls("chat.update");
     assert!(

@@ -129,6 +129,18 @@ impl FakeSlack {
         }
     }
 
+    /// Waits for the latest call of `method` whose JSON contains `containing`.
+    pub async fn wait_call(&self, method: &str, containing: &str) -> Call {
+        self.wait_for(&format!("{method} with {containing:?}"), |calls| {
+            calls
+                .iter()
+                .rev()
+                .find(|c| c.method == method && c.body.to_string().contains(containing))
+                .cloned()
+        })
+        .await
+    }
+
     /// Waits until some Socket Mode connection is open (it got `hello`).
     pub async fn wait_connected(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
