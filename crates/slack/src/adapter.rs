@@ -236,7 +236,8 @@ impl SlackBot {
         };
         let echo = format!("`/rushbox {}`", render::escape(&incoming.text));
         let bot = self.clone();
-        tokio::spawn(async move { bot.run(incoming).await });
+        let response_url = command.response_url.clone();
+        tokio::spawn(async move { bot.answer(incoming, Some(response_url)).await });
         SlackCommandEventResponse::new(SlackMessageContent::new().with_text(echo))
             .with_response_type(SlackMessageResponseType::InChannel)
     }
@@ -324,6 +325,13 @@ impl SlackBot {
 
     /// Hands one message to the Robot and delivers everything it answers.
     pub async fn run(self: &Arc<Self>, incoming: Incoming) {
+        self.answer(incoming, None).await;
+    }
+
+    /// [`SlackBot::run`]; a slash command also has a `response_url`, which
+    /// still reaches the person where rushbox may not post (a channel it was
+    /// not invited to).
+    async fn answer(self: &Arc<Self>, incoming: Incoming, response_url: Option<SlackResponseUrl>) {
         let robot = self.robot.clone();
         let asked = incoming.clone();
         let answer = match tokio::task::spawn_blocking(move || robot.handle(&asked)).await {
@@ -333,14 +341,29 @@ impl SlackBot {
                 return;
             }
         };
-        self.deliver(&incoming, answer).await;
+        self.deliver(&incoming, answer, response_url).await;
     }
 
-    async fn deliver(self: &Arc<Self>, incoming: &Incoming, answer: Answer) {
+    async fn deliver(
+        self: &Arc<Self>,
+        incoming: &Incoming,
+        answer: Answer,
+        response_url: Option<SlackResponseUrl>,
+    ) {
         let channel = SlackChannelId(incoming.channel.clone());
         let thread = incoming.reply_to.clone().map(SlackTs);
         if let Err(error) = self.post(&channel, thread.clone(), &answer.reply).await {
-            eprintln!("rushbox-slack: could not answer in {}: {error}", channel.0);
+            match response_url {
+                Some(url) => self.respond_privately(&url, &answer.reply).await,
+                None => eprintln!("rushbox-slack: could not answer in {}: {error}", channel.0),
+            }
+            // Progress could not be posted there either; `status <env>` shows it.
+            if !answer.progress.is_empty() {
+                eprintln!(
+                    "rushbox-slack: progress not shown in {}: {error}",
+                    channel.0
+                );
+            }
         }
         for notice in answer.notices {
             let bot = self.clone();
@@ -427,6 +450,24 @@ impl SlackBot {
             && let Err(error) = self.edit(&channel, &ts, &last).await
         {
             eprintln!("rushbox-slack: could not post the end of an operation: {error}");
+        }
+    }
+
+    /// Answers only the person who typed the command, with a hint to invite rushbox.
+    async fn respond_privately(&self, url: &SlackResponseUrl, reply: &Reply) {
+        let mut content = render::render(reply);
+        let hint = SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
+            SlackBlockMarkDownText::new(
+                "Only you can see this: rushbox is not in this channel. `/invite @rushbox` lets everyone follow along."
+                    .to_owned(),
+            ),
+        )]);
+        if let Some(blocks) = content.blocks.as_mut() {
+            blocks.push(hint.into());
+        }
+        let request = SlackApiPostWebhookMessageRequest::new(content);
+        if let Err(error) = self.client.respond_to_event(url, &request).await {
+            eprintln!("rushbox-slack: could not answer through the response URL either: {error}");
         }
     }
 

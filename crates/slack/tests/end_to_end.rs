@@ -328,6 +328,24 @@ async fn a_slash_command_runs_and_is_acked_with_an_echo() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slash_command_where_rushbox_is_not_invited_is_answered_privately() {
+    let w = World::start().await;
+    let response_url = format!("{}/respond", w.fake.api_url);
+    w.fake.push(
+        json!({"envelope_id":"c1","type":"slash_commands","accepts_response_payload":true,
+        "payload":{"team_id":"T1","channel_id":"CNOPE","user_id":"UDEV","command":"/rushbox",
+            "text":"envs","response_url":response_url,"trigger_id":"t1"}}),
+    );
+    let answer = w.fake.wait_call("respond", "No environments yet").await;
+    assert!(
+        text_of(&answer).contains("/invite @rushbox"),
+        "{}",
+        text_of(&answer)
+    );
+    assert_eq!(answer.auth, "", "a response URL needs no token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promote_button_works_for_a_lead_and_is_refused_to_a_developer() {
     let w = World::start().await;
     w.fake

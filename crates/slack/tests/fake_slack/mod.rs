@@ -190,6 +190,11 @@ async fn web_api(
         "auth.test" => json!({"ok":true,"user_id":"UBOT","team_id":"T1","team":"Team",
             "bot_id":"B1","url":"https://team.slack.com/"}),
         "apps.connections.open" => json!({"ok":true,"url":ws_url}),
+        // A channel rushbox was not invited to.
+        "chat.postMessage" if body["channel"] == "CNOPE" => {
+            json!({"ok":false,"error":"not_in_channel"})
+        }
+        "respond" => json!({"ok":true}),
         "chat.postMessage" => {
             let ts = fake.ts();
             json!({"ok":true,"channel":body["channel"],"ts":ts,"message":{"ts":ts,"text":""}})
