@@ -25,6 +25,17 @@ const MAX_ROWS: usize = 15;
 pub const ACTION_PREFIX: &str = "rushbox:cmd:";
 
 /// The whole message for a reply.
+///
+/// ```
+/// use rushbox_chat::{Button, Reply, Tone};
+///
+/// let reply = Reply::text(Tone::Success, "`dev-foo` is ready.")
+///     .button(Button::new("Deploy to staging", "deploy dev-foo to staging"));
+/// let message = rushbox_slack::render::render(&reply);
+/// assert_eq!(message.text.as_deref(), Some(":white_check_mark: `dev-foo` is ready."));
+/// let json = serde_json::to_value(&message).unwrap();
+/// assert_eq!(json["blocks"][1]["elements"][0]["value"], "deploy dev-foo to staging");
+/// ```
 pub fn render(reply: &Reply) -> SlackMessageContent {
     SlackMessageContent::new()
         .with_text(fallback(reply))
