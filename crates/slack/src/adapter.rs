@@ -58,6 +58,16 @@ pub struct SlackBot {
     seen: Mutex<Seen>,
     /// At most one `chat.update` per message per this long (the last one always goes).
     edit_interval: Duration,
+    pub(crate) log: Log,
+}
+
+/// Where the adapter reports what went wrong (the binary passes its logger).
+/// Lines name the failure, never a token, secret or signature.
+pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The default [`Log`]: standard error.
+pub fn stderr_log() -> Log {
+    Arc::new(|line: &str| eprintln!("{line}"))
 }
 
 /// Delivery ids already handled, oldest first out.
@@ -104,6 +114,7 @@ impl SlackBot {
             me,
             seen: Mutex::new(Seen::default()),
             edit_interval: Duration::from_secs(1),
+            log: stderr_log(),
         })
     }
 
@@ -111,6 +122,16 @@ impl SlackBot {
     pub fn with_edit_interval(mut self, interval: Duration) -> SlackBot {
         self.edit_interval = interval;
         self
+    }
+
+    /// Sends the adapter's failure reports to `log` instead of standard error.
+    pub fn with_log(mut self, log: Log) -> SlackBot {
+        self.log = log;
+        self
+    }
+
+    pub fn log(&self) -> &Log {
+        &self.log
     }
 
     pub fn identity(&self) -> &BotIdentity {
@@ -308,7 +329,9 @@ impl SlackBot {
             container.message_ts.clone(),
         );
         if let Err(error) = retrying!(self, |s| s.chat_update(&update)) {
-            eprintln!("rushbox-slack: could not mark the clicked message: {error}");
+            (self.log)(&format!(
+                "rushbox-slack: could not mark the clicked message: {error}"
+            ));
         }
         let team = user
             .team_id
@@ -337,7 +360,9 @@ impl SlackBot {
         let answer = match tokio::task::spawn_blocking(move || robot.handle(&asked)).await {
             Ok(answer) => answer,
             Err(error) => {
-                eprintln!("rushbox-slack: the robot failed on a message: {error}");
+                (self.log)(&format!(
+                    "rushbox-slack: the robot failed on a message: {error}"
+                ));
                 return;
             }
         };
@@ -355,14 +380,17 @@ impl SlackBot {
         if let Err(error) = self.post(&channel, thread.clone(), &answer.reply).await {
             match response_url {
                 Some(url) => self.respond_privately(&url, &answer.reply).await,
-                None => eprintln!("rushbox-slack: could not answer in {}: {error}", channel.0),
+                None => (self.log)(&format!(
+                    "rushbox-slack: could not answer in {}: {error}",
+                    channel.0
+                )),
             }
             // Progress could not be posted there either; `status <env>` shows it.
             if !answer.progress.is_empty() {
-                eprintln!(
+                (self.log)(&format!(
                     "rushbox-slack: progress not shown in {}: {error}",
                     channel.0
-                );
+                ));
             }
         }
         for notice in answer.notices {
@@ -417,10 +445,10 @@ impl SlackBot {
         let ts = match self.post(&channel, thread, &first).await {
             Ok(ts) => ts,
             Err(error) => {
-                eprintln!(
+                (self.log)(&format!(
                     "rushbox-slack: could not post progress in {}: {error}",
                     channel.0
-                );
+                ));
                 return;
             }
         };
@@ -440,7 +468,7 @@ impl SlackBot {
                     if let Some(version) = pending.take()
                         && let Err(error) = self.edit(&channel, &ts, &version).await
                     {
-                        eprintln!("rushbox-slack: could not update progress: {error}");
+                        (self.log)(&format!("rushbox-slack: could not update progress: {error}"));
                     }
                     last_edit = Instant::now();
                 }
@@ -449,7 +477,9 @@ impl SlackBot {
         if let Some(last) = pending.take()
             && let Err(error) = self.edit(&channel, &ts, &last).await
         {
-            eprintln!("rushbox-slack: could not post the end of an operation: {error}");
+            (self.log)(&format!(
+                "rushbox-slack: could not post the end of an operation: {error}"
+            ));
         }
     }
 
@@ -467,7 +497,9 @@ impl SlackBot {
         }
         let request = SlackApiPostWebhookMessageRequest::new(content);
         if let Err(error) = self.client.respond_to_event(url, &request).await {
-            eprintln!("rushbox-slack: could not answer through the response URL either: {error}");
+            (self.log)(&format!(
+                "rushbox-slack: could not answer through the response URL either: {error}"
+            ));
         }
     }
 
@@ -480,12 +512,16 @@ impl SlackBot {
         let channel = match retrying!(self, |s| s.conversations_open(&open)) {
             Ok(opened) => opened.channel.id,
             Err(error) => {
-                eprintln!("rushbox-slack: could not open a DM for a notice: {error}");
+                (self.log)(&format!(
+                    "rushbox-slack: could not open a DM for a notice: {error}"
+                ));
                 return;
             }
         };
         if let Err(error) = self.post(&channel, None, &notice.reply).await {
-            eprintln!("rushbox-slack: could not deliver a notice: {error}");
+            (self.log)(&format!(
+                "rushbox-slack: could not deliver a notice: {error}"
+            ));
         }
     }
 

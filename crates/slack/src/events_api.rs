@@ -20,15 +20,12 @@ use serde::Deserialize;
 use sha2::Sha256;
 use slack_morphism::prelude::*;
 
-use crate::adapter::SlackBot;
+use crate::adapter::{Log, SlackBot};
 
 /// How far a request's timestamp may be from now, as Slack recommends.
 const MAX_SKEW_SECONDS: u64 = 5 * 60;
 /// Slack's payloads are small; anything bigger is not from Slack.
 const MAX_BODY_BYTES: usize = 1 << 20;
-
-/// Where rejections and parse failures are reported (the binary passes its logger).
-pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Why a request was turned away, in words safe to log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,12 +133,12 @@ struct Shared {
 
 /// The routes Slack calls, relative to where the binary mounts them:
 /// `POST /events` (Event Subscriptions), `POST /commands` (`/rushbox`) and
-/// `POST /actions` (Interactivity).
-pub fn router(bot: Arc<SlackBot>, signing_secret: &str, log: Log) -> Router {
+/// `POST /actions` (Interactivity). Rejections go to the bot's [`Log`].
+pub fn router(bot: Arc<SlackBot>, signing_secret: &str) -> Router {
     let shared = Shared {
+        log: bot.log().clone(),
         bot,
         check: SignatureCheck::new(signing_secret),
-        log,
     };
     Router::new()
         .route("/events", post(events))

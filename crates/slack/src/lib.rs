@@ -22,7 +22,7 @@ use rushbox_chat::{NoticeFeed, Robot};
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
-pub use adapter::{BotIdentity, SlackBot};
+pub use adapter::{BotIdentity, Log, SlackBot};
 pub use config::{SlackConfig, SlackMode, SlackTokens};
 
 /// What can stop the adapter, said so a person can fix it.
@@ -106,10 +106,20 @@ impl Slack {
         &self.bot
     }
 
+    /// Sends failure reports (Web API errors, rejected requests) to `log`
+    /// instead of standard error. Call it before [`Slack::router`] and [`Slack::run`].
+    pub fn with_log(mut self, log: Log) -> Slack {
+        match Arc::get_mut(&mut self.bot) {
+            Some(bot) => bot.log = log,
+            None => log("rushbox-slack: with_log came too late; logging to standard error"),
+        }
+        self
+    }
+
     /// The Events API routes (`POST /events`, `/commands`, `/actions`), for the
     /// binary to mount (e.g. `Router::new().nest("/slack", router)`). Needs the
-    /// signing secret; `log` receives rejections and unreadable payloads.
-    pub fn router(&self, log: events_api::Log) -> Result<axum::Router, SlackError> {
+    /// signing secret.
+    pub fn router(&self) -> Result<axum::Router, SlackError> {
         let secret =
             self.tokens
                 .signing_secret
@@ -117,7 +127,7 @@ impl Slack {
                 .ok_or_else(|| SlackError::MissingSecret {
                     variable: self.config.signing_secret_env.clone(),
                 })?;
-        Ok(events_api::router(self.bot.clone(), secret, log))
+        Ok(events_api::router(self.bot.clone(), secret))
     }
 
     /// Runs until `shutdown` resolves: delivers notices by DM and, in Socket

@@ -84,8 +84,16 @@ async fn on_interaction(
 fn on_error(
     error: Box<dyn std::error::Error + Send + Sync>,
     _client: Arc<Client>,
-    _state: SlackClientEventsUserState,
+    state: SlackClientEventsUserState,
 ) -> HttpStatusCode {
-    eprintln!("rushbox-slack: Socket Mode: {error}");
+    let line = format!("rushbox-slack: Socket Mode: {error}");
+    let log = state.try_read().ok().and_then(|s| {
+        s.get_user_state::<Arc<SlackBot>>()
+            .map(|bot| bot.log().clone())
+    });
+    match log {
+        Some(log) => log(&line),
+        None => eprintln!("{line}"),
+    }
     HttpStatusCode::OK
 }

@@ -493,16 +493,15 @@ impl Http {
             app: None,
             signing_secret: Some(SECRET.to_owned()),
         };
-        let slack = rushbox_slack::connect_with(&config, tokens, robot)
-            .await
-            .unwrap();
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = log.clone();
-        let router = slack
-            .router(Arc::new(move |line: &str| {
+        let slack = rushbox_slack::connect_with(&config, tokens, robot)
+            .await
+            .unwrap()
+            .with_log(Arc::new(move |line: &str| {
                 sink.lock().unwrap().push(line.to_owned())
-            }))
-            .unwrap();
+            }));
+        let router = slack.router().unwrap();
         let app = axum::Router::new().nest("/slack", router);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -653,6 +652,7 @@ async fn events_api_rejects_what_slack_did_not_sign_and_never_logs_a_signature()
         assert!(!line.contains(&expected[3..]), "{line}");
         assert!(!line.contains(&wrong[3..]), "{line}");
         assert!(!line.contains(SECRET), "{line}");
+        assert!(!line.contains("xoxb-test"), "{line}");
     }
 }
 
