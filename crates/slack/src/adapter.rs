@@ -1,0 +1,602 @@
+//! The adapter core: Slack events in, the Robot's answers out. Transport-free:
+//! Socket Mode and the Events API both hand their parsed events to
+//! [`SlackBot`], which decides whether an event is addressed to rushbox,
+//! runs it once (redeliveries are dropped) and posts, edits and DMs replies.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rushbox_chat::{Actor, Answer, Incoming, Notice, NoticeFeed, ProgressFeed, Reply, Robot};
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+use tokio::time::Instant;
+
+use crate::render::{self, ACTION_PREFIX};
+
+/// Calls the Web API as the bot, waiting out `429 Retry-After` a few times.
+macro_rules! retrying {
+    ($bot:expr, |$session:ident| $call:expr) => {{
+        let mut attempt = 1;
+        loop {
+            let $session = $bot.client.open_session(&$bot.token);
+            match $call.await {
+                Err(SlackClientError::RateLimitError(limit)) if attempt < ATTEMPTS => {
+                    let wait = limit.retry_after.unwrap_or(Duration::from_secs(1));
+                    tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+/// The Slack client every transport shares.
+pub type Client = SlackClient<SlackClientHyperHttpsConnector>;
+
+/// How many delivery ids are remembered to drop redeliveries (Slack retries
+/// within minutes, so a few thousand is plenty).
+const SEEN_CAPACITY: usize = 4096;
+/// How often a rate-limited call is tried before it is given up.
+const ATTEMPTS: u32 = 4;
+
+/// Who rushbox is in this workspace, from `auth.test`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotIdentity {
+    pub user_id: String,
+    pub team_id: String,
+    pub bot_id: Option<String>,
+}
+
+/// rushbox in one Slack workspace.
+pub struct SlackBot {
+    client: Arc<Client>,
+    token: SlackApiToken,
+    robot: Robot,
+    me: BotIdentity,
+    seen: Mutex<Seen>,
+    /// At most one `chat.update` per message per this long (the last one always goes).
+    edit_interval: Duration,
+    pub(crate) log: Log,
+}
+
+/// Where the adapter reports what went wrong (the binary passes its logger).
+/// Lines name the failure, never a token, secret or signature.
+pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The default [`Log`]: standard error.
+pub fn stderr_log() -> Log {
+    Arc::new(|line: &str| eprintln!("{line}"))
+}
+
+/// Delivery ids already handled, oldest first out.
+#[derive(Default)]
+struct Seen {
+    ids: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl Seen {
+    fn first_time(&mut self, id: &str) -> bool {
+        if self.ids.contains(id) {
+            return false;
+        }
+        if self.order.len() >= SEEN_CAPACITY
+            && let Some(old) = self.order.pop_front()
+        {
+            self.ids.remove(&old);
+        }
+        self.ids.insert(id.to_owned());
+        self.order.push_back(id.to_owned());
+        true
+    }
+}
+
+impl SlackBot {
+    /// Asks Slack who the bot token belongs to (`auth.test`), so mentions of
+    /// rushbox itself can be stripped and its own messages ignored.
+    pub async fn connect(
+        client: Arc<Client>,
+        bot_token: SlackApiToken,
+        robot: Robot,
+    ) -> Result<SlackBot, SlackClientError> {
+        let auth = client.open_session(&bot_token).auth_test().await?;
+        let me = BotIdentity {
+            user_id: auth.user_id.0,
+            team_id: auth.team_id.0,
+            bot_id: auth.bot_id.map(|b| b.0),
+        };
+        Ok(SlackBot {
+            client,
+            token: bot_token,
+            robot,
+            me,
+            seen: Mutex::new(Seen::default()),
+            edit_interval: Duration::from_secs(1),
+            log: stderr_log(),
+        })
+    }
+
+    /// Changes how often a progress message may be edited (tests use less).
+    pub fn with_edit_interval(mut self, interval: Duration) -> SlackBot {
+        self.edit_interval = interval;
+        self
+    }
+
+    /// Sends the adapter's failure reports to `log` instead of standard error.
+    pub fn with_log(mut self, log: Log) -> SlackBot {
+        self.log = log;
+        self
+    }
+
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+
+    pub fn identity(&self) -> &BotIdentity {
+        &self.me
+    }
+
+    pub fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+
+    /// True the first time a delivery id is seen; false for a redelivery.
+    pub fn first_delivery(&self, id: &str) -> bool {
+        match self.seen.lock() {
+            Ok(mut seen) => seen.first_time(id),
+            // A panic elsewhere poisoned the set: better to run twice than never.
+            Err(poisoned) => poisoned.into_inner().first_time(id),
+        }
+    }
+
+    /// A push event (mention or DM): what to run, if it is for rushbox and new.
+    pub fn incoming_from_push(&self, event: &SlackPushEventCallback) -> Option<Incoming> {
+        if !self.first_delivery(&format!("event:{}", event.event_id.0)) {
+            return None;
+        }
+        let team = &event.team_id.0;
+        match &event.event {
+            SlackEventCallbackBody::AppMention(mention) => {
+                if mention.user.0 == self.me.user_id || mention.edited.is_some() {
+                    return None;
+                }
+                let text = mention.content.text.as_deref().unwrap_or("");
+                let text = self.strip_own_mention(text);
+                let thread = mention
+                    .origin
+                    .thread_ts
+                    .clone()
+                    .unwrap_or_else(|| mention.origin.ts.clone());
+                Some(self.incoming(
+                    team,
+                    &mention.user.0,
+                    &mention.channel.0,
+                    text,
+                    Some(thread.0),
+                ))
+            }
+            SlackEventCallbackBody::Message(message) => {
+                let direct = message
+                    .origin
+                    .channel_type
+                    .as_ref()
+                    .is_some_and(|t| t.0 == "im");
+                let from_a_person = message.subtype.is_none()
+                    && message.sender.bot_id.is_none()
+                    && message.message.is_none();
+                let user = message.sender.user.as_ref()?;
+                if !direct || !from_a_person || user.0 == self.me.user_id {
+                    return None;
+                }
+                let channel = message.origin.channel.as_ref()?;
+                let text = message
+                    .content
+                    .as_ref()
+                    .and_then(|c| c.text.as_deref())
+                    .unwrap_or("");
+                let text = self.strip_own_mention(text);
+                let thread = message.origin.thread_ts.clone().map(|t| t.0);
+                Some(self.incoming(team, &user.0, &channel.0, text, thread))
+            }
+            _ => None,
+        }
+    }
+
+    /// `/rushbox <text>`: what to run, once per trigger.
+    pub fn incoming_from_command(&self, command: &SlackCommandEvent) -> Option<Incoming> {
+        if !self.first_delivery(&format!("command:{}", command.trigger_id.0)) {
+            return None;
+        }
+        let text = plain_text(command.text.as_deref().unwrap_or(""));
+        Some(self.incoming(
+            &command.team_id.0,
+            &command.user_id.0,
+            &command.channel_id.0,
+            text.trim().to_owned(),
+            None,
+        ))
+    }
+
+    fn incoming(
+        &self,
+        team: &str,
+        user: &str,
+        channel: &str,
+        text: String,
+        reply_to: Option<String>,
+    ) -> Incoming {
+        Incoming {
+            actor: Actor::new(&format!("slack:{team}"), user, user),
+            channel: channel.to_owned(),
+            text,
+            reply_to,
+        }
+    }
+
+    /// The text as the person typed it, without the mention of rushbox itself.
+    fn strip_own_mention(&self, text: &str) -> String {
+        plain_text(text)
+            .replace(&format!("<@{}>", self.me.user_id), " ")
+            .trim()
+            .to_owned()
+    }
+
+    /// Runs a push event if it is a new message for rushbox.
+    pub async fn on_push(self: &Arc<Self>, event: SlackPushEventCallback) {
+        if let Some(incoming) = self.incoming_from_push(&event) {
+            self.run(incoming).await;
+        }
+    }
+
+    /// Runs a slash command in the background and returns the immediate ack.
+    pub fn on_command(self: &Arc<Self>, command: SlackCommandEvent) -> SlackCommandEventResponse {
+        let Some(incoming) = self.incoming_from_command(&command) else {
+            return SlackCommandEventResponse::new(SlackMessageContent::new());
+        };
+        let echo = format!("`/rushbox {}`", render::escape(&incoming.text));
+        let bot = self.clone();
+        let response_url = command.response_url.clone();
+        tokio::spawn(async move { bot.answer(incoming, Some(response_url)).await });
+        SlackCommandEventResponse::new(SlackMessageContent::new().with_text(echo))
+            .with_response_type(SlackMessageResponseType::InChannel)
+    }
+
+    /// A button click: says on the clicked message who chose what (and
+    /// removes its buttons so nobody clicks twice), then runs the command as
+    /// the person who clicked, answering in the message's thread.
+    pub async fn on_block_actions(self: &Arc<Self>, event: SlackInteractionBlockActionsEvent) {
+        let Some(user) = &event.user else { return };
+        let Some(action) = event
+            .actions
+            .iter()
+            .flatten()
+            .find(|a| a.action_id.0.starts_with(ACTION_PREFIX))
+        else {
+            return;
+        };
+        let Some(command) = action.value.clone() else {
+            return;
+        };
+        let SlackInteractionActionContainer::Message(container) = &event.container else {
+            return;
+        };
+        let click = format!(
+            "click:{}:{}:{}",
+            container.message_ts.0,
+            user.id.0,
+            action.action_ts.as_ref().map_or("", |t| t.0.as_str())
+        );
+        if !self.first_delivery(&click) {
+            return;
+        }
+        let Some(channel) = container
+            .channel_id
+            .clone()
+            .or_else(|| event.channel.as_ref().map(|c| c.id.clone()))
+        else {
+            return;
+        };
+        let mut blocks: Vec<SlackBlock> = event
+            .message
+            .as_ref()
+            .and_then(|m| m.content.blocks.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|b| !matches!(b, SlackBlock::Actions(_)))
+            .collect();
+        blocks.push(
+            SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
+                SlackBlockMarkDownText::new(format!(
+                    "<@{}> chose `{}`",
+                    user.id.0,
+                    render::escape(&command)
+                )),
+            )])
+            .into(),
+        );
+        let text = event
+            .message
+            .as_ref()
+            .and_then(|m| m.content.text.clone())
+            .unwrap_or_else(|| format!("<@{}> chose `{}`", user.id.0, render::escape(&command)));
+        let update = SlackApiChatUpdateRequest::new(
+            channel.clone(),
+            SlackMessageContent::new()
+                .with_text(text)
+                .with_blocks(blocks),
+            container.message_ts.clone(),
+        );
+        if let Err(error) = retrying!(self, |s| s.chat_update(&update)) {
+            (self.log)(&format!(
+                "rushbox-slack: could not mark the clicked message: {error}"
+            ));
+        }
+        let team = user
+            .team_id
+            .as_ref()
+            .map_or(event.team.id.0.as_str(), |t| t.0.as_str());
+        let thread = event
+            .message
+            .as_ref()
+            .and_then(|m| m.origin.thread_ts.clone())
+            .unwrap_or_else(|| container.message_ts.clone());
+        let incoming = self.incoming(team, &user.id.0, &channel.0, command, Some(thread.0));
+        self.run(incoming).await;
+    }
+
+    /// Hands one message to the Robot and delivers everything it answers.
+    pub async fn run(self: &Arc<Self>, incoming: Incoming) {
+        self.answer(incoming, None).await;
+    }
+
+    /// [`SlackBot::run`]; a slash command also has a `response_url`, which
+    /// still reaches the person where rushbox may not post (a channel it was
+    /// not invited to).
+    async fn answer(self: &Arc<Self>, incoming: Incoming, response_url: Option<SlackResponseUrl>) {
+        let robot = self.robot.clone();
+        let asked = incoming.clone();
+        let answer = match tokio::task::spawn_blocking(move || robot.handle(&asked)).await {
+            Ok(answer) => answer,
+            Err(error) => {
+                (self.log)(&format!(
+                    "rushbox-slack: the robot failed on a message: {error}"
+                ));
+                return;
+            }
+        };
+        self.deliver(&incoming, answer, response_url).await;
+    }
+
+    async fn deliver(
+        self: &Arc<Self>,
+        incoming: &Incoming,
+        answer: Answer,
+        response_url: Option<SlackResponseUrl>,
+    ) {
+        let channel = SlackChannelId(incoming.channel.clone());
+        let thread = incoming.reply_to.clone().map(SlackTs);
+        if let Err(error) = self.post(&channel, thread.clone(), &answer.reply).await {
+            match response_url {
+                Some(url) => self.respond_privately(&url, &answer.reply).await,
+                None => (self.log)(&format!(
+                    "rushbox-slack: could not answer in {}: {error}",
+                    channel.0
+                )),
+            }
+            // Progress could not be posted there either; `status <env>` shows it.
+            if !answer.progress.is_empty() {
+                (self.log)(&format!(
+                    "rushbox-slack: progress not shown in {}: {error}",
+                    channel.0
+                ));
+            }
+        }
+        for feed in answer.progress {
+            let bot = self.clone();
+            let channel = channel.clone();
+            let thread = thread.clone();
+            tokio::spawn(async move { bot.follow(feed, channel, thread).await });
+        }
+    }
+
+    async fn post(
+        &self,
+        channel: &SlackChannelId,
+        thread: Option<SlackTs>,
+        reply: &Reply,
+    ) -> Result<SlackTs, SlackClientError> {
+        let mut request =
+            SlackApiChatPostMessageRequest::new(channel.clone(), render::render(reply));
+        request.thread_ts = thread;
+        let posted = retrying!(self, |s| s.chat_post_message(&request))?;
+        Ok(posted.ts)
+    }
+
+    async fn edit(
+        &self,
+        channel: &SlackChannelId,
+        ts: &SlackTs,
+        reply: &Reply,
+    ) -> Result<(), SlackClientError> {
+        // `blocks` is always sent, so the old buttons go when the new version has none.
+        let request =
+            SlackApiChatUpdateRequest::new(channel.clone(), render::render(reply), ts.clone());
+        retrying!(self, |s| s.chat_update(&request)).map(|_| ())
+    }
+
+    /// One operation's progress as one message: posted with its first
+    /// version, then edited at most once per `edit_interval`, and always with
+    /// its final version.
+    async fn follow(
+        self: Arc<Self>,
+        mut feed: ProgressFeed,
+        channel: SlackChannelId,
+        thread: Option<SlackTs>,
+    ) {
+        let Some(first) = feed.next().await else {
+            return;
+        };
+        let ts = match self.post(&channel, thread, &first).await {
+            Ok(ts) => ts,
+            Err(error) => {
+                (self.log)(&format!(
+                    "rushbox-slack: could not post progress in {}: {error}",
+                    channel.0
+                ));
+                return;
+            }
+        };
+        let mut last_edit = Instant::now();
+        let mut pending: Option<Reply> = None;
+        loop {
+            if feed.is_done() {
+                break;
+            }
+            let due = last_edit + self.edit_interval;
+            tokio::select! {
+                next = feed.next() => match next {
+                    Some(version) => pending = Some(version),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(due), if pending.is_some() => {
+                    if let Some(version) = pending.take()
+                        && let Err(error) = self.edit(&channel, &ts, &version).await
+                    {
+                        (self.log)(&format!("rushbox-slack: could not update progress: {error}"));
+                    }
+                    last_edit = Instant::now();
+                }
+            }
+        }
+        if let Some(last) = pending.take()
+            && let Err(error) = self.edit(&channel, &ts, &last).await
+        {
+            (self.log)(&format!(
+                "rushbox-slack: could not post the end of an operation: {error}"
+            ));
+        }
+    }
+
+    /// Answers only the person who typed the command, with a hint to invite rushbox.
+    async fn respond_privately(&self, url: &SlackResponseUrl, reply: &Reply) {
+        let mut content = render::render(reply);
+        let hint = SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
+            SlackBlockMarkDownText::new(
+                "Only you can see this: rushbox is not in this channel. `/invite @rushbox` lets everyone follow along."
+                    .to_owned(),
+            ),
+        )]);
+        if let Some(blocks) = content.blocks.as_mut() {
+            blocks.push(hint.into());
+        }
+        let request = SlackApiPostWebhookMessageRequest::new(content);
+        if let Err(error) = self.client.respond_to_event(url, &request).await {
+            (self.log)(&format!(
+                "rushbox-slack: could not answer through the response URL either: {error}"
+            ));
+        }
+    }
+
+    /// A notice by DM, if it is for someone in this workspace.
+    pub async fn notify(&self, notice: Notice) {
+        let Some(user) = self.slack_user(notice.to.as_str()) else {
+            return;
+        };
+        let open = SlackApiConversationsOpenRequest::new().with_users(vec![SlackUserId(user)]);
+        let channel = match retrying!(self, |s| s.conversations_open(&open)) {
+            Ok(opened) => opened.channel.id,
+            Err(error) => {
+                (self.log)(&format!(
+                    "rushbox-slack: could not open a DM for a notice: {error}"
+                ));
+                return;
+            }
+        };
+        if let Err(error) = self.post(&channel, None, &notice.reply).await {
+            (self.log)(&format!(
+                "rushbox-slack: could not deliver a notice: {error}"
+            ));
+        }
+    }
+
+    /// Delivers every notice (those of a message and those decided by the
+    /// clock) by DM until the feed ends: the feed is their one channel.
+    pub async fn deliver_notices(self: Arc<Self>, mut feed: NoticeFeed) {
+        while let Some(notice) = feed.next().await {
+            let bot = self.clone();
+            tokio::spawn(async move { bot.notify(notice).await });
+        }
+    }
+
+    /// `slack:T1:U1` → `U1` when T1 is this workspace.
+    fn slack_user(&self, actor: &str) -> Option<String> {
+        let rest = actor.strip_prefix("slack:")?;
+        let (team, user) = rest.split_once(':')?;
+        (team == self.me.team_id).then(|| user.to_owned())
+    }
+}
+
+/// Slack's wire text back to what was typed: mentions as `<@U123>` (slash
+/// commands send `<@U123|name>`), and `&amp;`, `&lt;`, `&gt;` unescaped.
+pub fn plain_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("<@") {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        match tail.find('>') {
+            Some(end) => {
+                let inner = &tail[2..end];
+                let id = inner.split('|').next().unwrap_or(inner);
+                out.push_str("<@");
+                out.push_str(id);
+                out.push('>');
+                rest = &tail[end + 1..];
+            }
+            None => {
+                out.push_str(tail);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_text_becomes_what_was_typed() {
+        let cases = [
+            ("give dev-foo to <@U2|bob>", "give dev-foo to <@U2>"),
+            (
+                "<@UBOT> lock staging for QA &amp; fixes",
+                "<@UBOT> lock staging for QA & fixes",
+            ),
+            ("deploy &lt;ref&gt;", "deploy <ref>"),
+            ("broken <@U1", "broken <@U1"),
+            ("plain", "plain"),
+        ];
+        for (wire, typed) in cases {
+            assert_eq!(plain_text(wire), typed, "{wire}");
+        }
+    }
+
+    #[test]
+    fn redeliveries_are_seen_once_and_memory_is_bounded() {
+        let mut seen = Seen::default();
+        assert!(seen.first_time("Ev1"));
+        assert!(!seen.first_time("Ev1"));
+        for i in 0..SEEN_CAPACITY {
+            seen.first_time(&format!("x{i}"));
+        }
+        assert_eq!(seen.ids.len(), SEEN_CAPACITY);
+        assert!(seen.first_time("Ev1"), "the oldest id was forgotten");
+    }
+}

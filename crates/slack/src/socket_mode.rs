@@ -1,0 +1,99 @@
+//! Socket Mode: slack-morphism's listener keeps a WebSocket to Slack (the
+//! URL comes from `apps.connections.open`) and acks each envelope; the
+//! callbacks only hand events to [`SlackBot`] in a spawned task, so the ack
+//! is never late and Slack does not redeliver.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use slack_morphism::prelude::*;
+
+use crate::SlackError;
+use crate::adapter::{Client, SlackBot};
+
+/// Listens until `shutdown` resolves.
+pub async fn listen(
+    bot: Arc<SlackBot>,
+    app_token: SlackApiToken,
+    config: SlackClientSocketModeConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), SlackError> {
+    let environment = Arc::new(
+        SlackClientEventsListenerEnvironment::new(bot.client().clone())
+            .with_error_handler(on_error)
+            .with_user_state(bot),
+    );
+    let callbacks = SlackSocketModeListenerCallbacks::new()
+        .with_push_events(on_push)
+        .with_command_events(on_command)
+        .with_interaction_events(on_interaction);
+    let listener = SlackClientSocketModeListener::new(&config, environment, callbacks);
+    listener
+        .listen_for(&app_token)
+        .await
+        .map_err(SlackError::Api)?;
+    listener.start().await;
+    shutdown.await;
+    listener.shutdown().await;
+    Ok(())
+}
+
+async fn bot_of(state: &SlackClientEventsUserState) -> Option<Arc<SlackBot>> {
+    state
+        .read()
+        .await
+        .get_user_state::<Arc<SlackBot>>()
+        .cloned()
+}
+
+async fn on_push(
+    event: SlackPushEventCallback,
+    _client: Arc<Client>,
+    state: SlackClientEventsUserState,
+) -> UserCallbackResult<()> {
+    if let Some(bot) = bot_of(&state).await {
+        tokio::spawn(async move { bot.on_push(event).await });
+    }
+    Ok(())
+}
+
+async fn on_command(
+    event: SlackCommandEvent,
+    _client: Arc<Client>,
+    state: SlackClientEventsUserState,
+) -> UserCallbackResult<SlackCommandEventResponse> {
+    Ok(match bot_of(&state).await {
+        Some(bot) => bot.on_command(event),
+        None => SlackCommandEventResponse::new(SlackMessageContent::new()),
+    })
+}
+
+async fn on_interaction(
+    event: SlackInteractionEvent,
+    _client: Arc<Client>,
+    state: SlackClientEventsUserState,
+) -> UserCallbackResult<()> {
+    if let (SlackInteractionEvent::BlockActions(actions), Some(bot)) = (event, bot_of(&state).await)
+    {
+        tokio::spawn(async move { bot.on_block_actions(actions).await });
+    }
+    Ok(())
+}
+
+/// Envelopes slack-morphism could not parse land here (it acks them anyway).
+fn on_error(
+    error: Box<dyn std::error::Error + Send + Sync>,
+    _client: Arc<Client>,
+    state: SlackClientEventsUserState,
+) -> HttpStatusCode {
+    let line = format!("rushbox-slack: Socket Mode: {error}");
+    let log = state.try_read().ok().and_then(|s| {
+        s.get_user_state::<Arc<SlackBot>>()
+            .map(|bot| bot.log().clone())
+    });
+    match log {
+        Some(log) => log(&line),
+        None => eprintln!("{line}"),
+    }
+    HttpStatusCode::OK
+}

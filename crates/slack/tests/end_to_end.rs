@@ -1,0 +1,719 @@
+//! rushbox's Slack adapter against a Slack that runs on loopback: real
+//! slack-morphism client and Socket Mode listener, real engine (noop
+//! provider, sled in a temporary directory), fake Web API and WebSocket.
+
+mod fake_slack;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fake_slack::{Call, FakeSlack};
+use rushbox_chat::Robot;
+use rushbox_pipeline::config::{PipelineConfig, RolesConfig};
+use rushbox_pipeline::engine::ManualClock;
+use rushbox_pipeline::provider::{Action, CancelToken, Outcome, Provider, ProviderError, Request};
+use rushbox_pipeline::{Engine, FixedRefs, NoopProvider};
+
+/// The noop provider, taking its time: a few steps `pause` apart, like a real build.
+struct Paced {
+    noop: Arc<NoopProvider>,
+    pause: Duration,
+}
+
+impl Provider for Paced {
+    fn name(&self) -> &str {
+        "paced"
+    }
+
+    fn run(
+        &self,
+        request: &Request,
+        progress: &mut dyn FnMut(&str),
+        cancel: &CancelToken,
+    ) -> Result<Outcome, ProviderError> {
+        for step in 1..=3 {
+            progress(&format!("step {step} of {}", request.action));
+            std::thread::sleep(self.pause);
+        }
+        self.noop.run(request, progress, cancel)
+    }
+}
+use rushbox_slack::SlackBot;
+use serde_json::{Value, json};
+use slack_morphism::prelude::*;
+use tokio::sync::oneshot;
+
+struct World {
+    fake: FakeSlack,
+    provider: Arc<NoopProvider>,
+    bot: Arc<SlackBot>,
+    _stop: oneshot::Sender<()>,
+    _dir: tempfile::TempDir,
+}
+
+fn robot(dir: &std::path::Path, provider: Arc<dyn Provider>) -> Robot {
+    let config = PipelineConfig {
+        roles: RolesConfig {
+            leads: vec!["slack:T1:ULEAD".to_owned()],
+            developers: vec!["slack:T1:UDEV".to_owned()],
+        },
+        ..PipelineConfig::default()
+    };
+    let refs = FixedRefs::new([
+        ("main", "1111111111111111111111111111111111111111"),
+        ("foo", "f00f00f00f00f00f00f00f00f00f00f00f00f00f"),
+    ]);
+    let clock = Arc::new(ManualClock::new(1_800_000_000));
+    let engine = Engine::open_with_clock(config, dir, provider, Arc::new(refs), clock).unwrap();
+    Robot::new(engine)
+}
+
+/// How many times the provider deployed to `env`.
+fn deploys_to(provider: &NoopProvider, env: &str) -> usize {
+    provider
+        .requests()
+        .iter()
+        .filter(|r| r.action == Action::Deploy && r.env.to_string() == env)
+        .count()
+}
+
+impl World {
+    /// rushbox connected over Socket Mode to a fresh fake Slack.
+    async fn start() -> World {
+        World::start_paced(Duration::ZERO, Duration::from_millis(50)).await
+    }
+
+    /// Each provider step takes `pause`; progress edits are `interval` apart at least.
+    async fn start_paced(pause: Duration, interval: Duration) -> World {
+        let fake = FakeSlack::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let provider = Arc::new(NoopProvider::new());
+        let paced = Arc::new(Paced {
+            noop: provider.clone(),
+            pause,
+        });
+        let robot = robot(dir.path(), paced);
+        // Notices (a lock stolen, handed on) come on the Robot's feed, as `run` delivers them.
+        let notices = robot.notices();
+        let client = rushbox_slack::client(&fake.api_url).unwrap();
+        let token = SlackApiToken::new(SlackApiTokenValue("xoxb-test".to_owned()));
+        let bot = SlackBot::connect(client, token, robot)
+            .await
+            .unwrap()
+            .with_edit_interval(interval);
+        let bot = Arc::new(bot);
+        tokio::spawn(bot.clone().deliver_notices(notices));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let app_token = SlackApiToken::new(SlackApiTokenValue("xapp-test".to_owned()));
+        let config = SlackClientSocketModeConfig::new().with_max_connections_count(1);
+        tokio::spawn(rushbox_slack::socket_mode::listen(
+            bot.clone(),
+            app_token,
+            config,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        fake.wait_connected().await;
+        World {
+            fake,
+            provider,
+            bot,
+            _stop: stop,
+            _dir: dir,
+        }
+    }
+
+    /// Waits for the final version of the progress message that follows a
+    /// request, identified by the text of its last `chat.update`.
+    async fn final_update(&self, containing: &str) -> Call {
+        self.fake.wait_call("chat.update", containing).await
+    }
+
+    async fn posted_to(&self, channel: &str) -> Call {
+        self.fake
+            .wait_for(channel, |calls| {
+                calls
+                    .iter()
+                    .find(|c| c.method == "chat.postMessage" && c.body["channel"] == channel)
+                    .cloned()
+            })
+            .await
+    }
+
+    async fn posted(&self, containing: &str) -> Call {
+        self.fake.wait_call("chat.postMessage", containing).await
+    }
+}
+
+fn events_api(envelope: &str, event_id: &str, event: Value) -> Value {
+    json!({"envelope_id": envelope, "type": "events_api", "accepts_response_payload": false,
+        "payload": {"type": "event_callback", "team_id": "T1", "api_app_id": "A1",
+            "event_id": event_id, "event_time": 1700000000, "event": event}})
+}
+
+fn mention(envelope: &str, event_id: &str, user: &str, text: &str, ts: &str) -> Value {
+    events_api(
+        envelope,
+        event_id,
+        json!({"type": "app_mention", "user": user, "channel": "C1",
+            "text": format!("<@UBOT> {text}"), "ts": ts, "event_ts": ts}),
+    )
+}
+
+fn direct(envelope: &str, event_id: &str, user: &str, text: &str) -> Value {
+    events_api(
+        envelope,
+        event_id,
+        json!({"type": "message", "channel": "D1", "channel_type": "im", "user": user,
+            "text": text, "ts": format!("1700000001.{event_id}"), "event_ts": "1700000001.1"}),
+    )
+}
+
+fn click(envelope: &str, user: &str, message: &Call, command: &str) -> Value {
+    let ts = message.body["ts"].as_str().unwrap_or("");
+    json!({"envelope_id": envelope, "type": "interactive", "accepts_response_payload": false,
+        "payload": {"type": "block_actions", "team": {"id": "T1"},
+            "user": {"id": user, "team_id": "T1"}, "api_app_id": "A1", "trigger_id": envelope,
+            "container": {"type": "message", "message_ts": ts, "channel_id": message.body["channel"]},
+            "channel": {"id": message.body["channel"]},
+            "message": {"ts": ts, "text": "fallback", "blocks": message.body["blocks"]},
+            "actions": [{"type": "button", "action_id": "rushbox:cmd:0", "value": command,
+                "action_ts": format!("1700000009.{envelope}")}]}})
+}
+
+fn text_of(call: &Call) -> String {
+    call.body.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mention_becomes_a_command_answered_in_its_thread_with_progress_edits() {
+    let w = World::start().await;
+    assert_eq!(w.bot.identity().user_id, "UBOT");
+    w.fake.push(mention(
+        "e1",
+        "Ev1",
+        "UDEV",
+        "deploy branch foo to dev",
+        "1700000000.000100",
+    ));
+
+    let reply = w.posted(":white_check_mark:").await;
+    assert_eq!(reply.auth, "Bearer xoxb-test");
+    assert_eq!(reply.body["channel"], "C1");
+    assert_eq!(reply.body["thread_ts"], "1700000000.000100");
+    assert!(reply.body["blocks"].is_array(), "{}", text_of(&reply));
+
+    let progress = w.posted("Working on").await;
+    assert_eq!(progress.body["thread_ts"], "1700000000.000100");
+    let last = w.final_update("is ready").await;
+    assert!(
+        text_of(&last).contains("http://dev-foo.localhost:8080"),
+        "{}",
+        text_of(&last)
+    );
+    assert!(
+        text_of(&last).contains("deploy dev-foo to staging"),
+        "{}",
+        text_of(&last)
+    );
+    // The edits are of the progress message, never a new message per step.
+    for update in w.fake.calls("chat.update") {
+        assert_eq!(
+            update.body["ts"].as_str(),
+            progress_ts(&w, &progress).as_deref()
+        );
+    }
+    // The envelope was acked.
+    w.fake.wait_call("ack", "\"envelope_id\":\"e1\"").await;
+}
+
+/// The ts the fake gave a posted message (the fake numbers them in order).
+fn progress_ts(w: &World, progress: &Call) -> Option<String> {
+    let posts = w.fake.calls("chat.postMessage");
+    let index = posts.iter().position(|c| c.body == progress.body)?;
+    Some(format!("1700000000.{:06}", 101 + index))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_edits_are_coalesced_but_the_final_version_always_goes() {
+    // A deploy of 3 actions × 3 steps, 100 ms each: about 1 s of changing progress.
+    let pause = Duration::from_millis(100);
+    let w = World::start_paced(pause, Duration::from_millis(400)).await;
+    w.fake
+        .push(direct("e1", "Ev1", "UDEV", "deploy branch foo to dev"));
+    let last = w.final_update("is ready").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let updates = w.fake.calls("chat.update");
+    // Some intermediate versions were shown, far fewer than the steps, and the last is final.
+    assert!(updates.len() >= 2, "{updates:#?}");
+    assert!(
+        updates.len() <= 5,
+        "{} edits for ~1 s at one per 400 ms",
+        updates.len()
+    );
+    assert_eq!(updates.last().map(|u| &u.body), Some(&last.body));
+    assert!(updates.iter().any(|u| u.body.to_string().contains("step ")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_event_runs_once() {
+    let w = World::start().await;
+    let first = mention(
+        "e1",
+        "Ev1",
+        "UDEV",
+        "deploy branch foo to dev",
+        "1700000000.000100",
+    );
+    let again = mention(
+        "e2",
+        "Ev1",
+        "UDEV",
+        "deploy branch foo to dev",
+        "1700000000.000100",
+    );
+    w.fake.push(first);
+    w.fake.push(again);
+    w.final_update("is ready").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deploys = deploys_to(&w.provider, "dev-foo");
+    assert_eq!(deploys, 1, "{:?}", w.provider.requests());
+    assert_eq!(
+        w.fake.calls("chat.postMessage").len(),
+        2,
+        "one reply, one progress message"
+    );
+    assert_eq!(w.fake.calls("ack").len(), 2, "both deliveries are acked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_message_needs_no_mention_and_bots_are_ignored() {
+    let w = World::start().await;
+    // rushbox's own message, another bot's, and an edit: none is a command.
+    w.fake.push(direct("e0", "Ev0", "UBOT", "envs"));
+    w.fake.push(events_api(
+        "e1",
+        "Ev1",
+        json!({"type":"message","channel":"D1","channel_type":"im","bot_id":"B2",
+            "subtype":"bot_message","text":"envs","ts":"1.2"}),
+    ));
+    w.fake.push(events_api(
+        "e2",
+        "Ev2",
+        json!({"type":"message","channel":"D1","channel_type":"im","subtype":"message_changed",
+            "message":{"text":"envs","user":"UDEV"},"ts":"1.3"}),
+    ));
+    w.fake.push(direct("e3", "Ev3", "UDEV", "envs"));
+    let reply = w.posted("No environments yet").await;
+    assert_eq!(reply.body["channel"], "D1");
+    assert!(reply.body.get("thread_ts").is_none(), "{}", text_of(&reply));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.fake.calls("chat.postMessage").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slash_command_runs_and_is_acked_with_an_echo() {
+    let w = World::start().await;
+    w.fake.push(
+        json!({"envelope_id":"c1","type":"slash_commands","accepts_response_payload":true,
+        "payload":{"team_id":"T1","channel_id":"C1","user_id":"UDEV","command":"/rushbox",
+            "text":"envs","response_url":"https://hooks.example/1","trigger_id":"t1"}}),
+    );
+    let reply = w.posted("No environments yet").await;
+    assert_eq!(reply.body["channel"], "C1");
+    let ack = w.fake.wait_call("ack", "\"envelope_id\":\"c1\"").await;
+    assert!(
+        ack.body.to_string().contains("/rushbox envs"),
+        "{}",
+        ack.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slash_command_where_rushbox_is_not_invited_is_answered_privately() {
+    let w = World::start().await;
+    let response_url = format!("{}/respond", w.fake.api_url);
+    w.fake.push(
+        json!({"envelope_id":"c1","type":"slash_commands","accepts_response_payload":true,
+        "payload":{"team_id":"T1","channel_id":"CNOPE","user_id":"UDEV","command":"/rushbox",
+            "text":"envs","response_url":response_url,"trigger_id":"t1"}}),
+    );
+    let answer = w.fake.wait_call("respond", "No environments yet").await;
+    assert!(
+        text_of(&answer).contains("/invite @rushbox"),
+        "{}",
+        text_of(&answer)
+    );
+    assert_eq!(answer.auth, "", "a response URL needs no token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promote_button_works_for_a_lead_and_is_refused_to_a_developer() {
+    let w = World::start().await;
+    w.fake
+        .push(direct("e1", "Ev1", "UDEV", "deploy branch foo to dev"));
+    w.final_update("dev-foo` is ready").await;
+    w.fake
+        .push(direct("e2", "Ev2", "UDEV", "deploy dev-foo to staging"));
+    let staged = w.final_update("staging` is ready").await;
+    assert!(text_of(&staged).contains("promote staging to prod"));
+
+    // The developer clicks: the message says so and loses its buttons; the engine refuses.
+    w.fake
+        .push(click("k1", "UDEV", &staged, "promote staging to prod"));
+    let marked = w.final_update("<@UDEV> chose").await;
+    assert!(
+        !text_of(&marked).contains("\"actions\""),
+        "{}",
+        text_of(&marked)
+    );
+    let refused = w.posted(":no_entry:").await;
+    assert!(text_of(&refused).contains("lead"), "{}", text_of(&refused));
+
+    // The lead clicks the same command: prod is deployed.
+    w.fake
+        .push(click("k2", "ULEAD", &staged, "promote staging to prod"));
+    w.final_update("<@ULEAD> chose").await;
+    w.final_update("prod` is ready").await;
+    assert_eq!(
+        deploys_to(&w.provider, "prod"),
+        1,
+        "{:?}",
+        w.provider.requests()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_edit_is_retried_after_retry_after() {
+    let w = World::start().await;
+    *w.fake.rate_limit_updates.lock().unwrap() = 1;
+    w.fake
+        .push(direct("e1", "Ev1", "UDEV", "deploy branch foo to dev"));
+    w.final_update("is ready").await;
+    assert_eq!(w.fake.calls("429").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_for_someone_else_arrives_by_direct_message() {
+    let w = World::start().await;
+    w.fake.push(direct(
+        "e1",
+        "Ev1",
+        "UDEV",
+        "lock staging for 2h, QA on checkout",
+    ));
+    w.posted(":white_check_mark:").await;
+    w.fake.push(mention(
+        "e2",
+        "Ev2",
+        "ULEAD",
+        "steal the staging lock for a hotfix",
+        "1700000005.000100",
+    ));
+    let dm = w.posted_to("DUDEV").await;
+    assert!(text_of(&dm).contains("staging"), "{}", text_of(&dm));
+    let opened = w.fake.calls("conversations.open");
+    assert_eq!(opened[0].body["users"], json!(["UDEV"]));
+}
+
+/// The whole adapter as the binary runs it: connect_with + run, Socket Mode
+/// with Slack's default of two connections, each of which may deliver the
+/// same event; it still runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_listens_on_two_connections_and_runs_each_event_once() {
+    let fake = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let provider = Arc::new(NoopProvider::new());
+    let config = rushbox_slack::SlackConfig {
+        api_url: Some(fake.api_url.clone()),
+        ..Default::default()
+    };
+    let tokens = rushbox_slack::SlackTokens {
+        bot: "xoxb-test".to_owned(),
+        app: Some("xapp-test".to_owned()),
+        signing_secret: None,
+    };
+    let slack = rushbox_slack::connect_with(&config, tokens, robot(dir.path(), provider))
+        .await
+        .unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let running = tokio::spawn(slack.run(async move {
+        let _ = stopped.await;
+    }));
+    fake.wait_for("two connections", |calls| {
+        (calls
+            .iter()
+            .filter(|c| c.method == "apps.connections.open")
+            .count()
+            == 2)
+            .then_some(())
+    })
+    .await;
+    let opened = fake.calls("apps.connections.open");
+    assert_eq!(opened[0].auth, "Bearer xapp-test");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    fake.push(direct("e1", "Ev1", "UDEV", "envs"));
+    fake.wait_for("the answer", |calls| {
+        calls
+            .iter()
+            .find(|c| c.method == "chat.postMessage")
+            .cloned()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fake.calls("chat.postMessage").len(), 1);
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+}
+
+// ---- The Events API over HTTP -------------------------------------------
+
+const SECRET: &str = "test-signing-secret-0123456789";
+
+/// rushbox's Events API router served on loopback, its log captured.
+struct Http {
+    fake: FakeSlack,
+    provider: Arc<NoopProvider>,
+    address: std::net::SocketAddr,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Http {
+    async fn start() -> Http {
+        let fake = FakeSlack::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let provider = Arc::new(NoopProvider::new());
+        let robot = robot(dir.path(), provider.clone());
+        let config = rushbox_slack::SlackConfig {
+            api_url: Some(fake.api_url.clone()),
+            mode: rushbox_slack::SlackMode::Http,
+            ..Default::default()
+        };
+        let tokens = rushbox_slack::SlackTokens {
+            bot: "xoxb-test".to_owned(),
+            app: None,
+            signing_secret: Some(SECRET.to_owned()),
+        };
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let slack = rushbox_slack::connect_with(&config, tokens, robot)
+            .await
+            .unwrap()
+            .with_log(Arc::new(move |line: &str| {
+                sink.lock().unwrap().push(line.to_owned())
+            }));
+        let router = slack.router().unwrap();
+        let app = axum::Router::new().nest("/slack", router);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Http {
+            fake,
+            provider,
+            address,
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// One HTTP/1.1 POST; returns (status, body).
+    async fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        headers: &[(&str, String)],
+        body: &str,
+    ) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.address).await.unwrap();
+        let mut request = format!(
+            "POST {path} HTTP/1.1\r\nHost: rushbox\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let status = response[9..12].parse().unwrap();
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// A JSON event with the given timestamp and signature headers.
+    async fn event_signed_as(&self, body: &str, at: u64, signature: &str) -> (u16, String) {
+        let headers = [
+            ("X-Slack-Request-Timestamp", at.to_string()),
+            ("X-Slack-Signature", signature.to_owned()),
+        ];
+        self.post("/slack/events", "application/json", &headers, body)
+            .await
+    }
+
+    async fn signed(&self, path: &str, content_type: &str, body: &str, at: u64) -> (u16, String) {
+        let signature =
+            rushbox_slack::events_api::SignatureCheck::new(SECRET).sign(at, body.as_bytes());
+        self.post(
+            path,
+            content_type,
+            &[
+                ("X-Slack-Request-Timestamp", at.to_string()),
+                ("X-Slack-Signature", signature),
+            ],
+            body,
+        )
+        .await
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn http_mention(event_id: &str, text: &str) -> String {
+    json!({"type": "event_callback", "team_id": "T1", "api_app_id": "A1", "event_id": event_id,
+        "event_time": 1700000000, "event": {"type": "app_mention", "user": "UDEV", "channel": "C1",
+            "text": format!("<@UBOT> {text}"), "ts": "1700000000.000100", "event_ts": "1700000000.000100"}})
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_api_answers_the_url_verification_challenge() {
+    let h = Http::start().await;
+    let body = json!({"type": "url_verification", "token": "t", "challenge": "c-123"}).to_string();
+    let (status, answer) = h
+        .signed("/slack/events", "application/json", &body, now())
+        .await;
+    assert_eq!((status, answer.as_str()), (200, "c-123"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_api_runs_a_signed_event_once_even_when_replayed() {
+    let h = Http::start().await;
+    let body = http_mention("Ev1", "deploy branch foo to dev");
+    let at = now();
+    let (status, _) = h
+        .signed("/slack/events", "application/json", &body, at)
+        .await;
+    assert_eq!(status, 200);
+    h.fake.wait_call("chat.update", "is ready").await;
+    // Slack's retry, or an attacker replaying a captured request: accepted, not run.
+    let (status, _) = h
+        .signed("/slack/events", "application/json", &body, at)
+        .await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deploys = deploys_to(&h.provider, "dev-foo");
+    assert_eq!(deploys, 1);
+    assert_eq!(h.fake.calls("chat.postMessage").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_api_rejects_what_slack_did_not_sign_and_never_logs_a_signature() {
+    let h = Http::start().await;
+    let body = http_mention("Ev1", "envs");
+    let at = now();
+    let expected = rushbox_slack::events_api::SignatureCheck::new(SECRET).sign(at, body.as_bytes());
+    let wrong =
+        rushbox_slack::events_api::SignatureCheck::new("another-secret").sign(at, body.as_bytes());
+
+    let (status, answer) = h.event_signed_as(&body, at, &wrong).await;
+    assert_eq!(status, 401, "{answer}");
+    let (status, _) = h
+        .signed("/slack/events", "application/json", &body, at - 600)
+        .await;
+    assert_eq!(status, 401, "a timestamp 10 minutes old is a replay");
+    let (status, _) = h
+        .post("/slack/events", "application/json", &[], &body)
+        .await;
+    assert_eq!(status, 401, "no headers");
+    let tampered = body.replace("envs", "destroy prod");
+    let (status, answer) = h.event_signed_as(&tampered, at, &expected).await;
+    assert_eq!(status, 401);
+    assert!(!answer.contains(&expected[3..]));
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        h.fake.calls("chat.postMessage").is_empty(),
+        "nothing may run"
+    );
+    assert!(h.provider.requests().is_empty());
+    let log = h.log.lock().unwrap().clone();
+    assert_eq!(log.len(), 4, "{log:?}");
+    for line in &log {
+        assert!(!line.contains(&expected[3..]), "{line}");
+        assert!(!line.contains(&wrong[3..]), "{line}");
+        assert!(!line.contains(SECRET), "{line}");
+        assert!(!line.contains("xoxb-test"), "{line}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_api_runs_the_slash_command_and_button_clicks() {
+    let h = Http::start().await;
+    let form = "team_id=T1&team_domain=team&channel_id=C1&channel_name=ops&user_id=UDEV&user_name=dev\
+        &command=%2Frushbox&text=envs&response_url=https%3A%2F%2Fhooks.example%2F1&trigger_id=t1";
+    let (status, answer) = h
+        .signed(
+            "/slack/commands",
+            "application/x-www-form-urlencoded",
+            form,
+            now(),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("/rushbox envs"), "{answer}");
+    h.fake
+        .wait_call("chat.postMessage", "No environments")
+        .await;
+
+    let payload = json!({"type": "block_actions", "team": {"id": "T1"},
+        "user": {"id": "UDEV", "team_id": "T1"}, "api_app_id": "A1", "trigger_id": "t2",
+        "container": {"type": "message", "message_ts": "1700000000.000101", "channel_id": "C1"},
+        "channel": {"id": "C1"},
+        "message": {"ts": "1700000000.000101", "text": "x", "blocks": []},
+        "actions": [{"type": "button", "action_id": "rushbox:cmd:0", "value": "help lock",
+            "action_ts": "1700000002.1"}]});
+    let form = format!(
+        "payload={}",
+        payload
+            .to_string()
+            .bytes()
+            .map(|b| if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            })
+            .collect::<String>()
+    );
+    let (status, _) = h
+        .signed(
+            "/slack/actions",
+            "application/x-www-form-urlencoded",
+            &form,
+            now(),
+        )
+        .await;
+    assert_eq!(status, 200);
+    h.fake
+        .wait_call("chat.postMessage", "lock staging for")
+        .await;
+    let update = h.fake.calls("chat.update");
+    assert!(
+        update[0]
+            .body
+            .to_string()
+            .contains("<@UDEV> chose `help lock`")
+    );
+}

@@ -1,0 +1,216 @@
+//! A Slack that runs on loopback: the Web API methods rushbox calls (axum
+//! under `/api`) and a Socket Mode WebSocket (tokio-tungstenite). It records
+//! every call and ack so tests can wait for what the adapter said.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::Message;
+
+/// One Web API call or one Socket Mode ack.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub body: Value,
+    pub auth: String,
+}
+
+#[derive(Clone)]
+pub struct FakeSlack {
+    pub api_url: String,
+    calls: Arc<Mutex<Vec<Call>>>,
+    envelopes: broadcast::Sender<String>,
+    next_ts: Arc<Mutex<u64>>,
+    /// How many `chat.update` calls still get a 429 first.
+    pub rate_limit_updates: Arc<Mutex<u32>>,
+}
+
+impl FakeSlack {
+    pub async fn start() -> FakeSlack {
+        let ws = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ws_url = format!("ws://{}/link", ws.local_addr().unwrap());
+        let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api_url = format!("http://{}/api", api.local_addr().unwrap());
+        let (envelopes, _) = broadcast::channel(64);
+        let fake = FakeSlack {
+            api_url,
+            calls: Arc::default(),
+            envelopes,
+            next_ts: Arc::new(Mutex::new(100)),
+            rate_limit_updates: Arc::default(),
+        };
+        let state = (fake.clone(), ws_url);
+        let app = Router::new()
+            .route("/api/{method}", axum::routing::any(web_api))
+            .with_state(state);
+        tokio::spawn(async move { axum::serve(api, app).await.unwrap() });
+        let socket = fake.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = ws.accept().await {
+                let fake = socket.clone();
+                tokio::spawn(async move { fake.serve_socket(stream).await });
+            }
+        });
+        fake
+    }
+
+    async fn serve_socket(self, stream: tokio::net::TcpStream) {
+        let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+            return;
+        };
+        let (mut tx, mut rx) = ws.split();
+        let mut envelopes = self.envelopes.subscribe();
+        let hello = json!({"type":"hello","num_connections":1,
+            "debug_info":{"host":"fake"},"connection_info":{"app_id":"A1"}});
+        if tx.send(Message::text(hello.to_string())).await.is_err() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                envelope = envelopes.recv() => match envelope {
+                    Ok(text) => if tx.send(Message::text(text)).await.is_err() { return },
+                    Err(_) => return,
+                },
+                frame = rx.next() => match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                        self.record("ack", body, "");
+                    }
+                    Some(Ok(_)) => {}
+                    _ => return,
+                },
+            }
+        }
+    }
+
+    fn record(&self, method: &str, body: Value, auth: &str) {
+        self.calls.lock().unwrap().push(Call {
+            method: method.to_owned(),
+            body,
+            auth: auth.to_owned(),
+        });
+    }
+
+    pub fn calls(&self, method: &str) -> Vec<Call> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.method == method)
+            .cloned()
+            .collect()
+    }
+
+    /// Sends a Socket Mode envelope to every open connection.
+    pub fn push(&self, envelope: Value) {
+        self.envelopes.send(envelope.to_string()).unwrap();
+    }
+
+    /// Waits (up to 10 s) until `check` finds what it looks for in the calls so far.
+    pub async fn wait_for<T>(&self, what: &str, check: impl Fn(&[Call]) -> Option<T>) -> T {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let calls = self.calls.lock().unwrap().clone();
+            if let Some(found) = check(&calls) {
+                return found;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("timed out waiting for {what}; calls: {calls:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits for the latest call of `method` whose JSON contains `containing`.
+    pub async fn wait_call(&self, method: &str, containing: &str) -> Call {
+        self.wait_for(&format!("{method} with {containing:?}"), |calls| {
+            calls
+                .iter()
+                .rev()
+                .find(|c| c.method == method && c.body.to_string().contains(containing))
+                .cloned()
+        })
+        .await
+    }
+
+    /// Waits until some Socket Mode connection is open (it got `hello`).
+    pub async fn wait_connected(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.envelopes.receiver_count() == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no Socket Mode connection"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn ts(&self) -> String {
+        let mut next = self.next_ts.lock().unwrap();
+        *next += 1;
+        format!("1700000000.{:06}", *next)
+    }
+}
+
+async fn web_api(
+    State((fake, ws_url)): State<(FakeSlack, String)>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if method == "chat.update" {
+        let mut limited = fake.rate_limit_updates.lock().unwrap();
+        if *limited > 0 {
+            *limited -= 1;
+            fake.record("429", body, &auth);
+            return (
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1"), ("content-type", "application/json")],
+                json!({"ok":false,"error":"ratelimited"}).to_string(),
+            )
+                .into_response();
+        }
+    }
+    fake.record(&method, body.clone(), &auth);
+    let answer = match method.as_str() {
+        "auth.test" => json!({"ok":true,"user_id":"UBOT","team_id":"T1","team":"Team",
+            "bot_id":"B1","url":"https://team.slack.com/"}),
+        "apps.connections.open" => json!({"ok":true,"url":ws_url}),
+        // A channel rushbox was not invited to.
+        "chat.postMessage" if body["channel"] == "CNOPE" => {
+            json!({"ok":false,"error":"not_in_channel"})
+        }
+        "respond" => json!({"ok":true}),
+        "chat.postMessage" => {
+            let ts = fake.ts();
+            json!({"ok":true,"channel":body["channel"],"ts":ts,"message":{"ts":ts,"text":""}})
+        }
+        "chat.update" => json!({"ok":true,"channel":body["channel"],"ts":body["ts"],
+            "message":{"text":""}}),
+        "conversations.open" => {
+            // slack-morphism sends `users` as a JSON array; Slack also takes "U1,U2".
+            let user = match &body["users"] {
+                Value::Array(users) => users.first().and_then(Value::as_str).unwrap_or("U"),
+                Value::String(users) => users.split(',').next().unwrap_or("U"),
+                _ => "U",
+            };
+            json!({"ok":true,"channel":{"id":format!("D{user}")}})
+        }
+        _ => json!({"ok":false,"error":"unknown_method"}),
+    };
+    axum::Json(answer).into_response()
+}
