@@ -6,10 +6,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use rushbox_command::AppName;
+use rushbox_discord::DiscordConfig;
 use rushbox_pipeline::PipelineConfig;
 use rushbox_pipeline::config::{AppConfig, LimitsConfig, RolesConfig, TimesConfig};
 use rushbox_pipeline::provider::local::LocalConfig;
 use rushbox_pipeline::provider::script::ScriptConfig;
+use rushbox_slack::SlackConfig;
 use serde::Deserialize;
 
 /// The example config, used when no `--config` is given.
@@ -71,6 +73,8 @@ struct FileConfig {
     store: PathBuf,
     provider: ProviderSection,
     router: RouterSection,
+    slack: Option<SlackConfig>,
+    discord: Option<DiscordConfig>,
     apps: Vec<AppConfig>,
     default_app: Option<AppName>,
     roles: RolesConfig,
@@ -85,6 +89,8 @@ impl Default for FileConfig {
             store: PathBuf::from(".rushbox/state"),
             provider: ProviderSection::default(),
             router: RouterSection::default(),
+            slack: None,
+            discord: None,
             apps: pipeline.apps,
             default_app: pipeline.default_app,
             roles: pipeline.roles,
@@ -100,6 +106,10 @@ pub struct Config {
     pub store: PathBuf,
     pub provider: ProviderSection,
     pub router: RouterSection,
+    /// The Slack app, when `[slack]` is present (tokens from environment variables).
+    pub slack: Option<SlackConfig>,
+    /// The Discord bot, when `[discord]` is present (token from an environment variable).
+    pub discord: Option<DiscordConfig>,
     pub pipeline: PipelineConfig,
 }
 
@@ -217,6 +227,8 @@ impl Config {
             store: resolve(base, &parsed.store),
             provider,
             router: parsed.router,
+            slack: parsed.slack,
+            discord: parsed.discord,
             pipeline: PipelineConfig {
                 apps,
                 default_app: parsed.default_app,

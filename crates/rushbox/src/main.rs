@@ -3,6 +3,7 @@
 mod backends;
 mod config;
 mod demo;
+mod serve;
 mod shell;
 
 use std::io::Write;
@@ -67,6 +68,13 @@ enum Cli2 {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
     },
+    /// Run the bot for a team on the chat platforms the config names
+    /// (`[slack]`, `[discord]`), until Ctrl-C or SIGTERM.
+    Serve {
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Show the command language (same text the bot answers to `help`).
     Help {
         /// Print the command reference as Markdown (docs/commands.md).
@@ -82,6 +90,7 @@ fn main() -> ExitCode {
     let text = match cli.command {
         Cli2::Parse { json, text } => return parse(&text.join(" "), json),
         Cli2::Demo { dir, user, listen } => return run_demo(&dir, user, &listen),
+        Cli2::Serve { config } => return serve(&config),
         Cli2::Shell {
             config,
             user,
@@ -214,4 +223,21 @@ fn shell_user(user: Option<String>) -> String {
     user.or_else(|| std::env::var("USER").ok())
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "you".to_owned())
+}
+
+fn serve(path: &std::path::Path) -> ExitCode {
+    let config = match config::Config::load(path) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("rushbox: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match serve::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("rushbox: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -315,36 +315,76 @@ impl Lines {
     }
 }
 
+/// The bot, up: engine, Robot, and with the local provider its envs restored
+/// and the router serving them. Shared by the shell and `rushbox serve`.
+pub struct Bot {
+    pub robot: Robot,
+    /// Process groups a crashed run left behind, stopped at start.
+    pub reaped: usize,
+    router: Option<RouterThread>,
+    local: Option<Arc<LocalProvider>>,
+}
+
+impl Bot {
+    pub fn start(config: &Config) -> Result<Bot, String> {
+        let Opened {
+            engine,
+            reaped,
+            local,
+        } = open_engine(config)?;
+        let mut robot = Robot::new(engine.clone());
+        let mut router = None;
+        if let Some(local) = &local {
+            // Envs that were running before are running again; suspended ones stay so.
+            let envs: Vec<_> = engine
+                .list_envs(None, None)
+                .into_iter()
+                .filter(|v| matches!(v.state, EnvState::Running | EnvState::Suspended))
+                .map(|v| (v.app, v.env, v.state == EnvState::Running))
+                .collect();
+            for (app, env, result) in local.restore(&envs) {
+                if let Err(why) = result {
+                    eprintln!("rushbox: {app}/{env} could not be started again: {why}");
+                }
+            }
+            router = Some(start_router(config, &engine, local.clone())?);
+            let logs = local.clone();
+            robot = robot.with_logs(Arc::new(move |app, env, lines| {
+                logs.logs_tail(app, env, lines)
+            }));
+        }
+        Ok(Bot {
+            robot,
+            reaped,
+            router,
+            local,
+        })
+    }
+
+    pub fn has_router(&self) -> bool {
+        self.router.is_some()
+    }
+
+    /// Stops the router, then every env's process (they are rushbox's children).
+    pub fn stop(self) {
+        if let Some(router) = self.router {
+            let _ = router.stop.send(());
+            let _ = router.thread.join();
+        }
+        if let Some(local) = &self.local {
+            local.shutdown();
+        }
+    }
+}
+
 /// Runs the shell until the end of input; the exit code says whether it could start.
 pub fn run(options: Options) -> Result<(), String> {
-    let Opened {
-        engine,
-        reaped,
-        local,
-    } = open_engine(&options.config)?;
-    let mut robot = Robot::new(engine.clone());
-    let mut router = None;
-    if let Some(local) = &local {
-        // Envs that were running before are running again; suspended ones stay so.
-        let envs: Vec<_> = engine
-            .list_envs(None, None)
-            .into_iter()
-            .filter(|v| matches!(v.state, EnvState::Running | EnvState::Suspended))
-            .map(|v| (v.app, v.env, v.state == EnvState::Running))
-            .collect();
-        for (app, env, result) in local.restore(&envs) {
-            if let Err(why) = result {
-                eprintln!("rushbox: {app}/{env} could not be started again: {why}");
-            }
-        }
-        router = Some(start_router(&options.config, &engine, local.clone())?);
-        let logs = local.clone();
-        robot = robot.with_logs(Arc::new(move |app, env, lines| {
-            logs.logs_tail(app, env, lines)
-        }));
-    }
+    let bot = Bot::start(&options.config)?;
+    let robot = bot.robot.clone();
+    let reaped = bot.reaped;
+    let router = bot.has_router();
     let (printer, writer) = Printer::start(options.json);
-    if router.is_some() && !options.json && std::io::stdin().is_terminal() {
+    if router && !options.json && std::io::stdin().is_terminal() {
         println!(
             "Envs are served at http://<env>.{}:{} (the router).",
             options.config.router.domain,
@@ -483,14 +523,7 @@ pub fn run(options: Options) -> Result<(), String> {
     let _ = notices.join();
     drop(printer);
     let _ = writer.join();
-    if let Some(router) = router {
-        let _ = router.stop.send(());
-        let _ = router.thread.join();
-    }
-    // The envs' processes are rushbox's children: stop them, as a group each.
-    if let Some(local) = &local {
-        local.shutdown();
-    }
+    bot.stop();
     Ok(())
 }
 

@@ -504,3 +504,37 @@ fn wait_with_timeout_status(mut child: Child, limit: Duration) -> std::process::
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn serve_says_what_is_missing() {
+    let setup = Setup::new("[provider]\nkind = \"noop\"");
+    let serve = |config: &str| {
+        std::fs::write(setup.config(), config).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_rushbox"))
+            .args(["serve", "--config"])
+            .arg(setup.config())
+            .env_remove("SLACK_BOT_TOKEN")
+            .env_remove("SLACK_APP_TOKEN")
+            .env_remove("DISCORD_TOKEN")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let base = "store = \"state\"\n[[apps]]\nname = \"shop\"\nrepo = \"app\"\n";
+    let (ok, err) = serve(base);
+    assert!(!ok);
+    has(&err, "the config names no chat platform");
+    let (ok, err) = serve(&format!("{base}[slack]\n"));
+    assert!(!ok);
+    has(&err, "SLACK_BOT_TOKEN");
+    let (ok, err) = serve(&format!("{base}[discord]\n"));
+    assert!(!ok);
+    has(&err, "DISCORD_TOKEN");
+    let (ok, err) = serve(&format!("{base}[slack]\nmoed = \"http\"\n"));
+    assert!(!ok);
+    has(&err, "rushbox.toml:6: `moed`: unknown field `moed`");
+}
