@@ -16,6 +16,13 @@ pub fn run(config: Config) -> Result<(), String> {
     if config.slack.is_none() && config.discord.is_none() {
         return Err("the config names no chat platform: add `[slack]` or `[discord]` (or use `rushbox shell`)".to_owned());
     }
+    if config
+        .slack
+        .as_ref()
+        .is_some_and(|s| s.mode == rushbox_slack::SlackMode::Http)
+    {
+        return Err("`[slack] mode = \"http\"`: `rushbox serve` does not serve the Events API endpoint yet; use `mode = \"socket_mode\"`".to_owned());
+    }
     let bot = Bot::start(&config)?;
     if bot.reaped > 0 {
         eprintln!(

@@ -534,6 +534,9 @@ fn serve_says_what_is_missing() {
     let (ok, err) = serve(&format!("{base}[discord]\n"));
     assert!(!ok);
     has(&err, "DISCORD_TOKEN");
+    let (ok, err) = serve(&format!("{base}[slack]\nmode = \"http\"\n"));
+    assert!(!ok);
+    has(&err, "does not serve the Events API endpoint yet");
     let (ok, err) = serve(&format!("{base}[slack]\nmoed = \"http\"\n"));
     assert!(!ok);
     has(&err, "rushbox.toml:6: `moed`: unknown field `moed`");
