@@ -12,7 +12,24 @@ use crate::shell::Bot;
 /// How often timed rules (lease expiry, idle suspend, TTL) are checked.
 const TICK: Duration = Duration::from_secs(5);
 
-pub fn run(config: Config) -> Result<(), String> {
+/// Endpoint overrides from the environment, for GovSlack, proxies and tests:
+/// `SLACK_API_URL` and `DISCORD_API_PROXY`, used when the config sets none.
+fn endpoints_from_env(config: &mut Config) {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if let Some(slack) = &mut config.slack
+        && slack.api_url.is_none()
+    {
+        slack.api_url = var("SLACK_API_URL");
+    }
+    if let Some(discord) = &mut config.discord
+        && discord.api_proxy.is_none()
+    {
+        discord.api_proxy = var("DISCORD_API_PROXY");
+    }
+}
+
+pub fn run(mut config: Config) -> Result<(), String> {
+    endpoints_from_env(&mut config);
     if config.slack.is_none() && config.discord.is_none() {
         return Err("the config names no chat platform: add `[slack]` or `[discord]` (or use `rushbox shell`)".to_owned());
     }
