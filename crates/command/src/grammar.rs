@@ -48,6 +48,8 @@ impl From<Result<Command, ParseError>> for Built {
 /// Search state for one thread: the set's cache and match set, and each
 /// pattern's backtracker cache and captures. Reused, so a parse allocates little.
 struct Scratch {
+    /// The line, ASCII-lowercased, for matching.
+    lower: String,
     set_cache: meta::Cache,
     matched: PatternSet,
     patterns: Vec<(backtrack::Cache, Captures)>,
@@ -55,26 +57,86 @@ struct Scratch {
 
 type ScratchFn = Box<dyn Fn() -> Scratch + Send + Sync>;
 
+/// The named groups the table's patterns use (`env2` is read as `env`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum G {
+    Aref,
+    Ref,
+    Env,
+    Src,
+    Target,
+    User,
+    Release,
+    App,
+    Stage,
+    Reason,
+    Topic,
+    Dur,
+    Force,
+    Bare,
+    Sref,
+}
+
+impl G {
+    const ALL: [G; 15] = [
+        G::Aref,
+        G::Ref,
+        G::Env,
+        G::Src,
+        G::Target,
+        G::User,
+        G::Release,
+        G::App,
+        G::Stage,
+        G::Reason,
+        G::Topic,
+        G::Dur,
+        G::Force,
+        G::Bare,
+        G::Sref,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            G::Aref => "aref",
+            G::Ref => "ref",
+            G::Env => "env",
+            G::Src => "src",
+            G::Target => "target",
+            G::User => "user",
+            G::Release => "release",
+            G::App => "app",
+            G::Stage => "stage",
+            G::Reason => "reason",
+            G::Topic => "topic",
+            G::Dur => "dur",
+            G::Force => "force",
+            G::Bare => "bare",
+            G::Sref => "sref",
+        }
+    }
+}
+
 /// One compiled table pattern.
 struct Pattern {
     intent: Intent,
     regex: BoundedBacktracker,
-    /// (base name, capture index): `env2` is read as `env`.
-    groups: Vec<(String, usize)>,
+    /// (group, capture index): `env2` is read as `env`.
+    groups: Vec<(G, usize)>,
 }
 
 /// The captures of one match, looked up by base group name, unquoted.
 struct Groups<'a, 'h> {
     line: &'h str,
     caps: &'a Captures,
-    names: &'a [(String, usize)],
+    names: &'a [(G, usize)],
 }
 
 impl<'h> Groups<'_, 'h> {
-    fn get(&self, name: &str) -> Option<&'h str> {
+    fn get(&self, name: G) -> Option<&'h str> {
         self.names
             .iter()
-            .filter(|(base, _)| base == name)
+            .filter(|(base, _)| *base == name)
             .find_map(|(_, index)| self.caps.get_group(*index))
             // Groups start and end at ASCII, so this never fails; if it did, the group is absent.
             .and_then(|span| self.line.get(span.range()))
@@ -140,7 +202,12 @@ impl Grammar {
                     .enumerate()
                     .filter_map(|(index, name)| {
                         let base = name?.trim_end_matches(|c: char| c.is_ascii_digit());
-                        Some((base.to_owned(), index))
+                        // The table is a constant checked by the tests: every group is one of G.
+                        let group = G::ALL
+                            .into_iter()
+                            .find(|g| g.name() == base)
+                            .expect("a known group name");
+                        Some((group, index))
                     })
                     .collect();
                 patterns.push(Pattern {
@@ -162,6 +229,7 @@ impl Grammar {
         let engines: Vec<BoundedBacktracker> = patterns.iter().map(|p| p.regex.clone()).collect();
         let set_engine = set.clone();
         let scratch = Pool::new(Box::new(move || Scratch {
+            lower: String::new(),
             set_cache: set_engine.create_cache(),
             matched: PatternSet::new(set_engine.pattern_len()),
             patterns: engines
@@ -237,13 +305,16 @@ impl Grammar {
         if line.is_empty() {
             return None;
         }
-        let lower = line.to_ascii_lowercase();
         let mut scratch = self.scratch.get();
         let Scratch {
+            lower,
             set_cache,
             matched,
             patterns,
         } = &mut *scratch;
+        lower.clear();
+        lower.push_str(line);
+        lower.make_ascii_lowercase();
         matched.clear();
         let input = Input::new(lower.as_bytes()).anchored(Anchored::Yes);
         self.set
@@ -394,11 +465,11 @@ impl Grammar {
 
     /// Turns one pattern's captures into a command of `intent`.
     fn build(&self, intent: Intent, caps: &Groups) -> Built {
-        let group = |name: &str| caps.get(name);
-        let force = caps.get("force").is_some();
+        let group = |name: G| caps.get(name);
+        let force = caps.get(G::Force).is_some();
         match intent {
             Intent::Help => {
-                let topic = group("topic").map(|t| t.to_ascii_lowercase());
+                let topic = group(G::Topic).map(|t| t.to_ascii_lowercase());
                 match topic {
                     Some(t)
                         if t.len() > 60 || !t.chars().all(|c| c.is_ascii_graphic() || c == ' ') =>
@@ -410,13 +481,13 @@ impl Grammar {
             }
             Intent::Deploy => self.build_deploy(caps, force),
             Intent::Promote => {
-                let Some(src) = group("src") else {
+                let Some(src) = group(G::Src) else {
                     return Built::NoMatch;
                 };
-                self.build_promote(src, group("target"), force)
+                self.build_promote(src, group(G::Target), force)
             }
             Intent::ListEnvs => {
-                let stage = match group("stage") {
+                let stage = match group(G::Stage) {
                     None => None,
                     Some(word) if word.eq_ignore_ascii_case("all") => None,
                     Some(word) => match Stage::from_word(word) {
@@ -424,7 +495,7 @@ impl Grammar {
                         None => return Built::NoMatch,
                     },
                 };
-                let app = match group("app").map(|a| self.app(a)) {
+                let app = match group(G::App).map(|a| self.app(a)) {
                     None => None,
                     Some(Ok(Some(app))) => Some(app),
                     Some(Ok(None)) => return Built::NoMatch,
@@ -433,13 +504,13 @@ impl Grammar {
                 Built::Command(Command::ListEnvs { app, stage })
             }
             Intent::History => {
-                let app = match group("app").map(|a| self.app(a)) {
+                let app = match group(G::App).map(|a| self.app(a)) {
                     None => None,
                     Some(Ok(Some(app))) => Some(app),
                     Some(Ok(None)) => return Built::NoMatch,
                     Some(Err(e)) => return Built::Invalid(e),
                 };
-                match group("env") {
+                match group(G::Env) {
                     None => Built::Command(Command::History { app, env: None }),
                     Some(token) => match self.env_ref(token) {
                         Ok(Some(env)) => Built::Command(Command::History {
@@ -466,8 +537,8 @@ impl Grammar {
     /// The commands whose subject is one env (given, or staging by default for
     /// lock and queue commands, or derived from a branch: `my env for foo`).
     fn build_env_command(&self, intent: Intent, caps: &Groups, force: bool) -> Built {
-        let group = |name: &str| caps.get(name);
-        let env = match (group("env"), group("ref")) {
+        let group = |name: G| caps.get(name);
+        let env = match (group(G::Env), group(G::Ref)) {
             (Some(token), _) => match self.env_ref(token) {
                 Ok(Some(env)) => env,
                 Ok(None) => return Built::NoMatch,
@@ -479,7 +550,7 @@ impl Grammar {
             },
             _ => EnvRef::staging(),
         };
-        let duration = match group("dur") {
+        let duration = match group(G::Dur) {
             None => None,
             Some(text) => match Span::parse(text) {
                 Some(span) => Some(span),
@@ -494,7 +565,7 @@ impl Grammar {
         let command = match intent {
             Intent::EnvStatus => Command::EnvStatus { env },
             Intent::Lock => {
-                let reason = match group("reason").map(str::trim) {
+                let reason = match group(G::Reason).map(str::trim) {
                     None => None,
                     Some(reason) => match check_reason(reason) {
                         Ok(reason) => Some(reason),
@@ -511,7 +582,7 @@ impl Grammar {
             Intent::Unlock => Command::Unlock { env, force },
             Intent::LockStatus => Command::LockStatus { env },
             Intent::QueueJoin => {
-                let git_ref = match group("ref").map(|r| self.git_ref(r)) {
+                let git_ref = match group(G::Ref).map(|r| self.git_ref(r)) {
                     None => None,
                     Some(Ok(r)) if r.as_str().eq_ignore_ascii_case("me") => None,
                     Some(Ok(r)) => Some(r),
@@ -527,7 +598,7 @@ impl Grammar {
             Intent::Extend => Command::Extend { env, duration },
             Intent::Cancel => Command::Cancel { env },
             Intent::Rollback => {
-                let release = match group("release").map(ReleaseId::parse) {
+                let release = match group(G::Release).map(ReleaseId::parse) {
                     None => None,
                     Some(Ok(release)) => Some(release),
                     Some(Err(error)) => {
@@ -540,7 +611,7 @@ impl Grammar {
                 Command::Rollback { env, release }
             }
             Intent::Reset => {
-                let source = match group("src").map(|s| self.env_ref(s)) {
+                let source = match group(G::Src).map(|s| self.env_ref(s)) {
                     None => EnvName::prod(),
                     Some(Ok(Some(EnvRef { app: None, env }))) => env,
                     Some(Ok(_)) => return Built::NoMatch,
@@ -550,7 +621,7 @@ impl Grammar {
             }
             Intent::Owner => Command::Owner { env },
             Intent::Transfer => {
-                let Some(user) = group("user") else {
+                let Some(user) = group(G::User) else {
                     return Built::NoMatch;
                 };
                 match UserRef::parse(user) {
@@ -570,14 +641,14 @@ impl Grammar {
     }
 
     fn build_deploy(&self, caps: &Groups, force: bool) -> Built {
-        let group = |name: &str| caps.get(name);
-        if let Some(verb) = group("bare") {
+        let group = |name: G| caps.get(name);
+        if let Some(verb) = group(G::Bare) {
             return Built::Invalid(ParseError::Incomplete {
                 what: "which branch?",
                 usage: format!("{} branch <ref> to dev", verb.to_ascii_lowercase()),
             });
         }
-        let explicit_app = match group("app") {
+        let explicit_app = match group(G::App) {
             None => None,
             Some(word) if ARTICLES.iter().any(|a| a.eq_ignore_ascii_case(word)) => None,
             Some(word) => match AppName::parse(word) {
@@ -585,18 +656,18 @@ impl Grammar {
                 Err(error) => return Built::Invalid(ParseError::BadName { role: "app", error }),
             },
         };
-        let (app, git_ref) = if let Some(branch) = group("ref") {
+        let (app, git_ref) = if let Some(branch) = group(G::Ref) {
             (explicit_app, branch)
-        } else if let Some(token) = group("sref") {
+        } else if let Some(token) = group(G::Sref) {
             // `spin up dev-foo` wakes an env; only a branch is deployed here.
             if self.is_env_like(token) {
                 return Built::NoMatch;
             }
             self.split_app(token)
-        } else if let Some(token) = group("aref") {
+        } else if let Some(token) = group(G::Aref) {
             // An env where the ref belongs means promotion: `deploy staging to prod`.
             if self.is_env_like(token) {
-                return self.build_promote(token, group("target"), force);
+                return self.build_promote(token, group(G::Target), force);
             }
             self.split_app(token)
         } else {
@@ -606,7 +677,7 @@ impl Grammar {
             Ok(r) => r,
             Err(e) => return Built::Invalid(e),
         };
-        let (target, hosts) = match group("target") {
+        let (target, hosts) = match group(G::Target) {
             None => (Target::Dev, None),
             Some(token) => {
                 let (env, hosts) = match token.split_once('/') {
@@ -775,12 +846,12 @@ impl Grammar {
         let words: Vec<&str> = line.split(' ').collect();
         let mut suggestions: Vec<String> = Vec::new();
         let mut corrected = words.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>();
-        let mut any_correction = false;
+        let mut corrections = 0;
         for (i, word) in words.iter().enumerate().take(16) {
             let candidates = self.near_words(word);
             if let Some(best) = candidates.first() {
                 corrected[i] = best.clone();
-                any_correction = true;
+                corrections += 1;
             }
             for candidate in candidates.iter().take(3) {
                 let mut attempt = words.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>();
@@ -788,7 +859,8 @@ impl Grammar {
                 self.push_if_parses(&attempt.join(" "), &mut suggestions);
             }
         }
-        if any_correction {
+        // One correction alone was tried above; two or more (`deplyo foo to stagign`) together here.
+        if corrections > 1 {
             self.push_if_parses(&corrected.join(" "), &mut suggestions);
         }
         if suggestions.is_empty() {
@@ -834,10 +906,19 @@ impl Grammar {
         // Typos keep the first letter or swap the first two, and each edit
         // changes the multiset of letters by at most one either way (a swap
         // not at all): cheap tests that keep an unknown line cheap.
-        let mut near: Vec<(usize, &String)> = self
-            .vocabulary
-            .iter()
-            .zip(&self.vocabulary_bags)
+        // The vocabulary is sorted: the words starting with one letter are a
+        // run of it, so only two runs are ever looked at.
+        let run = |first: u8| {
+            let start = self.vocabulary.partition_point(|w| w.as_bytes()[0] < first);
+            let end = self
+                .vocabulary
+                .partition_point(|w| w.as_bytes()[0] <= first);
+            start..end
+        };
+        let swapped = (bytes[1] != bytes[0]).then(|| run(bytes[1]));
+        let mut near: Vec<(usize, &String)> = run(bytes[0])
+            .chain(swapped.into_iter().flatten())
+            .map(|i| (&self.vocabulary[i], &self.vocabulary_bags[i]))
             .filter(|(v, v_bag)| {
                 let v = v.as_bytes();
                 v.len().abs_diff(bytes.len()) <= limit
