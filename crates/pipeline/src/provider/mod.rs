@@ -72,6 +72,28 @@ pub struct Request {
     pub source_env: Option<EnvName>,
 }
 
+impl Request {
+    /// Refuses a commit that is not a hex commit id (4 to 64 digits): the
+    /// engine sends full ids, so anything else is a bug or an attack, and
+    /// nothing that starts like an option may reach git or a command.
+    pub(crate) fn check_commit(&self) -> Result<(), ProviderError> {
+        match &self.commit {
+            Some(commit)
+                if !commit.bytes().all(|b| b.is_ascii_hexdigit())
+                    || !(4..=64).contains(&commit.len()) =>
+            {
+                Err(ProviderError::Failed {
+                    message: format!(
+                        "`{}` was given a commit that is not a hex commit id",
+                        self.action
+                    ),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// What a finished request produced.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {

@@ -659,17 +659,7 @@ enum Ended {
 /// Refuses request values a script could misread: the engine sends full
 /// commit ids and release ids, nothing that starts like an option.
 fn check_request(request: &Request) -> Result<(), ProviderError> {
-    if let Some(commit) = &request.commit {
-        let hex = commit.bytes().all(|b| b.is_ascii_hexdigit());
-        if !hex || !(4..=64).contains(&commit.len()) {
-            return Err(ProviderError::Failed {
-                message: format!(
-                    "`{}` was given a commit that is not a hex commit id",
-                    request.action
-                ),
-            });
-        }
-    }
+    request.check_commit()?;
     if let Some(release) = &request.release
         && let Err(e) = ReleaseId::parse(release)
     {

@@ -1151,15 +1151,7 @@ impl Provider for LocalProvider {
         if cancel.is_cancelled() {
             return Err(ProviderError::Cancelled);
         }
-        if let Some(commit) = &request.commit {
-            let hex = commit.bytes().all(|b| b.is_ascii_hexdigit());
-            if !hex || !(4..=64).contains(&commit.len()) {
-                return Err(failed(format!(
-                    "`{}` was given a commit that is not a hex commit id",
-                    request.action
-                )));
-            }
-        }
+        request.check_commit()?;
         let (app, env) = (&request.app, &request.env);
         match request.action {
             Action::Create => {
