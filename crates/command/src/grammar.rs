@@ -405,7 +405,16 @@ impl Grammar {
                 continue;
             }
             words[end - 1] = last;
-            if end - start > 1 && TRAILING_FILLER.iter().any(|f| f.eq_ignore_ascii_case(last)) {
+            // After a preposition the word is an argument: `history for ty`
+            // names the app `ty`, it does not thank anyone.
+            let after_preposition = end - start > 1
+                && PREPOSITIONS
+                    .iter()
+                    .any(|p| p.eq_ignore_ascii_case(words[end - 2]));
+            if end - start > 1
+                && !after_preposition
+                && TRAILING_FILLER.iter().any(|f| f.eq_ignore_ascii_case(last))
+            {
                 end -= 1;
                 continue;
             }
@@ -798,7 +807,12 @@ impl Grammar {
         let lower = name.to_ascii_lowercase();
         match &self.apps {
             Some(apps) => apps.contains(&lower),
-            None => !BRANCH_PREFIXES.contains(&lower.as_str()) && AppName::parse(&lower).is_ok(),
+            // `me` is the asker (`history for me`, `queue me for staging`).
+            None => {
+                lower != "me"
+                    && !BRANCH_PREFIXES.contains(&lower.as_str())
+                    && AppName::parse(&lower).is_ok()
+            }
         }
     }
 
@@ -1125,6 +1139,11 @@ const LEADING_PHRASES: &[&[&str]] = &[
 
 const TRAILING_FILLER: &[&str] = &[
     "please", "pls", "plz", "thanks", "thx", "ty", "asap", "kthx", "cheers", "thankyou",
+];
+
+/// Words after which a trailing filler word is read as an argument.
+const PREPOSITIONS: &[&str] = &[
+    "for", "to", "on", "in", "of", "from", "at", "with", "by", "into", "onto", "as",
 ];
 
 const TRAILING_PHRASES: &[(&str, &str)] = &[("thank", "you"), ("for", "me"), ("if", "possible")];

@@ -198,3 +198,42 @@ proptest! {
         }
     }
 }
+
+/// Words that normalisation strips from the ends of a line still work as
+/// app names where the canonical text puts them last (`history for ty`).
+#[test]
+fn filler_words_are_app_names_after_a_preposition() {
+    let words = [
+        "please", "pls", "plz", "thanks", "thx", "ty", "asap", "kthx", "cheers", "you", "me",
+    ];
+    let mut checked = 0;
+    for word in words {
+        if !GRAMMAR.reads_as_app(word) {
+            continue;
+        }
+        let Ok(app) = AppName::parse(word) else {
+            continue;
+        };
+        for command in [
+            Command::History {
+                app: Some(app.clone()),
+                env: None,
+            },
+            Command::ListEnvs {
+                app: Some(app.clone()),
+                stage: None,
+            },
+        ] {
+            let text = command.to_string();
+            assert_eq!(GRAMMAR.parse(&text), Ok(command), "canonical text: {text}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 18, "only {checked} commands checked");
+    assert!(!GRAMMAR.reads_as_app("me"), "`me` is the asker");
+    // Filler after a non-preposition is still filler.
+    assert_eq!(
+        GRAMMAR.parse("deploy foo to dev ty"),
+        GRAMMAR.parse("deploy foo to dev")
+    );
+}
