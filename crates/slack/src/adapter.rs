@@ -3,8 +3,10 @@
 //! [`SlackBot`], which decides whether an event is addressed to rushbox,
 //! runs it once (redeliveries are dropped) and posts, edits and DMs replies.
 
+pub mod names;
+
 use std::collections::{HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rushbox_chat::{Actor, Answer, Incoming, Notice, NoticeFeed, ProgressFeed, Reply, Robot};
@@ -13,6 +15,7 @@ use slack_morphism::prelude::*;
 use tokio::time::Instant;
 
 use crate::render::{self, ACTION_PREFIX};
+use names::DisplayNames;
 
 /// Calls the Web API as the bot, waiting out `429 Retry-After` a few times.
 macro_rules! retrying {
@@ -40,6 +43,9 @@ pub type Client = SlackClient<SlackClientHyperHttpsConnector>;
 const SEEN_CAPACITY: usize = 4096;
 /// How often a rate-limited call is tried before it is given up.
 const ATTEMPTS: u32 = 4;
+/// How long a command waits for its asker's display name before it runs
+/// with the user id as the name.
+pub const NAME_LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Who rushbox is in this workspace, from `auth.test`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +62,7 @@ pub struct SlackBot {
     robot: Robot,
     me: BotIdentity,
     seen: Mutex<Seen>,
+    names: Mutex<DisplayNames>,
     /// At most one `chat.update` per message per this long (the last one always goes).
     edit_interval: Duration,
     pub(crate) log: Log,
@@ -113,6 +120,7 @@ impl SlackBot {
             robot,
             me,
             seen: Mutex::new(Seen::default()),
+            names: Mutex::new(DisplayNames::default()),
             edit_interval: Duration::from_secs(1),
             log: stderr_log(),
         })
@@ -149,6 +157,60 @@ impl SlackBot {
             // A panic elsewhere poisoned the set: better to run twice than never.
             Err(poisoned) => poisoned.into_inner().first_time(id),
         }
+    }
+
+    /// The person behind a Slack user id, named as the workspace shows them
+    /// (see [`SlackBot::display_name`]).
+    pub async fn actor(&self, team: &str, user: &str) -> Actor {
+        Actor::new(
+            &format!("slack:{team}"),
+            user,
+            &self.display_name(user).await,
+        )
+    }
+
+    /// The name `user` goes by in the workspace: asked of `users.info` the
+    /// first time, then remembered for an hour. Never fails and never waits
+    /// more than [`NAME_LOOKUP_TIMEOUT`]: without an answer the id is the
+    /// name for a few minutes, and an outage is logged once.
+    pub async fn display_name(&self, user: &str) -> String {
+        if let Some(name) = self.names().get(user, std::time::Instant::now()) {
+            return name.to_owned();
+        }
+        let request = SlackApiUsersInfoRequest::new(SlackUserId(user.to_owned()));
+        let session = self.client.open_session(&self.token);
+        let answer = tokio::time::timeout(NAME_LOOKUP_TIMEOUT, session.users_info(&request)).await;
+        let now = std::time::Instant::now();
+        let failure = match answer {
+            Ok(Ok(info)) => {
+                self.names()
+                    .looked_up(user, names::name_of(&info.user), now);
+                None
+            }
+            Ok(Err(error)) => Some(api_failure(&error, "users:read")),
+            Err(_) => Some(format!(
+                "no answer within {} s",
+                NAME_LOOKUP_TIMEOUT.as_secs()
+            )),
+        };
+        if let Some(why) = failure
+            && self.names().failed(user, now)
+        {
+            (self.log)(&format!(
+                "rushbox-slack: could not look up a display name with users.info: {why}. \
+                 People are shown by user id until it works again."
+            ));
+        }
+        self.names()
+            .get(user, now)
+            .map_or_else(|| user.to_owned(), str::to_owned)
+    }
+
+    fn names(&self) -> MutexGuard<'_, DisplayNames> {
+        // A panic elsewhere poisoned the cache: names are only shown, keep going.
+        self.names
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A push event (mention or DM): what to run, if it is for rushbox and new.
@@ -346,7 +408,8 @@ impl SlackBot {
         self.run(incoming).await;
     }
 
-    /// Hands one message to the Robot and delivers everything it answers.
+    /// Hands one message to the Robot, its asker named as the workspace
+    /// shows them, and delivers everything it answers.
     pub async fn run(self: &Arc<Self>, incoming: Incoming) {
         self.answer(incoming, None).await;
     }
@@ -354,7 +417,12 @@ impl SlackBot {
     /// [`SlackBot::run`]; a slash command also has a `response_url`, which
     /// still reaches the person where rushbox may not post (a channel it was
     /// not invited to).
-    async fn answer(self: &Arc<Self>, incoming: Incoming, response_url: Option<SlackResponseUrl>) {
+    async fn answer(
+        self: &Arc<Self>,
+        mut incoming: Incoming,
+        response_url: Option<SlackResponseUrl>,
+    ) {
+        incoming.actor.display_name = self.display_name(&incoming.actor.user_id).await;
         let robot = self.robot.clone();
         let asked = incoming.clone();
         let answer = match tokio::task::spawn_blocking(move || robot.handle(&asked)).await {
@@ -535,6 +603,19 @@ impl SlackBot {
         let rest = actor.strip_prefix("slack:")?;
         let (team, user) = rest.split_once(':')?;
         (team == self.me.team_id).then(|| user.to_owned())
+    }
+}
+
+/// A failed Web API call in a log line: Slack's error code (not the whole
+/// response), with what to do when the app lacks `scope`.
+pub(crate) fn api_failure(error: &SlackClientError, scope: &str) -> String {
+    match error {
+        SlackClientError::ApiError(api) if api.code == "missing_scope" => format!(
+            "Slack answered `missing_scope`: add the bot scope `{scope}` to the app \
+             (config/slack-manifest.yml has it) and reinstall it to the workspace"
+        ),
+        SlackClientError::ApiError(api) => format!("Slack answered `{}`", api.code),
+        other => other.to_string(),
     }
 }
 

@@ -7,8 +7,8 @@ mod fake_slack;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fake_slack::{Call, FakeSlack};
-use rushbox_chat::Robot;
+use fake_slack::{Call, FakeSlack, Trouble};
+use rushbox_chat::{Actor, Robot};
 use rushbox_pipeline::config::{PipelineConfig, RolesConfig};
 use rushbox_pipeline::engine::ManualClock;
 use rushbox_pipeline::provider::{Action, CancelToken, Outcome, Provider, ProviderError, Request};
@@ -47,6 +47,8 @@ struct World {
     fake: FakeSlack,
     provider: Arc<NoopProvider>,
     bot: Arc<SlackBot>,
+    /// What the adapter logged.
+    log: Arc<std::sync::Mutex<Vec<String>>>,
     _stop: oneshot::Sender<()>,
     _dir: tempfile::TempDir,
 }
@@ -97,10 +99,15 @@ impl World {
         let notices = robot.notices();
         let client = rushbox_slack::client(&fake.api_url).unwrap();
         let token = SlackApiToken::new(SlackApiTokenValue("xoxb-test".to_owned()));
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = log.clone();
         let bot = SlackBot::connect(client, token, robot)
             .await
             .unwrap()
-            .with_edit_interval(interval);
+            .with_edit_interval(interval)
+            .with_log(Arc::new(move |line: &str| {
+                sink.lock().unwrap().push(line.to_owned())
+            }));
         let bot = Arc::new(bot);
         tokio::spawn(bot.clone().deliver_notices(notices));
         let (stop, stopped) = oneshot::channel::<()>();
@@ -119,6 +126,7 @@ impl World {
             fake,
             provider,
             bot,
+            log,
             _stop: stop,
             _dir: dir,
         }
@@ -143,6 +151,19 @@ impl World {
 
     async fn posted(&self, containing: &str) -> Call {
         self.fake.wait_call("chat.postMessage", containing).await
+    }
+
+    /// The `users.info` calls made for `user`.
+    fn lookups_of(&self, user: &str) -> usize {
+        self.fake
+            .calls("users.info")
+            .iter()
+            .filter(|c| c.body["user"] == user)
+            .count()
+    }
+
+    fn logged(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
     }
 }
 
@@ -310,6 +331,88 @@ async fn a_direct_message_needs_no_mention_and_bots_are_ignored() {
     assert!(reply.body.get("thread_ts").is_none(), "{}", text_of(&reply));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(w.fake.calls("chat.postMessage").len(), 1);
+}
+
+// ---- Display names ---------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_askers_display_name_is_looked_up_once_and_mentions_stay_mentions() {
+    let w = World::start().await;
+    w.fake.set_user(
+        "UDEV",
+        json!({"name": "ada.l", "real_name": "Ada Lovelace",
+            "profile": {"display_name": "Ada", "real_name": "Ada Lovelace"}}),
+    );
+    w.fake.push(mention(
+        "e1",
+        "Ev1",
+        "UDEV",
+        "lock staging for QA",
+        "1700000000.000100",
+    ));
+    w.posted(":white_check_mark:").await;
+    w.fake.push(mention(
+        "e2",
+        "Ev2",
+        "UDEV",
+        "who has staging",
+        "1700000001.000100",
+    ));
+    // The Robot names the holder by id; Slack shows a mention as the
+    // person's current name, so it stays a mention, not "@Ada" in plain text.
+    let answer = w.posted("locked by").await;
+    assert!(text_of(&answer).contains("<@UDEV>"), "{}", text_of(&answer));
+    assert!(!text_of(&answer).contains("@Ada"), "{}", text_of(&answer));
+    assert_eq!(w.lookups_of("UDEV"), 1, "two messages, one users.info");
+    assert_eq!(w.fake.calls("users.info")[0].auth, "Bearer xoxb-test");
+    // What the Robot was handed: the remembered name, no new lookup.
+    assert_eq!(
+        w.bot.actor("T1", "UDEV").await,
+        Actor::new("slack:T1", "UDEV", "Ada")
+    );
+    assert_eq!(w.lookups_of("UDEV"), 1);
+    assert!(w.logged().is_empty(), "{:?}", w.logged());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_name_lookup_falls_back_to_the_id_and_is_logged_once() {
+    let w = World::start().await;
+    w.fake
+        .trouble("users.info", Trouble::Fails("missing_scope".to_owned()));
+    w.fake.push(direct("e1", "Ev1", "UDEV", "envs"));
+    w.posted("No environments yet").await;
+    w.fake
+        .push(direct("e2", "Ev2", "ULEAD", "lock staging for QA"));
+    w.posted(":white_check_mark:").await;
+    assert_eq!(w.fake.calls("users.info").len(), 2, "one try per person");
+    assert_eq!(
+        w.bot.actor("T1", "ULEAD").await,
+        Actor::new("slack:T1", "ULEAD", "ULEAD"),
+        "the id stands in, and is not asked again right away"
+    );
+    assert_eq!(w.fake.calls("users.info").len(), 2);
+    let log = w.logged();
+    assert_eq!(log.len(), 1, "an outage is logged once: {log:?}");
+    assert!(log[0].contains("users.info"), "{log:?}");
+    assert!(log[0].contains("users:read"), "says which scope: {log:?}");
+    assert!(!log[0].contains("xoxb"), "{log:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_name_lookup_does_not_hold_the_command_for_long() {
+    let w = World::start().await;
+    w.fake.trouble("users.info", Trouble::Stalls);
+    let asked = tokio::time::Instant::now();
+    w.fake.push(direct("e1", "Ev1", "UDEV", "envs"));
+    w.posted("No environments yet").await;
+    let waited = asked.elapsed();
+    assert!(
+        waited < rushbox_slack::adapter::NAME_LOOKUP_TIMEOUT + Duration::from_secs(2),
+        "{waited:?}"
+    );
+    let log = w.logged();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert!(log[0].contains("no answer"), "{log:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,12 +1,14 @@
 //! A Slack that runs on loopback: the Web API methods rushbox calls (axum
 //! under `/api`) and a Socket Mode WebSocket (tokio-tungstenite). It records
-//! every call and ack so tests can wait for what the adapter said.
+//! every call and ack so tests can wait for what the adapter said. Tests can
+//! make a method fail or stall.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
@@ -15,7 +17,16 @@ use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Message;
 
-/// One Web API call or one Socket Mode ack.
+/// What a Web API method does instead of answering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trouble {
+    /// `{"ok":false,"error":code}`.
+    Fails(String),
+    /// No answer for a minute.
+    Stalls,
+}
+
+/// One Web API call (GET parameters are in `body`) or one Socket Mode ack.
 #[derive(Debug, Clone)]
 pub struct Call {
     pub method: String,
@@ -29,6 +40,9 @@ pub struct FakeSlack {
     calls: Arc<Mutex<Vec<Call>>>,
     envelopes: broadcast::Sender<String>,
     next_ts: Arc<Mutex<u64>>,
+    /// `users.info` profiles by user id; others get their id, lowercased, as their name.
+    profiles: Arc<Mutex<HashMap<String, Value>>>,
+    troubles: Arc<Mutex<HashMap<String, Trouble>>>,
     /// How many `chat.update` calls still get a 429 first.
     pub rate_limit_updates: Arc<Mutex<u32>>,
 }
@@ -45,6 +59,8 @@ impl FakeSlack {
             calls: Arc::default(),
             envelopes,
             next_ts: Arc::new(Mutex::new(100)),
+            profiles: Arc::default(),
+            troubles: Arc::default(),
             rate_limit_updates: Arc::default(),
         };
         let state = (fake.clone(), ws_url);
@@ -114,6 +130,22 @@ impl FakeSlack {
         self.envelopes.send(envelope.to_string()).unwrap();
     }
 
+    /// What `users.info` says of `user` (its `profile`, `name`, `real_name`…).
+    pub fn set_user(&self, user: &str, fields: Value) {
+        self.profiles
+            .lock()
+            .unwrap()
+            .insert(user.to_owned(), fields);
+    }
+
+    /// Makes `method` misbehave from now on.
+    pub fn trouble(&self, method: &str, trouble: Trouble) {
+        self.troubles
+            .lock()
+            .unwrap()
+            .insert(method.to_owned(), trouble);
+    }
+
     /// Waits (up to 10 s) until `check` finds what it looks for in the calls so far.
     pub async fn wait_for<T>(&self, what: &str, check: impl Fn(&[Call]) -> Option<T>) -> T {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -163,6 +195,7 @@ impl FakeSlack {
 async fn web_api(
     State((fake, ws_url)): State<(FakeSlack, String)>,
     Path(method): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
@@ -171,7 +204,24 @@ async fn web_api(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let body: Value = match serde_json::from_slice(&body) {
+        Ok(body) => body,
+        // A GET: its parameters are the body.
+        Err(_) => json!(query),
+    };
+    let trouble = fake.troubles.lock().unwrap().get(&method).cloned();
+    match trouble {
+        Some(Trouble::Fails(code)) => {
+            fake.record(&method, body, &auth);
+            return axum::Json(json!({"ok":false,"error":code})).into_response();
+        }
+        Some(Trouble::Stalls) => {
+            fake.record(&method, body, &auth);
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            return axum::Json(json!({"ok":false,"error":"too_late"})).into_response();
+        }
+        None => {}
+    }
     if method == "chat.update" {
         let mut limited = fake.rate_limit_updates.lock().unwrap();
         if *limited > 0 {
@@ -201,6 +251,16 @@ async fn web_api(
         }
         "chat.update" => json!({"ok":true,"channel":body["channel"],"ts":body["ts"],
             "message":{"text":""}}),
+        "users.info" => {
+            let id = body["user"].as_str().unwrap_or("");
+            let mut user = json!({"id": id, "team_id": "T1", "name": id.to_lowercase()});
+            if let (Some(user), Some(Value::Object(fields))) =
+                (user.as_object_mut(), fake.profiles.lock().unwrap().get(id))
+            {
+                user.extend(fields.clone());
+            }
+            json!({"ok":true,"user":user})
+        }
         "conversations.open" => {
             // slack-morphism sends `users` as a JSON array; Slack also takes "U1,U2".
             let user = match &body["users"] {
