@@ -1,11 +1,16 @@
 //! Socket Mode: slack-morphism's listener keeps a WebSocket to Slack (the
 //! URL comes from `apps.connections.open`) and acks each envelope; the
 //! callbacks only hand events to [`SlackBot`] in a spawned task, so the ack
-//! is never late and Slack does not redeliver.
+//! is never late and Slack does not redeliver. When a link ends (Slack's
+//! `disconnect` envelope, a close frame, a cut connection), slack-morphism
+//! calls `apps.connections.open` again at once, then every
+//! `reconnect_timeout_in_seconds` (30 s) while that fails; what Slack
+//! redelivers on the new link is dropped by [`SlackBot`]'s delivery ids.
 
 use std::future::Future;
 use std::sync::Arc;
 
+use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
 use crate::SlackError;
@@ -80,13 +85,24 @@ async fn on_interaction(
     Ok(())
 }
 
-/// Envelopes slack-morphism could not parse land here (it acks them anyway).
+/// Envelopes slack-morphism could not parse land here (it acks them anyway),
+/// and so does a link that broke (slack-morphism opens a new one right after).
 fn on_error(
     error: Box<dyn std::error::Error + Send + Sync>,
     _client: Arc<Client>,
     state: SlackClientEventsUserState,
 ) -> HttpStatusCode {
-    let line = format!("rushbox-slack: Socket Mode: {error}");
+    let line = match error.downcast_ref::<SlackClientError>() {
+        Some(SlackClientError::SocketModeProtocolError(broken))
+            if broken.message.starts_with("Slack WSS error") =>
+        {
+            format!(
+                "rushbox-slack: Socket Mode: the link to Slack broke ({}); opening a new one",
+                broken.message
+            )
+        }
+        _ => format!("rushbox-slack: Socket Mode: {error}"),
+    };
     let log = state.try_read().ok().and_then(|s| {
         s.get_user_state::<Arc<SlackBot>>()
             .map(|bot| bot.log().clone())

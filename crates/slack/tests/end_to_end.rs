@@ -7,7 +7,7 @@ mod fake_slack;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fake_slack::{Call, FakeSlack, Trouble};
+use fake_slack::{Call, Cut, FakeSlack, Trouble};
 use rushbox_chat::{Actor, Robot};
 use rushbox_pipeline::config::{PipelineConfig, RolesConfig};
 use rushbox_pipeline::engine::ManualClock;
@@ -112,7 +112,11 @@ impl World {
         tokio::spawn(bot.clone().deliver_notices(notices));
         let (stop, stopped) = oneshot::channel::<()>();
         let app_token = SlackApiToken::new(SlackApiTokenValue("xapp-test".to_owned()));
-        let config = SlackClientSocketModeConfig::new().with_max_connections_count(1);
+        // One link, so a test knows which one it cuts; a refused reconnect
+        // is tried again after 1 s instead of Slack-friendly 30 s.
+        let config = SlackClientSocketModeConfig::new()
+            .with_max_connections_count(1)
+            .with_reconnect_timeout_in_seconds(1);
         tokio::spawn(rushbox_slack::socket_mode::listen(
             bot.clone(),
             app_token,
@@ -518,6 +522,104 @@ async fn a_notice_for_someone_else_arrives_by_direct_message() {
     assert!(text_of(&dm).contains("staging"), "{}", text_of(&dm));
     let opened = w.fake.calls("conversations.open");
     assert_eq!(opened[0].body["users"], json!(["UDEV"]));
+}
+
+// ---- Socket Mode reconnects ------------------------------------------------
+
+/// Slack ends the link right after a deploy ran (its ack may be lost), and
+/// redelivers that envelope on the new link: rushbox reconnects through
+/// `apps.connections.open`, does not deploy twice, and answers what comes next once.
+async fn reconnects_after(cut: Cut) -> World {
+    let w = World::start().await;
+    let deploy = mention(
+        "e1",
+        "Ev1",
+        "UDEV",
+        "deploy branch foo to dev",
+        "1700000000.000100",
+    );
+    w.fake.push(deploy.clone());
+    w.final_update("is ready").await;
+    let posted_before = w.fake.calls("chat.postMessage").len();
+
+    w.fake.cut_connections(cut);
+    w.fake.wait_connections(2).await;
+    w.fake.wait_open_connections(1).await;
+    assert_eq!(w.fake.calls("apps.connections.open").len(), 2, "{cut:?}");
+
+    w.fake.push(deploy);
+    w.fake.push(direct("e2", "Ev2", "UDEV", "envs"));
+    let answer = w.posted_to("D1").await;
+    assert!(text_of(&answer).contains("dev-foo"), "{}", text_of(&answer));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(deploys_to(&w.provider, "dev-foo"), 1, "{cut:?}");
+    assert_eq!(
+        w.fake.calls("chat.postMessage").len(),
+        posted_before + 1,
+        "{cut:?}: only the answer to `envs` is new"
+    );
+    let acks = w.fake.calls("ack");
+    let acked = |envelope: &str| {
+        acks.iter()
+            .filter(|a| a.body["envelope_id"] == envelope)
+            .count()
+    };
+    assert_eq!(
+        (acked("e1"), acked("e2")),
+        (2, 1),
+        "{cut:?}: the redelivery is acked"
+    );
+    w
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slacks_disconnect_envelope_is_followed_by_a_new_link() {
+    let w = reconnects_after(Cut::Disconnect).await;
+    assert!(w.logged().is_empty(), "a planned move: {:?}", w.logged());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_websocket_is_reopened() {
+    let w = reconnects_after(Cut::CloseFrame).await;
+    assert!(w.logged().is_empty(), "{:?}", w.logged());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_cut_without_a_close_frame_is_reopened() {
+    let w = reconnects_after(Cut::Abort).await;
+    let log = w.logged();
+    assert_eq!(log.len(), 1, "the broken link is reported: {log:?}");
+    assert!(log[0].contains("broke"), "{log:?}");
+    assert!(!log[0].contains("xapp"), "{log:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_reconnect_is_tried_again() {
+    let w = World::start().await;
+    w.fake.trouble(
+        "apps.connections.open",
+        Trouble::Fails("internal_error".to_owned()),
+    );
+    w.fake.cut_connections(Cut::Abort);
+    w.fake
+        .wait_for("a refused reconnect", |calls| {
+            (calls
+                .iter()
+                .filter(|c| c.method == "apps.connections.open")
+                .count()
+                >= 2)
+                .then_some(())
+        })
+        .await;
+    w.fake.recover("apps.connections.open");
+    w.fake.wait_connections(2).await;
+    w.fake.push(direct("e1", "Ev1", "UDEV", "envs"));
+    w.posted("No environments yet").await;
+    assert!(
+        w.fake.calls("apps.connections.open").len() >= 3,
+        "{:?}",
+        w.fake.calls("apps.connections.open")
+    );
 }
 
 /// The whole adapter as the binary runs it: connect_with + run, Socket Mode

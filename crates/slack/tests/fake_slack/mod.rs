@@ -1,7 +1,7 @@
 //! A Slack that runs on loopback: the Web API methods rushbox calls (axum
 //! under `/api`) and a Socket Mode WebSocket (tokio-tungstenite). It records
 //! every call and ack so tests can wait for what the adapter said. Tests can
-//! make a method fail or stall.
+//! make a method fail or stall, and cut the Socket Mode connections.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,6 +17,17 @@ use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Message;
 
+/// How the fake ends a Socket Mode connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// Slack's `disconnect` envelope (it sends one before it refreshes a link).
+    Disconnect,
+    /// A WebSocket close frame, then the TCP connection closes.
+    CloseFrame,
+    /// The TCP connection closes without a close frame (a proxy gave up).
+    Abort,
+}
+
 /// What a Web API method does instead of answering.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trouble {
@@ -26,7 +37,8 @@ pub enum Trouble {
     Stalls,
 }
 
-/// One Web API call (GET parameters are in `body`) or one Socket Mode ack.
+/// One Web API call (GET parameters are in `body`), one Socket Mode ack, or
+/// one `hello` (a connection opened).
 #[derive(Debug, Clone)]
 pub struct Call {
     pub method: String,
@@ -39,6 +51,7 @@ pub struct FakeSlack {
     pub api_url: String,
     calls: Arc<Mutex<Vec<Call>>>,
     envelopes: broadcast::Sender<String>,
+    cuts: broadcast::Sender<Cut>,
     next_ts: Arc<Mutex<u64>>,
     /// `users.info` profiles by user id; others get their id, lowercased, as their name.
     profiles: Arc<Mutex<HashMap<String, Value>>>,
@@ -54,10 +67,12 @@ impl FakeSlack {
         let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api_url = format!("http://{}/api", api.local_addr().unwrap());
         let (envelopes, _) = broadcast::channel(64);
+        let (cuts, _) = broadcast::channel(8);
         let fake = FakeSlack {
             api_url,
             calls: Arc::default(),
             envelopes,
+            cuts,
             next_ts: Arc::new(Mutex::new(100)),
             profiles: Arc::default(),
             troubles: Arc::default(),
@@ -84,16 +99,32 @@ impl FakeSlack {
         };
         let (mut tx, mut rx) = ws.split();
         let mut envelopes = self.envelopes.subscribe();
+        let mut cuts = self.cuts.subscribe();
         let hello = json!({"type":"hello","num_connections":1,
             "debug_info":{"host":"fake"},"connection_info":{"app_id":"A1"}});
         if tx.send(Message::text(hello.to_string())).await.is_err() {
             return;
         }
+        self.record("hello", Value::Null, "");
         loop {
             tokio::select! {
                 envelope = envelopes.recv() => match envelope {
                     Ok(text) => if tx.send(Message::text(text)).await.is_err() { return },
                     Err(_) => return,
+                },
+                cut = cuts.recv() => match cut {
+                    Ok(Cut::Disconnect) => {
+                        // Slack keeps serving until the client has moved on.
+                        let warning = json!({"type":"disconnect","reason":"refresh_requested",
+                            "debug_info":{"host":"fake"}});
+                        if tx.send(Message::text(warning.to_string())).await.is_err() { return }
+                    }
+                    Ok(Cut::CloseFrame) => {
+                        let _ = tx.send(Message::Close(None)).await;
+                        return;
+                    }
+                    // Dropping both halves closes the TCP stream without a close frame.
+                    Ok(Cut::Abort) | Err(_) => return,
                 },
                 frame = rx.next() => match frame {
                     Some(Ok(Message::Text(text))) => {
@@ -130,6 +161,32 @@ impl FakeSlack {
         self.envelopes.send(envelope.to_string()).unwrap();
     }
 
+    /// Ends every open Socket Mode connection the way `how` says.
+    pub fn cut_connections(&self, how: Cut) {
+        self.cuts.send(how).unwrap();
+    }
+
+    /// Waits until `count` Socket Mode connections were opened in all.
+    pub async fn wait_connections(&self, count: usize) {
+        self.wait_for(&format!("{count} connections"), |calls| {
+            (calls.iter().filter(|c| c.method == "hello").count() >= count).then_some(())
+        })
+        .await
+    }
+
+    /// Waits until exactly `count` Socket Mode connections are open.
+    pub async fn wait_open_connections(&self, count: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.envelopes.receiver_count() != count {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} connections open, not {count}",
+                self.envelopes.receiver_count()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// What `users.info` says of `user` (its `profile`, `name`, `real_name`…).
     pub fn set_user(&self, user: &str, fields: Value) {
         self.profiles
@@ -138,12 +195,16 @@ impl FakeSlack {
             .insert(user.to_owned(), fields);
     }
 
-    /// Makes `method` misbehave from now on.
+    /// Makes `method` misbehave until [`FakeSlack::recover`].
     pub fn trouble(&self, method: &str, trouble: Trouble) {
         self.troubles
             .lock()
             .unwrap()
             .insert(method.to_owned(), trouble);
+    }
+
+    pub fn recover(&self, method: &str) {
+        self.troubles.lock().unwrap().remove(method);
     }
 
     /// Waits (up to 10 s) until `check` finds what it looks for in the calls so far.
