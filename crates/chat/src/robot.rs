@@ -346,6 +346,19 @@ impl Robot {
         }
     }
 
+    /// The groups `[roles]` names (`slack:S0LEADS` for `group:slack:S0LEADS`),
+    /// for an adapter to report the members of those on its platform.
+    pub fn group_names(&self) -> Vec<String> {
+        self.engine.group_names()
+    }
+
+    /// Replaces who is in `group`, as the platform says; roles follow at the
+    /// next command. A member whose id can't be an actor is left out.
+    pub fn set_group_members(&self, group: &str, members: &[Actor]) {
+        let ids = members.iter().filter_map(|m| m.id().ok());
+        self.engine.set_group_members(group, ids);
+    }
+
     /// Operations a crash or restart cut short, each as a notice to the person
     /// who asked for it. The engine has already marked them interrupted.
     pub fn interrupted(&self) -> Vec<Notice> {

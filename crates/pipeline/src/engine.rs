@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use rushbox_command::{AppName, EnvName, GitRef, ReleaseId, Span, Stage, Target};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::config::PipelineConfig;
+use crate::config::{Groups, PipelineConfig};
 use crate::model::{Actor, AuditEntry, Env, EnvKey, EnvState, Lock, Operation, Role, State, Time};
 use crate::ops::{self, OperationHandle, OperationHost};
 use crate::policy::{self, Blocker, Call, Finish, Notice, Refusal, human_duration, short};
@@ -279,6 +279,8 @@ struct Core {
 
 struct Inner {
     config: PipelineConfig,
+    /// Members of the groups roles name, as the chat adapters last said.
+    groups: RwLock<Groups>,
     provider: Arc<dyn Provider>,
     resolver: Arc<dyn RefResolver>,
     clock: Arc<dyn Clock>,
@@ -332,6 +334,7 @@ impl Engine {
         let (notices, _) = broadcast::channel(1024);
         let inner = Arc::new(Inner {
             config,
+            groups: RwLock::new(Groups::default()),
             provider,
             resolver,
             clock,
@@ -379,7 +382,19 @@ impl Engine {
     }
 
     pub fn role_of(&self, actor: &Actor) -> Option<Role> {
-        self.inner.config.role_of(actor)
+        self.inner.config.role_of(actor, &self.inner.groups())
+    }
+
+    /// The groups `[roles]` names, for adapters to report members of.
+    pub fn group_names(&self) -> Vec<String> {
+        self.inner.config.group_names()
+    }
+
+    /// Replaces who is in `group` (e.g. `slack:S0LEADS`); the next decision
+    /// sees it. Members are the platform's word, refreshed by its adapter.
+    pub fn set_group_members(&self, group: &str, members: impl IntoIterator<Item = Actor>) {
+        let mut groups = self.inner.groups.write().unwrap_or_else(|p| p.into_inner());
+        groups.set(group, members);
     }
 
     fn call(&self, actor: &Actor, call: Call) -> Result<Reply, EngineError> {
@@ -741,6 +756,10 @@ impl Inner {
     /// or the plan is written to the store (not yet flushed) and the plan
     /// applied to the state, so the next decision sees it; the caller must
     /// [`Store::sync`] the returned [`Written`] before telling anyone.
+    fn groups(&self) -> RwLockReadGuard<'_, Groups> {
+        self.groups.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn decide_and_write(
         &self,
         core: &mut Core,
@@ -750,7 +769,8 @@ impl Inner {
     ) -> Result<(Result<policy::Plan, Refusal>, Written), EngineError> {
         // After a failed flush the state may be ahead of the disk: decide nothing more.
         self.store.check_poisoned()?;
-        let decision = policy::decide_and_audit(&core.state, &self.config, actor, call, now);
+        let decision =
+            policy::decide_and_audit(&core.state, &self.config, &self.groups(), actor, call, now);
         let effects = match &decision.outcome {
             Ok(plan) => plan.effects.as_slice(),
             Err(_) => &[],

@@ -710,3 +710,42 @@ fn owners_are_warned_once_before_their_env_runs_out_of_time() {
     let reply = w.engine.tick(w.clock.advance(3600)).unwrap();
     assert_eq!(reply.notices.len(), 1, "{:?}", reply.notices);
 }
+
+#[test]
+fn roles_may_name_a_group_whose_members_the_platform_reports() {
+    let mut config = config();
+    config.roles.leads.push("group:slack:S0LEADS".to_owned());
+    config
+        .roles
+        .developers
+        .push("group:slack:S0DEVS".to_owned());
+    let w = world_with(config);
+    assert_eq!(w.engine.group_names(), ["slack:S0DEVS", "slack:S0LEADS"]);
+    let (lena, dana, omar) = (actor("lena"), actor("dana"), actor("omar"));
+    done(w.engine.deploy(&lena, None, git_ref("main"), to("staging")));
+    // Nobody is in the groups yet: dana is nobody, so she can't deploy at all.
+    assert_eq!(w.engine.role_of(&dana), None);
+    assert!(matches!(
+        refused(w.engine.deploy(&dana, None, git_ref("foo"), dev()))[0],
+        Blocker::NeedsRole { .. }
+    ));
+    // The platform says dana leads and omar develops.
+    w.engine.set_group_members("slack:S0LEADS", [dana.clone()]);
+    w.engine.set_group_members("slack:S0DEVS", [omar.clone()]);
+    assert_eq!(w.engine.role_of(&dana), Some(Role::Lead));
+    assert_eq!(w.engine.role_of(&omar), Some(Role::Developer));
+    let blockers = refused(w.engine.promote(&omar, None, env("staging"), env("prod")));
+    assert!(matches!(
+        blockers[0],
+        Blocker::NeedsRole {
+            role: Role::Lead,
+            ..
+        }
+    ));
+    done(w.engine.promote(&dana, None, env("staging"), env("prod")));
+    // Leaving the group takes the role away at the next decision.
+    w.engine.set_group_members("slack:S0LEADS", []);
+    assert_eq!(w.engine.role_of(&dana), None);
+    // A group pattern is never read as an actor prefix.
+    assert_eq!(w.engine.role_of(&actor("group")), None);
+}
