@@ -282,3 +282,24 @@ fn a_group_named_in_roles_gives_its_members_the_role() {
     let b = w.say("bob", "steal the staging lock for another hotfix");
     assert_eq!(b.tone, Tone::Refused, "{}", b.text);
 }
+
+#[test]
+fn a_message_delivered_twice_is_answered_once() {
+    let w = World::new();
+    let incoming = Incoming {
+        actor: Actor::new("shell", "alice", "alice"),
+        channel: "tty".to_owned(),
+        text: "lock staging for QA".to_owned(),
+        reply_to: None,
+    };
+    let first = w.robot.handle_delivery(&incoming, "Ev42");
+    let first = first.map(|a| (a.reply.tone, a.reply.to_string()));
+    assert!(
+        matches!(&first, Some((Tone::Success, text)) if text.contains("locked")),
+        "{first:?}"
+    );
+    assert!(w.robot.handle_delivery(&incoming, "Ev42").is_none());
+    // The same words in a new message are a new request.
+    let again = w.robot.handle_delivery(&incoming, "Ev43");
+    assert!(again.is_some_and(|a| a.reply.tone == Tone::Success));
+}

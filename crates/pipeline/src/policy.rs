@@ -678,6 +678,7 @@ pub fn decide_and_audit(
         env,
         call: call.to_string(),
         outcome,
+        delivery: None,
     });
     Decision { outcome, audit }
 }

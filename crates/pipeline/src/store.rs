@@ -35,7 +35,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::model::{AuditEntry, Effect, Env, EnvKey, Lock, Operation, Queue, Release, State};
+use crate::model::{AuditEntry, Effect, Env, EnvKey, Lock, Operation, Queue, Release, State, Time};
 
 /// How long [`Store::open`] waits for a lock that a closing handle still holds.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
@@ -315,6 +315,27 @@ impl Store {
             state.operations.insert(op.id, op);
         }
         Ok(state)
+    }
+
+    /// The deliveries (chat message ids) of decisions made at or after
+    /// `since`, newest first, read back from the audit log.
+    pub fn deliveries_since(&self, since: Time) -> Result<Vec<(String, Time)>, StoreError> {
+        let mut found = Vec::new();
+        for item in self.trees[AUDIT].iter().rev() {
+            let (_, v) = item.map_err(|e| self.io(e))?;
+            let entry: AuditEntry =
+                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                    tree: TREES[AUDIT],
+                    message: e.to_string(),
+                })?;
+            if entry.at < since {
+                break;
+            }
+            if let Some(delivery) = entry.delivery {
+                found.push((delivery, entry.at));
+            }
+        }
+        Ok(found)
     }
 
     fn encode<T: Serialize>(&self, value: &T) -> Result<Vec<u8>, StoreError> {
@@ -763,6 +784,7 @@ mod tests {
             outcome: AuditOutcome::Done {
                 message: String::new(),
             },
+            delivery: None,
         }
     }
 

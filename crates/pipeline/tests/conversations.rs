@@ -749,3 +749,82 @@ fn roles_may_name_a_group_whose_members_the_platform_reports() {
     // A group pattern is never read as an actor prefix.
     assert_eq!(w.engine.role_of(&actor("group")), None);
 }
+
+#[test]
+fn a_redelivered_message_is_decided_once_even_across_a_restart() {
+    use rushbox_pipeline::engine::ManualClock;
+    use rushbox_pipeline::{Engine, EngineError, NoopProvider};
+    use std::sync::Arc;
+
+    let World {
+        engine, clock, dir, ..
+    } = world();
+    let alice = actor("alice");
+    let lock = |engine: &Engine, reason: &str| {
+        engine.lock(
+            &alice,
+            None,
+            env("staging"),
+            Some(reason.to_owned()),
+            None,
+            false,
+        )
+    };
+    lock(&engine.for_delivery("Ev1"), "QA").unwrap();
+    assert!(engine.delivered("Ev1"));
+    assert!(!engine.delivered("Ev2"));
+    assert!(matches!(
+        lock(&engine.for_delivery("Ev1"), "QA"),
+        Err(EngineError::AlreadyHandled { delivery }) if delivery == "Ev1"
+    ));
+    // A refusal is a decision too: bob's redelivered request is not re-run.
+    let bob = actor("bob");
+    let bob_lock = |engine: &Engine| {
+        engine.lock(
+            &bob,
+            None,
+            env("staging"),
+            Some("demo".to_owned()),
+            None,
+            false,
+        )
+    };
+    assert!(matches!(
+        bob_lock(&engine.for_delivery("Ev2")),
+        Err(EngineError::Refused(_))
+    ));
+    assert!(matches!(
+        bob_lock(&engine.for_delivery("Ev2")),
+        Err(EngineError::AlreadyHandled { .. })
+    ));
+    // Without a delivery id nothing is remembered.
+    lock(&engine, "QA again").unwrap();
+    lock(&engine, "QA again").unwrap();
+    let history_len = engine.history(None, None, 100).unwrap().len();
+
+    // rushbox restarts; Slack retries Ev1 a minute later.
+    drop(engine);
+    clock.advance(60);
+    let reopen = |clock: &Arc<ManualClock>| {
+        Engine::open_with_clock(
+            config(),
+            &dir.path().join("db"),
+            Arc::new(NoopProvider::new()),
+            Arc::new(refs()),
+            clock.clone(),
+        )
+        .unwrap()
+    };
+    let engine = reopen(&clock);
+    assert!(engine.delivered("Ev1") && engine.delivered("Ev2"));
+    assert!(matches!(
+        lock(&engine.for_delivery("Ev1"), "QA"),
+        Err(EngineError::AlreadyHandled { .. })
+    ));
+    assert_eq!(engine.history(None, None, 100).unwrap().len(), history_len);
+    // Two hours on, a restart forgets them: ids are kept for an hour at least.
+    drop(engine);
+    clock.advance(2 * 60 * 60);
+    let engine = reopen(&clock);
+    assert!(!engine.delivered("Ev1"));
+}
