@@ -317,17 +317,22 @@ impl Store {
         Ok(state)
     }
 
+    fn audit_newest_first(&self) -> impl Iterator<Item = Result<AuditEntry, StoreError>> + '_ {
+        self.trees[AUDIT].iter().rev().map(|item| {
+            let (_, v) = item.map_err(|e| self.io(e))?;
+            serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                tree: TREES[AUDIT],
+                message: e.to_string(),
+            })
+        })
+    }
+
     /// The deliveries (chat message ids) of decisions made at or after
     /// `since`, newest first, read back from the audit log.
     pub fn deliveries_since(&self, since: Time) -> Result<Vec<(String, Time)>, StoreError> {
         let mut found = Vec::new();
-        for item in self.trees[AUDIT].iter().rev() {
-            let (_, v) = item.map_err(|e| self.io(e))?;
-            let entry: AuditEntry =
-                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
-                    tree: TREES[AUDIT],
-                    message: e.to_string(),
-                })?;
+        for entry in self.audit_newest_first() {
+            let entry = entry?;
             if entry.at < since {
                 break;
             }
@@ -562,13 +567,8 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let mut out = Vec::new();
-        for item in self.trees[AUDIT].iter().rev() {
-            let (_, v) = item.map_err(|e| self.io(e))?;
-            let entry: AuditEntry =
-                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
-                    tree: TREES[AUDIT],
-                    message: e.to_string(),
-                })?;
+        for entry in self.audit_newest_first() {
+            let entry = entry?;
             if keep(&entry) {
                 out.push(entry);
                 if out.len() >= limit {
