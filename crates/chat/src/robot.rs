@@ -335,6 +335,21 @@ impl Robot {
         answer
     }
 
+    /// [`Robot::handle`] for a message the platform may deliver more than
+    /// once, `delivery` being its id there (a Slack event id). Whatever it
+    /// decides is recorded with the decision, so a redelivery, even after a
+    /// restart, gets `None`: nothing runs twice and nothing is said twice.
+    pub fn handle_delivery(&self, incoming: &Incoming, delivery: &str) -> Option<Answer> {
+        if self.engine.delivered(delivery) {
+            return None;
+        }
+        let once = Robot {
+            engine: self.engine.for_delivery(delivery),
+            ..self.clone()
+        };
+        Some(once.handle(incoming))
+    }
+
     /// Runs the engine's timed rules (lease expiry, queue claim timeouts,
     /// idle suspends, TTL destroys) at the engine's current time. The runtime
     /// calls it every few seconds; what it decides comes back as an answer
@@ -344,6 +359,19 @@ impl Robot {
             Ok(granted) => Answer::granted(Tone::Info, granted, Ending::Done),
             Err(error) => Answer::reply(refused(&error)),
         }
+    }
+
+    /// The groups `[roles]` names (`slack:S0LEADS` for `group:slack:S0LEADS`),
+    /// for an adapter to report the members of those on its platform.
+    pub fn group_names(&self) -> Vec<String> {
+        self.engine.group_names()
+    }
+
+    /// Replaces who is in `group`, as the platform says; roles follow at the
+    /// next command. A member whose id can't be an actor is left out.
+    pub fn set_group_members(&self, group: &str, members: &[Actor]) {
+        let ids = members.iter().filter_map(|m| m.id().ok());
+        self.engine.set_group_members(group, ids);
     }
 
     /// Operations a crash or restart cut short, each as a notice to the person
@@ -576,6 +604,7 @@ fn refused(error: &EngineError) -> Reply {
             }
             reply
         }
+        EngineError::AlreadyHandled { .. } => Reply::text(Tone::Info, error.to_string()),
         EngineError::Store(error) => Reply::text(
             Tone::Error,
             format!(

@@ -32,7 +32,7 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let config = PipelineConfig {
             roles: RolesConfig {
-                leads: vec!["shell:lena".to_owned()],
+                leads: vec!["shell:lena".to_owned(), "group:shell:oncall".to_owned()],
                 developers: vec!["shell:alice".to_owned(), "shell:bob".to_owned()],
             },
             ..PipelineConfig::default()
@@ -259,4 +259,47 @@ fn help_comes_from_the_grammar() {
     has(&h.text, "deploy branch <ref> to dev");
     let h = w.say("anyone", "help lock");
     has(&h.text, "lock staging for <reason>");
+}
+
+#[test]
+fn a_group_named_in_roles_gives_its_members_the_role() {
+    let w = World::new();
+    assert_eq!(w.robot.group_names(), ["shell:oncall"]);
+    let a = w.say("alice", "lock staging for QA on checkout");
+    assert_eq!(a.tone, Tone::Success, "{}", a.text);
+    let b = w.say("bob", "steal the staging lock for a hotfix");
+    assert_eq!(b.tone, Tone::Refused, "{}", b.text);
+    has(&b.text, "lead");
+    // The platform reports bob in the on-call group, which leads.
+    w.robot
+        .set_group_members("shell:oncall", &[Actor::new("shell", "bob", "Bob")]);
+    let b = w.say("bob", "steal the staging lock for a hotfix");
+    assert_eq!(b.tone, Tone::Success, "{}", b.text);
+    // Out of the group, out of the role.
+    w.robot.set_group_members("shell:oncall", &[]);
+    let l = w.say("lena", "steal the staging lock for the release");
+    assert_eq!(l.tone, Tone::Success, "{}", l.text);
+    let b = w.say("bob", "steal the staging lock for another hotfix");
+    assert_eq!(b.tone, Tone::Refused, "{}", b.text);
+}
+
+#[test]
+fn a_message_delivered_twice_is_answered_once() {
+    let w = World::new();
+    let incoming = Incoming {
+        actor: Actor::new("shell", "alice", "alice"),
+        channel: "tty".to_owned(),
+        text: "lock staging for QA".to_owned(),
+        reply_to: None,
+    };
+    let first = w.robot.handle_delivery(&incoming, "Ev42");
+    let first = first.map(|a| (a.reply.tone, a.reply.to_string()));
+    assert!(
+        matches!(&first, Some((Tone::Success, text)) if text.contains("locked")),
+        "{first:?}"
+    );
+    assert!(w.robot.handle_delivery(&incoming, "Ev42").is_none());
+    // The same words in a new message are a new request.
+    let again = w.robot.handle_delivery(&incoming, "Ev43");
+    assert!(again.is_some_and(|a| a.reply.tone == Tone::Success));
 }

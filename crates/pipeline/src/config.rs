@@ -2,6 +2,7 @@
 //! developer, limits and times. The binary loads TOML into these types; every
 //! field has a default, so an empty file gives a working single-app setup.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use rushbox_command::AppName;
@@ -43,9 +44,14 @@ impl PipelineConfig {
         }
     }
 
-    /// The strongest role the actor's patterns give it, if any.
-    pub fn role_of(&self, actor: &Actor) -> Option<Role> {
-        let matches = |patterns: &[String]| patterns.iter().any(|p| actor_matches(p, actor));
+    /// The strongest role the actor's patterns give it, if any, with
+    /// `groups` saying who is in the groups that patterns name.
+    pub fn role_of(&self, actor: &Actor, groups: &Groups) -> Option<Role> {
+        let matches = |patterns: &[String]| {
+            patterns
+                .iter()
+                .any(|p| actor_matches(p, actor) || groups.named_by(p, actor))
+        };
         if matches(&self.roles.leads) {
             Some(Role::Lead)
         } else if matches(&self.roles.developers) {
@@ -54,10 +60,62 @@ impl PipelineConfig {
             None
         }
     }
+
+    /// The groups `[roles]` names (`group:slack:S0LEADS` → `slack:S0LEADS`),
+    /// whose members a chat adapter reports through [`Groups::set`].
+    pub fn group_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .roles
+            .leads
+            .iter()
+            .chain(&self.roles.developers)
+            .filter_map(|p| p.strip_prefix(GROUP_PREFIX))
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
 }
 
-/// `*` matches everyone, `slack:T1:*` everyone of that prefix, anything else one actor.
+/// How a role pattern names a group rather than a person.
+pub const GROUP_PREFIX: &str = "group:";
+
+/// Who is in each group that roles name, as the platform last said (a Slack
+/// user group's members). Not config and not state: adapters refresh it
+/// from the platform, and an unknown group has no members.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Groups {
+    members: BTreeMap<String, BTreeSet<Actor>>,
+}
+
+impl Groups {
+    /// Replaces the members of `group` (a name without `group:`).
+    pub fn set(&mut self, group: &str, members: impl IntoIterator<Item = Actor>) {
+        self.members
+            .insert(group.to_owned(), members.into_iter().collect());
+    }
+
+    pub fn members(&self, group: &str) -> impl Iterator<Item = &Actor> {
+        self.members.get(group).into_iter().flatten()
+    }
+
+    /// Whether `pattern` is `group:<name>` and the actor is in that group.
+    fn named_by(&self, pattern: &str, actor: &Actor) -> bool {
+        pattern
+            .strip_prefix(GROUP_PREFIX)
+            .and_then(|group| self.members.get(group))
+            .is_some_and(|members| members.contains(actor))
+    }
+}
+
+/// `*` matches everyone, `slack:T1:*` everyone of that prefix, anything else
+/// one actor; `group:…` patterns are matched by [`Groups`], never as a prefix.
 fn actor_matches(pattern: &str, actor: &Actor) -> bool {
+    if pattern.starts_with(GROUP_PREFIX) {
+        return false;
+    }
     match pattern.strip_suffix('*') {
         Some(prefix) => actor.as_str().starts_with(prefix),
         None => pattern == actor.as_str(),

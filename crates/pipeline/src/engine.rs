@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use rushbox_command::{AppName, EnvName, GitRef, ReleaseId, Span, Stage, Target};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::config::PipelineConfig;
+use crate::config::{Groups, PipelineConfig};
 use crate::model::{Actor, AuditEntry, Env, EnvKey, EnvState, Lock, Operation, Role, State, Time};
 use crate::ops::{self, OperationHandle, OperationHost};
 use crate::policy::{self, Blocker, Call, Finish, Notice, Refusal, human_duration, short};
@@ -99,6 +99,9 @@ pub enum EngineError {
     Refused(Refusal),
     /// The decision could not be stored, so nothing happened.
     Store(StoreError),
+    /// This delivery (a chat message id) was decided before: the platform
+    /// sent it again, and it is not run twice.
+    AlreadyHandled { delivery: String },
 }
 
 impl EngineError {
@@ -106,7 +109,7 @@ impl EngineError {
     pub fn blockers(&self) -> &[Blocker] {
         match self {
             EngineError::Refused(r) => &r.blockers,
-            EngineError::Store(_) => &[],
+            EngineError::Store(_) | EngineError::AlreadyHandled { .. } => &[],
         }
     }
 }
@@ -118,6 +121,9 @@ impl fmt::Display for EngineError {
             // A failed flush leaves it unknown what was saved; say only that.
             EngineError::Store(e @ StoreError::Poisoned { .. }) => e.fmt(f),
             EngineError::Store(e) => write!(f, "nothing was changed: {e}"),
+            EngineError::AlreadyHandled { .. } => {
+                f.write_str("that message arrived twice; it was handled the first time")
+            }
         }
     }
 }
@@ -275,10 +281,44 @@ pub struct QueueView {
 struct Core {
     state: State,
     running: HashMap<u64, CancelToken>,
+    /// Deliveries decided in the last [`DELIVERY_MEMORY`] seconds.
+    deliveries: Deliveries,
+}
+
+/// How long a delivery id is remembered: Slack retries an event for a few
+/// minutes, and Socket Mode redelivers what was not acknowledged.
+pub const DELIVERY_MEMORY: Time = 60 * 60;
+
+/// Delivery ids with when they were decided, oldest first out.
+#[derive(Default)]
+struct Deliveries {
+    at: HashMap<String, Time>,
+    order: std::collections::VecDeque<(Time, String)>,
+}
+
+impl Deliveries {
+    fn contains(&self, id: &str) -> bool {
+        self.at.contains_key(id)
+    }
+
+    fn insert(&mut self, id: String, now: Time) {
+        while let Some((at, _)) = self.order.front()
+            && at.saturating_add(DELIVERY_MEMORY) < now
+        {
+            if let Some((_, old)) = self.order.pop_front() {
+                self.at.remove(&old);
+            }
+        }
+        if self.at.insert(id.clone(), now).is_none() {
+            self.order.push_back((now, id));
+        }
+    }
 }
 
 struct Inner {
     config: PipelineConfig,
+    /// Members of the groups roles name, as the chat adapters last said.
+    groups: RwLock<Groups>,
     provider: Arc<dyn Provider>,
     resolver: Arc<dyn RefResolver>,
     clock: Arc<dyn Clock>,
@@ -294,6 +334,8 @@ struct Inner {
 pub struct Engine {
     inner: Arc<Inner>,
     interrupted: Arc<Vec<Operation>>,
+    /// The chat message this handle decides for (see [`Engine::for_delivery`]).
+    delivery: Option<Arc<str>>,
 }
 
 impl Engine {
@@ -330,8 +372,14 @@ impl Engine {
             .map(|op| op.id)
             .collect();
         let (notices, _) = broadcast::channel(1024);
+        let mut deliveries = Deliveries::default();
+        let since = clock.now().saturating_sub(DELIVERY_MEMORY);
+        for (id, at) in store.deliveries_since(since)?.into_iter().rev() {
+            deliveries.insert(id, at);
+        }
         let inner = Arc::new(Inner {
             config,
+            groups: RwLock::new(Groups::default()),
             provider,
             resolver,
             clock,
@@ -339,11 +387,12 @@ impl Engine {
             core: Mutex::new(Core {
                 state,
                 running: HashMap::new(),
+                deliveries,
             }),
             notices,
         });
         let now = inner.clock.now();
-        inner.call(&Actor::rushbox(), &Call::Reconcile, now)?;
+        inner.call(&Actor::rushbox(), &Call::Reconcile, now, None)?;
         let interrupted = {
             let core = inner.core();
             running_before
@@ -354,6 +403,7 @@ impl Engine {
         Ok(Engine {
             inner,
             interrupted: Arc::new(interrupted),
+            delivery: None,
         })
     }
 
@@ -379,11 +429,44 @@ impl Engine {
     }
 
     pub fn role_of(&self, actor: &Actor) -> Option<Role> {
-        self.inner.config.role_of(actor)
+        self.inner.config.role_of(actor, &self.inner.groups())
+    }
+
+    /// The groups `[roles]` names, for adapters to report members of.
+    pub fn group_names(&self) -> Vec<String> {
+        self.inner.config.group_names()
+    }
+
+    /// Replaces who is in `group` (e.g. `slack:S0LEADS`); the next decision
+    /// sees it. Members are the platform's word, refreshed by its adapter.
+    pub fn set_group_members(&self, group: &str, members: impl IntoIterator<Item = Actor>) {
+        let mut groups = self.inner.groups.write().unwrap_or_else(|p| p.into_inner());
+        groups.set(group, members);
     }
 
     fn call(&self, actor: &Actor, call: Call) -> Result<Reply, EngineError> {
-        self.inner.call(actor, &call, self.inner.clock.now())
+        self.inner.call(
+            actor,
+            &call,
+            self.inner.clock.now(),
+            self.delivery.as_deref(),
+        )
+    }
+
+    /// A handle whose decisions are recorded as answering `delivery`, a chat
+    /// platform's id for the message (a Slack event id). A delivery decided
+    /// before, in this run or in the last hour of earlier ones, is refused
+    /// with [`EngineError::AlreadyHandled`]: a redelivery never runs twice.
+    pub fn for_delivery(&self, delivery: &str) -> Engine {
+        Engine {
+            delivery: Some(Arc::from(delivery)),
+            ..self.clone()
+        }
+    }
+
+    /// Whether `delivery` was decided already (see [`Engine::for_delivery`]).
+    pub fn delivered(&self, delivery: &str) -> bool {
+        self.inner.core().deliveries.contains(delivery)
     }
 
     /// `deploy <ref> to dev|<env>`: resolves the ref, then builds (once per
@@ -574,7 +657,7 @@ impl Engine {
     /// their time to live are destroyed and idle ones suspended.
     /// The runtime calls it periodically.
     pub fn tick(&self, now: Time) -> Result<Reply, EngineError> {
-        self.inner.call(&Actor::rushbox(), &Call::Tick, now)
+        self.inner.call(&Actor::rushbox(), &Call::Tick, now, None)
     }
 
     fn default_app(&self, app: Option<&AppName>) -> Result<AppName, EngineError> {
@@ -741,21 +824,36 @@ impl Inner {
     /// or the plan is written to the store (not yet flushed) and the plan
     /// applied to the state, so the next decision sees it; the caller must
     /// [`Store::sync`] the returned [`Written`] before telling anyone.
+    fn groups(&self) -> RwLockReadGuard<'_, Groups> {
+        self.groups.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn decide_and_write(
         &self,
         core: &mut Core,
         actor: &Actor,
         call: &Call,
         now: Time,
+        delivery: Option<&str>,
     ) -> Result<(Result<policy::Plan, Refusal>, Written), EngineError> {
         // After a failed flush the state may be ahead of the disk: decide nothing more.
         self.store.check_poisoned()?;
-        let decision = policy::decide_and_audit(&core.state, &self.config, actor, call, now);
+        let mut decision =
+            policy::decide_and_audit(&core.state, &self.config, &self.groups(), actor, call, now);
+        // The delivery is written with the decision, so both or neither survive a crash.
+        let mut record = None;
+        if let (Some(id), Some(audit)) = (delivery, decision.audit.as_mut()) {
+            audit.delivery = Some(id.to_owned());
+            record = Some(id);
+        }
         let effects = match &decision.outcome {
             Ok(plan) => plan.effects.as_slice(),
             Err(_) => &[],
         };
         let written = self.store.write(effects, decision.audit)?;
+        if let Some(id) = record {
+            core.deliveries.insert(id.to_owned(), now);
+        }
         if let Ok(plan) = &decision.outcome {
             for effect in &plan.effects {
                 core.state.apply(effect);
@@ -773,9 +871,22 @@ impl Inner {
 
     /// A call from a person (or the clock): decided and written under the
     /// lock, flushed outside it, then its operations started and its notices sent.
-    fn call(self: &Arc<Self>, actor: &Actor, call: &Call, now: Time) -> Result<Reply, EngineError> {
+    fn call(
+        self: &Arc<Self>,
+        actor: &Actor,
+        call: &Call,
+        now: Time,
+        delivery: Option<&str>,
+    ) -> Result<Reply, EngineError> {
         let mut core = self.core();
-        let (outcome, written) = self.decide_and_write(&mut core, actor, call, now)?;
+        if let Some(id) = delivery
+            && core.deliveries.contains(id)
+        {
+            return Err(EngineError::AlreadyHandled {
+                delivery: id.to_owned(),
+            });
+        }
+        let (outcome, written) = self.decide_and_write(&mut core, actor, call, now, delivery)?;
         let plan = match outcome {
             Ok(plan) => plan,
             Err(refusal) => {
@@ -852,7 +963,7 @@ impl OperationHost for Inner {
         let mut core = self.core();
         core.running.remove(&operation);
         let (outcome, written) = self
-            .decide_and_write(&mut core, &Actor::rushbox(), &call, now)
+            .decide_and_write(&mut core, &Actor::rushbox(), &call, now, None)
             .map_err(|e| e.to_string())?;
         drop(core);
         self.store.sync(written).map_err(|e| e.to_string())?;

@@ -310,6 +310,10 @@ pub struct AuditEntry {
     /// The call, as words (`deploy foo to staging`).
     pub call: String,
     pub outcome: AuditOutcome,
+    /// The chat platform's id for the message that asked (a Slack event id),
+    /// so a redelivery after a restart is recognised and not run again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<String>,
 }
 
 /// Everything the policy decides on, as the store holds it.

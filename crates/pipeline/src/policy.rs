@@ -7,7 +7,7 @@ use std::fmt;
 
 use rushbox_command::{AppName, EnvName, GitRef, ReleaseId, Span, Stage, Target};
 
-use crate::config::PipelineConfig;
+use crate::config::{Groups, PipelineConfig};
 use crate::model::{
     Actor, AuditEntry, AuditOutcome, Effect, Env, EnvKey, EnvState, Lock, OpKind, OpState,
     Operation, Queue, QueueEntry, Release, Role, State, Time,
@@ -574,6 +574,7 @@ impl std::error::Error for Refusal {}
 pub fn decide(
     state: &State,
     config: &PipelineConfig,
+    groups: &Groups,
     actor: &Actor,
     call: &Call,
     now: Time,
@@ -582,7 +583,7 @@ pub fn decide(
         state,
         config,
         actor,
-        role: config.role_of(actor),
+        role: config.role_of(actor, groups),
         now,
         plan: Plan::default(),
         blockers: Vec::new(),
@@ -635,11 +636,12 @@ pub struct Decision {
 pub fn decide_and_audit(
     state: &State,
     config: &PipelineConfig,
+    groups: &Groups,
     actor: &Actor,
     call: &Call,
     now: Time,
 ) -> Decision {
-    let outcome = decide(state, config, actor, call, now);
+    let outcome = decide(state, config, groups, actor, call, now);
     let (app, env) = match call {
         Call::Finish { operation, .. } => match state.operations.get(operation) {
             Some(op) => (Some(op.app.clone()), Some(op.env.clone())),
@@ -676,6 +678,7 @@ pub fn decide_and_audit(
         env,
         call: call.to_string(),
         outcome,
+        delivery: None,
     });
     Decision { outcome, audit }
 }

@@ -35,7 +35,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::model::{AuditEntry, Effect, Env, EnvKey, Lock, Operation, Queue, Release, State};
+use crate::model::{AuditEntry, Effect, Env, EnvKey, Lock, Operation, Queue, Release, State, Time};
 
 /// How long [`Store::open`] waits for a lock that a closing handle still holds.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
@@ -317,6 +317,32 @@ impl Store {
         Ok(state)
     }
 
+    fn audit_newest_first(&self) -> impl Iterator<Item = Result<AuditEntry, StoreError>> + '_ {
+        self.trees[AUDIT].iter().rev().map(|item| {
+            let (_, v) = item.map_err(|e| self.io(e))?;
+            serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
+                tree: TREES[AUDIT],
+                message: e.to_string(),
+            })
+        })
+    }
+
+    /// The deliveries (chat message ids) of decisions made at or after
+    /// `since`, newest first, read back from the audit log.
+    pub fn deliveries_since(&self, since: Time) -> Result<Vec<(String, Time)>, StoreError> {
+        let mut found = Vec::new();
+        for entry in self.audit_newest_first() {
+            let entry = entry?;
+            if entry.at < since {
+                break;
+            }
+            if let Some(delivery) = entry.delivery {
+                found.push((delivery, entry.at));
+            }
+        }
+        Ok(found)
+    }
+
     fn encode<T: Serialize>(&self, value: &T) -> Result<Vec<u8>, StoreError> {
         serde_json::to_vec(value).map_err(|e| self.io(e))
     }
@@ -541,13 +567,8 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let mut out = Vec::new();
-        for item in self.trees[AUDIT].iter().rev() {
-            let (_, v) = item.map_err(|e| self.io(e))?;
-            let entry: AuditEntry =
-                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
-                    tree: TREES[AUDIT],
-                    message: e.to_string(),
-                })?;
+        for entry in self.audit_newest_first() {
+            let entry = entry?;
             if keep(&entry) {
                 out.push(entry);
                 if out.len() >= limit {
@@ -763,6 +784,7 @@ mod tests {
             outcome: AuditOutcome::Done {
                 message: String::new(),
             },
+            delivery: None,
         }
     }
 

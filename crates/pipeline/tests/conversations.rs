@@ -710,3 +710,121 @@ fn owners_are_warned_once_before_their_env_runs_out_of_time() {
     let reply = w.engine.tick(w.clock.advance(3600)).unwrap();
     assert_eq!(reply.notices.len(), 1, "{:?}", reply.notices);
 }
+
+#[test]
+fn roles_may_name_a_group_whose_members_the_platform_reports() {
+    let mut config = config();
+    config.roles.leads.push("group:slack:S0LEADS".to_owned());
+    config
+        .roles
+        .developers
+        .push("group:slack:S0DEVS".to_owned());
+    let w = world_with(config);
+    assert_eq!(w.engine.group_names(), ["slack:S0DEVS", "slack:S0LEADS"]);
+    let (lena, dana, omar) = (actor("lena"), actor("dana"), actor("omar"));
+    done(w.engine.deploy(&lena, None, git_ref("main"), to("staging")));
+    // Nobody is in the groups yet: dana is nobody, so she can't deploy at all.
+    assert_eq!(w.engine.role_of(&dana), None);
+    assert!(matches!(
+        refused(w.engine.deploy(&dana, None, git_ref("foo"), dev()))[0],
+        Blocker::NeedsRole { .. }
+    ));
+    // The platform says dana leads and omar develops.
+    w.engine.set_group_members("slack:S0LEADS", [dana.clone()]);
+    w.engine.set_group_members("slack:S0DEVS", [omar.clone()]);
+    assert_eq!(w.engine.role_of(&dana), Some(Role::Lead));
+    assert_eq!(w.engine.role_of(&omar), Some(Role::Developer));
+    let blockers = refused(w.engine.promote(&omar, None, env("staging"), env("prod")));
+    assert!(matches!(
+        blockers[0],
+        Blocker::NeedsRole {
+            role: Role::Lead,
+            ..
+        }
+    ));
+    done(w.engine.promote(&dana, None, env("staging"), env("prod")));
+    // Leaving the group takes the role away at the next decision.
+    w.engine.set_group_members("slack:S0LEADS", []);
+    assert_eq!(w.engine.role_of(&dana), None);
+    // A group pattern is never read as an actor prefix.
+    assert_eq!(w.engine.role_of(&actor("group")), None);
+}
+
+#[test]
+fn a_redelivered_message_is_decided_once_even_across_a_restart() {
+    use rushbox_pipeline::engine::ManualClock;
+    use rushbox_pipeline::{Engine, EngineError, NoopProvider};
+    use std::sync::Arc;
+
+    let World {
+        engine, clock, dir, ..
+    } = world();
+    let alice = actor("alice");
+    let lock = |engine: &Engine, reason: &str| {
+        engine.lock(
+            &alice,
+            None,
+            env("staging"),
+            Some(reason.to_owned()),
+            None,
+            false,
+        )
+    };
+    lock(&engine.for_delivery("Ev1"), "QA").unwrap();
+    assert!(engine.delivered("Ev1"));
+    assert!(!engine.delivered("Ev2"));
+    assert!(matches!(
+        lock(&engine.for_delivery("Ev1"), "QA"),
+        Err(EngineError::AlreadyHandled { delivery }) if delivery == "Ev1"
+    ));
+    // A refusal is a decision too: bob's redelivered request is not re-run.
+    let bob = actor("bob");
+    let bob_lock = |engine: &Engine| {
+        engine.lock(
+            &bob,
+            None,
+            env("staging"),
+            Some("demo".to_owned()),
+            None,
+            false,
+        )
+    };
+    assert!(matches!(
+        bob_lock(&engine.for_delivery("Ev2")),
+        Err(EngineError::Refused(_))
+    ));
+    assert!(matches!(
+        bob_lock(&engine.for_delivery("Ev2")),
+        Err(EngineError::AlreadyHandled { .. })
+    ));
+    // Without a delivery id nothing is remembered.
+    lock(&engine, "QA again").unwrap();
+    lock(&engine, "QA again").unwrap();
+    let history_len = engine.history(None, None, 100).unwrap().len();
+
+    // rushbox restarts; Slack retries Ev1 a minute later.
+    drop(engine);
+    clock.advance(60);
+    let reopen = |clock: &Arc<ManualClock>| {
+        Engine::open_with_clock(
+            config(),
+            &dir.path().join("db"),
+            Arc::new(NoopProvider::new()),
+            Arc::new(refs()),
+            clock.clone(),
+        )
+        .unwrap()
+    };
+    let engine = reopen(&clock);
+    assert!(engine.delivered("Ev1") && engine.delivered("Ev2"));
+    assert!(matches!(
+        lock(&engine.for_delivery("Ev1"), "QA"),
+        Err(EngineError::AlreadyHandled { .. })
+    ));
+    assert_eq!(engine.history(None, None, 100).unwrap().len(), history_len);
+    // Two hours on, a restart forgets them: ids are kept for an hour at least.
+    drop(engine);
+    clock.advance(2 * 60 * 60);
+    let engine = reopen(&clock);
+    assert!(!engine.delivered("Ev1"));
+}

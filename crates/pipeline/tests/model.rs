@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use common::*;
 use proptest::prelude::*;
 use rushbox_command::Target;
+use rushbox_pipeline::config::Groups;
 use rushbox_pipeline::model::{Actor, AuditEntry, AuditOutcome, EnvKey, State};
 use rushbox_pipeline::policy::{Call, Finish, Plan, Refusal, decide_and_audit};
 
@@ -160,7 +161,14 @@ impl Sim {
     /// One decision, applied as the store applies it, with the audit checks.
     fn decide(&mut self, actor: &Actor, call: &Call) -> Result<Plan, Refusal> {
         let before = self.audit.len();
-        let d = decide_and_audit(&self.state, &self.config, actor, call, self.now);
+        let d = decide_and_audit(
+            &self.state,
+            &self.config,
+            &Groups::default(),
+            actor,
+            call,
+            self.now,
+        );
         if let Some(entry) = d.audit.clone() {
             self.audit.push(entry);
         }
