@@ -3,6 +3,7 @@
 //! [`SlackBot`], which decides whether an event is addressed to rushbox,
 //! runs it once (redeliveries are dropped) and posts, edits and DMs replies.
 
+pub mod groups;
 pub mod names;
 
 use std::collections::{HashSet, VecDeque};
@@ -15,6 +16,7 @@ use slack_morphism::prelude::*;
 use tokio::time::Instant;
 
 use crate::render::{self, ACTION_PREFIX};
+use groups::NamedGroup;
 use names::DisplayNames;
 
 /// Calls the Web API as the bot, waiting out `429 Retry-After` a few times.
@@ -63,6 +65,7 @@ pub struct SlackBot {
     me: BotIdentity,
     seen: Mutex<Seen>,
     names: Mutex<DisplayNames>,
+    group_failures: Mutex<groups::Failures>,
     /// At most one `chat.update` per message per this long (the last one always goes).
     edit_interval: Duration,
     pub(crate) log: Log,
@@ -121,6 +124,7 @@ impl SlackBot {
             me,
             seen: Mutex::new(Seen::default()),
             names: Mutex::new(DisplayNames::default()),
+            group_failures: Mutex::new(groups::Failures::default()),
             edit_interval: Duration::from_secs(1),
             log: stderr_log(),
         })
@@ -174,7 +178,7 @@ impl SlackBot {
     /// more than [`NAME_LOOKUP_TIMEOUT`]: without an answer the id is the
     /// name for a few minutes, and an outage is logged once.
     pub async fn display_name(&self, user: &str) -> String {
-        if let Some(name) = self.names().get(user, std::time::Instant::now()) {
+        if let Some(name) = lock(&self.names).get(user, std::time::Instant::now()) {
             return name.to_owned();
         }
         let request = SlackApiUsersInfoRequest::new(SlackUserId(user.to_owned()));
@@ -183,8 +187,7 @@ impl SlackBot {
         let now = std::time::Instant::now();
         let failure = match answer {
             Ok(Ok(info)) => {
-                self.names()
-                    .looked_up(user, names::name_of(&info.user), now);
+                lock(&self.names).looked_up(user, names::name_of(&info.user), now);
                 None
             }
             Ok(Err(error)) => Some(api_failure(&error, "users:read")),
@@ -194,23 +197,76 @@ impl SlackBot {
             )),
         };
         if let Some(why) = failure
-            && self.names().failed(user, now)
+            && lock(&self.names).failed(user, now)
         {
             (self.log)(&format!(
                 "rushbox-slack: could not look up a display name with users.info: {why}. \
                  People are shown by user id until it works again."
             ));
         }
-        self.names()
+        lock(&self.names)
             .get(user, now)
             .map_or_else(|| user.to_owned(), str::to_owned)
     }
 
-    fn names(&self) -> MutexGuard<'_, DisplayNames> {
-        // A panic elsewhere poisoned the cache: names are only shown, keep going.
-        self.names
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Asks Slack who is in each user group that roles name and tells the
+    /// Robot. A group Slack does not answer for keeps its previous members,
+    /// and the log says why (once per reason).
+    pub async fn refresh_groups(&self) {
+        for group in groups::slack_groups(&self.robot.group_names()) {
+            match group {
+                Ok(group) => self.refresh_group(&group).await,
+                Err(name) => self.group_failed(
+                    &name,
+                    "roles name it, but a Slack group is named by its user group id, \
+                     like `group:slack:S0LEADS`",
+                ),
+            }
+        }
+    }
+
+    /// Refreshes the groups now and then every [`groups::REFRESH_INTERVAL`], until dropped.
+    pub async fn keep_groups_fresh(self: Arc<Self>) {
+        let mut every = tokio::time::interval(groups::REFRESH_INTERVAL);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            self.refresh_groups().await;
+        }
+    }
+
+    async fn refresh_group(&self, group: &NamedGroup) {
+        let request = SlackApiUserGroupsUsersListRequest::new(SlackUserGroupId(group.id.clone()));
+        match retrying!(self, |s| s.usergroups_users_list(&request)) {
+            Ok(list) => {
+                let platform = format!("slack:{}", self.me.team_id);
+                let members: Vec<Actor> = list
+                    .users
+                    .iter()
+                    .map(|user| Actor::new(&platform, &user.0, &user.0))
+                    .collect();
+                self.robot.set_group_members(&group.name, &members);
+                if lock(&self.group_failures).read(&group.name) {
+                    (self.log)(&format!(
+                        "rushbox-slack: read the members of `group:{}` again",
+                        group.name
+                    ));
+                }
+            }
+            Err(error) => self.group_failed(
+                &group.name,
+                &format!(
+                    "usergroups.users.list failed ({}); its members are still those last read, if any",
+                    api_failure(&error, "usergroups:read")
+                ),
+            ),
+        }
+    }
+
+    fn group_failed(&self, name: &str, why: &str) {
+        if lock(&self.group_failures).failed(name, why) {
+            (self.log)(&format!("rushbox-slack: roles name `group:{name}`: {why}"));
+        }
     }
 
     /// A push event (mention or DM): what to run, if it is for rushbox and new.
@@ -305,8 +361,18 @@ impl SlackBot {
             .to_owned()
     }
 
-    /// Runs a push event if it is a new message for rushbox.
+    /// Runs a push event if it is a new message for rushbox; reads a user
+    /// group again when Slack says it changed and roles name it.
     pub async fn on_push(self: &Arc<Self>, event: SlackPushEventCallback) {
+        if let Some(id) = groups::changed_group(&event.event) {
+            let name = format!("slack:{id}");
+            if self.first_delivery(&format!("event:{}", event.event_id.0))
+                && self.robot.group_names().contains(&name)
+            {
+                self.refresh_group(&NamedGroup { name, id }).await;
+            }
+            return;
+        }
         if let Some(incoming) = self.incoming_from_push(&event) {
             self.run(incoming).await;
         }
@@ -604,6 +670,14 @@ impl SlackBot {
         let (team, user) = rest.split_once(':')?;
         (team == self.me.team_id).then(|| user.to_owned())
     }
+}
+
+/// A panic elsewhere poisoned the lock: what it guards (names to show, what
+/// was logged) is still good enough, keep going.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A failed Web API call in a log line: Slack's error code (not the whole

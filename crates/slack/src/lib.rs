@@ -135,6 +135,7 @@ impl Slack {
     /// router the binary mounted.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), SlackError> {
         let notices = tokio::spawn(self.bot.clone().deliver_notices(self.notices));
+        let groups = tokio::spawn(self.bot.clone().keep_groups_fresh());
         let result = match (self.config.mode, self.tokens.app) {
             (SlackMode::SocketMode, Some(app)) => {
                 let app_token = SlackApiToken::new(SlackApiTokenValue(app));
@@ -155,6 +156,7 @@ impl Slack {
             }
         };
         notices.abort();
+        groups.abort();
         result
     }
 }

@@ -54,11 +54,20 @@ struct World {
 }
 
 fn robot(dir: &std::path::Path, provider: Arc<dyn Provider>) -> Robot {
+    let roles = RolesConfig {
+        leads: vec!["slack:T1:ULEAD".to_owned()],
+        developers: vec!["slack:T1:UDEV".to_owned()],
+    };
+    robot_with_roles(dir, provider, roles)
+}
+
+fn robot_with_roles(
+    dir: &std::path::Path,
+    provider: Arc<dyn Provider>,
+    roles: RolesConfig,
+) -> Robot {
     let config = PipelineConfig {
-        roles: RolesConfig {
-            leads: vec!["slack:T1:ULEAD".to_owned()],
-            developers: vec!["slack:T1:UDEV".to_owned()],
-        },
+        roles,
         ..PipelineConfig::default()
     };
     let refs = FixedRefs::new([
@@ -622,30 +631,69 @@ async fn a_refused_reconnect_is_tried_again() {
     );
 }
 
-/// The whole adapter as the binary runs it: connect_with + run, Socket Mode
-/// with Slack's default of two connections, each of which may deliver the
-/// same event; it still runs once.
+/// The whole adapter as the binary runs it: `connect_with` + `run`, Socket
+/// Mode with Slack's default of two connections, its log captured.
+struct Running {
+    fake: FakeSlack,
+    provider: Arc<NoopProvider>,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+    stop: oneshot::Sender<()>,
+    running: tokio::task::JoinHandle<Result<(), rushbox_slack::SlackError>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    async fn start(fake: FakeSlack, roles: RolesConfig) -> Running {
+        let dir = tempfile::tempdir().unwrap();
+        let provider = Arc::new(NoopProvider::new());
+        let config = rushbox_slack::SlackConfig {
+            api_url: Some(fake.api_url.clone()),
+            ..Default::default()
+        };
+        let tokens = rushbox_slack::SlackTokens {
+            bot: "xoxb-test".to_owned(),
+            app: Some("xapp-test".to_owned()),
+            signing_secret: None,
+        };
+        let robot = robot_with_roles(dir.path(), provider.clone(), roles);
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = log.clone();
+        let slack = rushbox_slack::connect_with(&config, tokens, robot)
+            .await
+            .unwrap()
+            .with_log(Arc::new(move |line: &str| {
+                sink.lock().unwrap().push(line.to_owned())
+            }));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let running = tokio::spawn(slack.run(async move {
+            let _ = stopped.await;
+        }));
+        fake.wait_connected().await;
+        Running {
+            fake,
+            provider,
+            log,
+            stop,
+            running,
+            _dir: dir,
+        }
+    }
+
+    fn logged(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    async fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.running.await.unwrap().unwrap();
+    }
+}
+
+/// Each of the two connections may deliver the same event; it still runs once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_listens_on_two_connections_and_runs_each_event_once() {
-    let fake = FakeSlack::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let provider = Arc::new(NoopProvider::new());
-    let config = rushbox_slack::SlackConfig {
-        api_url: Some(fake.api_url.clone()),
-        ..Default::default()
-    };
-    let tokens = rushbox_slack::SlackTokens {
-        bot: "xoxb-test".to_owned(),
-        app: Some("xapp-test".to_owned()),
-        signing_secret: None,
-    };
-    let slack = rushbox_slack::connect_with(&config, tokens, robot(dir.path(), provider))
-        .await
-        .unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let running = tokio::spawn(slack.run(async move {
-        let _ = stopped.await;
-    }));
+    let r = Running::start(FakeSlack::start().await, RolesConfig::default()).await;
+    let fake = r.fake.clone();
     fake.wait_for("two connections", |calls| {
         (calls
             .iter()
@@ -668,8 +716,118 @@ async fn run_listens_on_two_connections_and_runs_each_event_once() {
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(fake.calls("chat.postMessage").len(), 1);
-    stop.send(()).unwrap();
-    running.await.unwrap().unwrap();
+    r.stop().await;
+}
+
+// ---- User groups in roles --------------------------------------------------
+
+/// Leads are whoever is in the Slack user group S0LEADS; everyone in T1 develops.
+fn leads_in_a_user_group() -> RolesConfig {
+    RolesConfig {
+        leads: vec!["group:slack:S0LEADS".to_owned()],
+        developers: vec!["slack:T1:*".to_owned()],
+    }
+}
+
+/// Slack's event for a user group whose members changed.
+fn group_changed(envelope: &str, event_id: &str, group: &str) -> Value {
+    events_api(
+        envelope,
+        event_id,
+        json!({"type": "subteam_members_changed", "subteam_id": group, "team_id": "T1",
+            "date_previous_update": 1700000000, "date_update": 1700000100,
+            "added_users": [], "added_users_count": "0",
+            "removed_users": [], "removed_users_count": "0"}),
+    )
+}
+
+/// UDEV puts branch foo on staging, ready to be promoted.
+async fn stage_foo(fake: &FakeSlack) {
+    fake.push(direct("s1", "Es1", "UDEV", "deploy branch foo to dev"));
+    fake.wait_call("chat.update", "dev-foo` is ready").await;
+    fake.push(direct("s2", "Es2", "UDEV", "deploy dev-foo to staging"));
+    fake.wait_call("chat.update", "staging` is ready").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lead_by_slack_user_group_may_promote_and_others_may_not() {
+    let fake = FakeSlack::start().await;
+    fake.set_group("S0LEADS", &["U_LEAD"]);
+    let r = Running::start(fake.clone(), leads_in_a_user_group()).await;
+    let read = fake.wait_call("usergroups.users.list", "S0LEADS").await;
+    assert_eq!(read.auth, "Bearer xoxb-test");
+    stage_foo(&fake).await;
+
+    fake.push(direct("e1", "Ev1", "UDEV", "promote staging to prod"));
+    let refused = fake.wait_call("chat.postMessage", ":no_entry:").await;
+    assert!(text_of(&refused).contains("lead"), "{}", text_of(&refused));
+    fake.push(direct("e2", "Ev2", "U_LEAD", "promote staging to prod"));
+    fake.wait_call("chat.update", "prod` is ready").await;
+    assert_eq!(deploys_to(&r.provider, "prod"), 1);
+
+    // Slack says the group changed: UDEV is now its only member.
+    fake.set_group("S0LEADS", &["UDEV"]);
+    fake.push(group_changed("e3", "Ev3", "S0LEADS"));
+    fake.wait_for("the group read again", |calls| {
+        (calls
+            .iter()
+            .filter(|c| c.method == "usergroups.users.list")
+            .count()
+            == 2)
+            .then_some(())
+    })
+    .await;
+    let updates = fake.calls("chat.update").len();
+    fake.push(direct("e4", "Ev4", "UDEV", "promote staging to prod"));
+    fake.wait_for("prod ready again", |calls| {
+        (calls
+            .iter()
+            .filter(|c| c.method == "chat.update")
+            .skip(updates)
+            .any(|c| c.body.to_string().contains("prod` is ready")))
+        .then_some(())
+    })
+    .await;
+    assert_eq!(deploys_to(&r.provider, "prod"), 2);
+    assert!(r.logged().is_empty(), "{:?}", r.logged());
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_group_slack_will_not_list_keeps_its_last_members_and_the_log_says_why() {
+    let fake = FakeSlack::start().await;
+    fake.set_group("S0LEADS", &["U_LEAD"]);
+    let r = Running::start(fake.clone(), leads_in_a_user_group()).await;
+    fake.wait_call("usergroups.users.list", "S0LEADS").await;
+    // The scope was taken away: the next read fails, twice.
+    fake.trouble(
+        "usergroups.users.list",
+        Trouble::Fails("missing_scope".to_owned()),
+    );
+    fake.push(group_changed("e1", "Ev1", "S0LEADS"));
+    fake.push(group_changed("e2", "Ev2", "S0LEADS"));
+    fake.wait_for("two failed reads", |calls| {
+        (calls
+            .iter()
+            .filter(|c| c.method == "usergroups.users.list")
+            .count()
+            == 3)
+            .then_some(())
+    })
+    .await;
+    stage_foo(&fake).await;
+    fake.push(direct("e3", "Ev3", "U_LEAD", "promote staging to prod"));
+    fake.wait_call("chat.update", "prod` is ready").await;
+    assert_eq!(deploys_to(&r.provider, "prod"), 1, "U_LEAD is still a lead");
+    let log = r.logged();
+    assert_eq!(log.len(), 1, "logged once: {log:?}");
+    assert!(log[0].contains("group:slack:S0LEADS"), "{log:?}");
+    assert!(
+        log[0].contains("usergroups:read"),
+        "names the scope: {log:?}"
+    );
+    assert!(!log[0].contains("xoxb"), "{log:?}");
+    r.stop().await;
 }
 
 // ---- The Events API over HTTP -------------------------------------------

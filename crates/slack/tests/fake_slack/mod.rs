@@ -55,6 +55,8 @@ pub struct FakeSlack {
     next_ts: Arc<Mutex<u64>>,
     /// `users.info` profiles by user id; others get their id, lowercased, as their name.
     profiles: Arc<Mutex<HashMap<String, Value>>>,
+    /// `usergroups.users.list` members by user group id.
+    groups: Arc<Mutex<HashMap<String, Vec<String>>>>,
     troubles: Arc<Mutex<HashMap<String, Trouble>>>,
     /// How many `chat.update` calls still get a 429 first.
     pub rate_limit_updates: Arc<Mutex<u32>>,
@@ -75,6 +77,7 @@ impl FakeSlack {
             cuts,
             next_ts: Arc::new(Mutex::new(100)),
             profiles: Arc::default(),
+            groups: Arc::default(),
             troubles: Arc::default(),
             rate_limit_updates: Arc::default(),
         };
@@ -193,6 +196,12 @@ impl FakeSlack {
             .lock()
             .unwrap()
             .insert(user.to_owned(), fields);
+    }
+
+    /// Who `usergroups.users.list` says is in the user group `id`.
+    pub fn set_group(&self, id: &str, users: &[&str]) {
+        let users = users.iter().map(|u| (*u).to_owned()).collect();
+        self.groups.lock().unwrap().insert(id.to_owned(), users);
     }
 
     /// Makes `method` misbehave until [`FakeSlack::recover`].
@@ -330,6 +339,13 @@ async fn web_api(
                 _ => "U",
             };
             json!({"ok":true,"channel":{"id":format!("D{user}")}})
+        }
+        "usergroups.users.list" => {
+            let id = body["usergroup"].as_str().unwrap_or("");
+            match fake.groups.lock().unwrap().get(id) {
+                Some(users) => json!({"ok":true,"users":users}),
+                None => json!({"ok":false,"error":"no_such_subteam"}),
+            }
         }
         _ => json!({"ok":false,"error":"unknown_method"}),
     };
