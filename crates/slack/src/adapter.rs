@@ -361,32 +361,47 @@ impl SlackBot {
             .to_owned()
     }
 
-    /// Runs a push event if it is a new message for rushbox; reads a user
-    /// group again when Slack says it changed and roles name it.
+    /// Decides a push event if it is a new message for rushbox, and returns
+    /// once the decision is on disk (so an ack after it means "decided"); the
+    /// answer goes out in the background. Reads a user group again when Slack
+    /// says it changed and roles name it.
     pub async fn on_push(self: &Arc<Self>, event: SlackPushEventCallback) {
         if let Some(id) = groups::changed_group(&event.event) {
             let name = format!("slack:{id}");
             if self.first_delivery(&format!("event:{}", event.event_id.0))
                 && self.robot.group_names().contains(&name)
             {
-                self.refresh_group(&NamedGroup { name, id }).await;
+                let bot = self.clone();
+                tokio::spawn(async move { bot.refresh_group(&NamedGroup { name, id }).await });
             }
             return;
         }
         if let Some(incoming) = self.incoming_from_push(&event) {
-            self.run(incoming).await;
+            let delivery = format!("slack:event:{}", event.event_id.0);
+            if let Some((incoming, answer)) = self.decide(incoming, Some(&delivery)).await {
+                let bot = self.clone();
+                tokio::spawn(async move { bot.deliver(&incoming, answer, None).await });
+            }
         }
     }
 
-    /// Runs a slash command in the background and returns the immediate ack.
-    pub fn on_command(self: &Arc<Self>, command: SlackCommandEvent) -> SlackCommandEventResponse {
+    /// Decides a slash command, then returns the immediate ack (an echo of
+    /// what was typed); the answer follows in the background.
+    pub async fn on_command(
+        self: &Arc<Self>,
+        command: SlackCommandEvent,
+    ) -> SlackCommandEventResponse {
         let Some(incoming) = self.incoming_from_command(&command) else {
             return SlackCommandEventResponse::new(SlackMessageContent::new());
         };
         let echo = format!("`/rushbox {}`", render::escape(&incoming.text));
+        let delivery = format!("slack:command:{}", command.trigger_id.0);
+        let Some((incoming, answer)) = self.decide(incoming, Some(&delivery)).await else {
+            return SlackCommandEventResponse::new(SlackMessageContent::new());
+        };
         let bot = self.clone();
         let response_url = command.response_url.clone();
-        tokio::spawn(async move { bot.answer(incoming, Some(response_url)).await });
+        tokio::spawn(async move { bot.deliver(&incoming, answer, Some(response_url)).await });
         SlackCommandEventResponse::new(SlackMessageContent::new().with_text(echo))
             .with_response_type(SlackMessageResponseType::InChannel)
     }
@@ -456,11 +471,6 @@ impl SlackBot {
                 .with_blocks(blocks),
             container.message_ts.clone(),
         );
-        if let Err(error) = retrying!(self, |s| s.chat_update(&update)) {
-            (self.log)(&format!(
-                "rushbox-slack: could not mark the clicked message: {error}"
-            ));
-        }
         let team = user
             .team_id
             .as_ref()
@@ -471,36 +481,55 @@ impl SlackBot {
             .and_then(|m| m.origin.thread_ts.clone())
             .unwrap_or_else(|| container.message_ts.clone());
         let incoming = self.incoming(team, &user.id.0, &channel.0, command, Some(thread.0));
-        self.run(incoming).await;
+        let delivery = format!("slack:{click}");
+        let Some((incoming, answer)) = self.decide(incoming, Some(&delivery)).await else {
+            return;
+        };
+        let bot = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = retrying!(bot, |s| s.chat_update(&update)) {
+                (bot.log)(&format!(
+                    "rushbox-slack: could not mark the clicked message: {error}"
+                ));
+            }
+            bot.deliver(&incoming, answer, None).await;
+        });
     }
 
     /// Hands one message to the Robot, its asker named as the workspace
     /// shows them, and delivers everything it answers.
     pub async fn run(self: &Arc<Self>, incoming: Incoming) {
-        self.answer(incoming, None).await;
+        if let Some((incoming, answer)) = self.decide(incoming, None).await {
+            self.deliver(&incoming, answer, None).await;
+        }
     }
 
-    /// [`SlackBot::run`]; a slash command also has a `response_url`, which
-    /// still reaches the person where rushbox may not post (a channel it was
-    /// not invited to).
-    async fn answer(
+    /// What the Robot answers `incoming`, once its decision is durable.
+    /// With a `delivery` (Slack's id for the event, command or click), one
+    /// that was decided before, in this run or an earlier one, gives `None`.
+    async fn decide(
         self: &Arc<Self>,
         mut incoming: Incoming,
-        response_url: Option<SlackResponseUrl>,
-    ) {
+        delivery: Option<&str>,
+    ) -> Option<(Incoming, Answer)> {
         incoming.actor.display_name = self.display_name(&incoming.actor.user_id).await;
         let robot = self.robot.clone();
         let asked = incoming.clone();
-        let answer = match tokio::task::spawn_blocking(move || robot.handle(&asked)).await {
-            Ok(answer) => answer,
+        let delivery = delivery.map(str::to_owned);
+        let handled = tokio::task::spawn_blocking(move || match delivery {
+            Some(id) => robot.handle_delivery(&asked, &id),
+            None => Some(robot.handle(&asked)),
+        })
+        .await;
+        match handled {
+            Ok(answer) => answer.map(|answer| (incoming, answer)),
             Err(error) => {
                 (self.log)(&format!(
                     "rushbox-slack: the robot failed on a message: {error}"
                 ));
-                return;
+                None
             }
-        };
-        self.deliver(&incoming, answer, response_url).await;
+        }
     }
 
     async fn deliver(

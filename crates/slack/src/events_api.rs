@@ -186,9 +186,10 @@ async fn events(State(shared): State<Shared>, body: Bytes) -> Response {
     match serde_json::from_slice::<SlackPushEvent>(&body) {
         Ok(SlackPushEvent::UrlVerification(check)) => check.challenge.into_response(),
         Ok(SlackPushEvent::EventCallback(event)) => {
-            let bot = shared.bot.clone();
-            // Answer within Slack's 3 s; the work goes on in the background.
-            tokio::spawn(async move { bot.on_push(event).await });
+            // The 200 goes once the decision is on disk (milliseconds, well
+            // within Slack's 3 s): a crash before it leaves Slack to retry,
+            // and a retry of what was decided is dropped by its event id.
+            shared.bot.on_push(event).await;
             StatusCode::OK.into_response()
         }
         Ok(SlackPushEvent::AppRateLimited(_)) => {
@@ -208,7 +209,7 @@ async fn commands(
     State(shared): State<Shared>,
     Form(command): Form<SlackCommandEvent>,
 ) -> Response {
-    axum::Json(shared.bot.on_command(command)).into_response()
+    axum::Json(shared.bot.on_command(command).await).into_response()
 }
 
 #[derive(Deserialize)]
@@ -219,8 +220,7 @@ struct InteractionForm {
 async fn actions(State(shared): State<Shared>, Form(form): Form<InteractionForm>) -> Response {
     match serde_json::from_str::<SlackInteractionEvent>(&form.payload) {
         Ok(SlackInteractionEvent::BlockActions(actions)) => {
-            let bot = shared.bot.clone();
-            tokio::spawn(async move { bot.on_block_actions(actions).await });
+            shared.bot.on_block_actions(actions).await;
         }
         Ok(_) => {}
         Err(error) => {

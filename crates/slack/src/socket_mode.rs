@@ -1,7 +1,10 @@
 //! Socket Mode: slack-morphism's listener keeps a WebSocket to Slack (the
-//! URL comes from `apps.connections.open`) and acks each envelope; the
-//! callbacks only hand events to [`SlackBot`] in a spawned task, so the ack
-//! is never late and Slack does not redeliver. When a link ends (Slack's
+//! URL comes from `apps.connections.open`) and acks each envelope when its
+//! callback returns. The callbacks return once [`SlackBot`] has decided the
+//! event and the decision is on disk (milliseconds); replies and progress go
+//! out in the background. So an acked envelope is never lost to a crash, and
+//! one redelivered after a crash is dropped by its id, which the engine
+//! stored with the decision. When a link ends (Slack's
 //! `disconnect` envelope, a close frame, a cut connection), slack-morphism
 //! calls `apps.connections.open` again at once, then every
 //! `reconnect_timeout_in_seconds` (30 s) while that fails; what Slack
@@ -57,7 +60,7 @@ async fn on_push(
     state: SlackClientEventsUserState,
 ) -> UserCallbackResult<()> {
     if let Some(bot) = bot_of(&state).await {
-        tokio::spawn(async move { bot.on_push(event).await });
+        bot.on_push(event).await;
     }
     Ok(())
 }
@@ -68,7 +71,7 @@ async fn on_command(
     state: SlackClientEventsUserState,
 ) -> UserCallbackResult<SlackCommandEventResponse> {
     Ok(match bot_of(&state).await {
-        Some(bot) => bot.on_command(event),
+        Some(bot) => bot.on_command(event).await,
         None => SlackCommandEventResponse::new(SlackMessageContent::new()),
     })
 }
@@ -80,7 +83,7 @@ async fn on_interaction(
 ) -> UserCallbackResult<()> {
     if let (SlackInteractionEvent::BlockActions(actions), Some(bot)) = (event, bot_of(&state).await)
     {
-        tokio::spawn(async move { bot.on_block_actions(actions).await });
+        bot.on_block_actions(actions).await;
     }
     Ok(())
 }

@@ -321,6 +321,72 @@ async fn a_redelivered_event_runs_once() {
     assert_eq!(w.fake.calls("ack").len(), 2, "both deliveries are acked");
 }
 
+/// The engine stores each event id with its decision, so a redelivery is
+/// dropped even by an adapter that has never seen it (as after a restart,
+/// when the adapter's memory is empty; the engine reads the ids back from
+/// its store, which crates/pipeline tests across a real reopen). And the
+/// callback returns, so Slack gets its ack, only once the decision is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decided_event_is_not_run_again_by_a_fresh_adapter() {
+    let fake = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let provider = Arc::new(NoopProvider::new());
+    let robot = robot(dir.path(), provider.clone());
+    let connect = || async {
+        let client = rushbox_slack::client(&fake.api_url).unwrap();
+        let token = SlackApiToken::new(SlackApiTokenValue("xoxb-test".to_owned()));
+        Arc::new(
+            SlackBot::connect(client, token, robot.clone())
+                .await
+                .unwrap(),
+        )
+    };
+    let envelope = mention(
+        "e1",
+        "Ev77",
+        "UDEV",
+        "deploy branch foo to dev",
+        "1700000000.000700",
+    );
+    let SlackPushEvent::EventCallback(event) =
+        serde_json::from_value::<SlackPushEvent>(envelope["payload"].clone()).unwrap()
+    else {
+        panic!("not an event callback");
+    };
+    let first = connect().await;
+    first.on_push(event.clone()).await;
+    // Decided before the callback returned: dev-foo exists already.
+    let status = robot.handle(&rushbox_chat::Incoming {
+        actor: Actor::new("slack:T1", "UDEV", "UDEV"),
+        channel: "C1".to_owned(),
+        text: "status dev-foo".to_owned(),
+        reply_to: None,
+    });
+    assert!(
+        status.reply.to_string().contains("dev-foo")
+            && status.reply.tone != rushbox_chat::Tone::Refused,
+        "{}",
+        status.reply
+    );
+    fake.wait_call("chat.update", "is ready").await;
+    let posts = fake.calls("chat.postMessage").len();
+
+    let fresh = connect().await;
+    fresh.on_push(event).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        deploys_to(&provider, "dev-foo"),
+        1,
+        "{:?}",
+        provider.requests()
+    );
+    assert_eq!(
+        fake.calls("chat.postMessage").len(),
+        posts,
+        "nothing said twice"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_direct_message_needs_no_mention_and_bots_are_ignored() {
     let w = World::start().await;
