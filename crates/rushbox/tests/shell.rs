@@ -1,6 +1,8 @@
 //! `rushbox shell` end to end: the real binary, a real git repository, a
 //! sled store on disk, scripts piped in as a person would type them.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -14,27 +16,7 @@ impl Setup {
     /// A repository with `main` and `foo`, and a config that deploys it with `provider`.
     fn new(provider: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
-        let repo = dir.path().join("app");
-        std::fs::create_dir(&repo).unwrap();
-        let git = |args: &[&str]| {
-            let status = Command::new("git")
-                .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
-                .args(args)
-                .current_dir(&repo)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .unwrap();
-            assert!(status.success(), "git {args:?}");
-        };
-        git(&["init", "-q", "-b", "main"]);
-        std::fs::write(repo.join("README"), "hello\n").unwrap();
-        git(&["add", "README"]);
-        git(&["commit", "-q", "-m", "first"]);
-        git(&["checkout", "-q", "-b", "foo"]);
-        std::fs::write(repo.join("README"), "hello foo\n").unwrap();
-        git(&["commit", "-q", "-am", "foo"]);
-        git(&["checkout", "-q", "main"]);
+        common::app_repo(dir.path());
         let config = format!(
             "store = \"state\"\n{provider}\n[[apps]]\nname = \"shop\"\nrepo = \"app\"\n\
              [roles]\nleads = [\"shell:lena\"]\ndevelopers = [\"shell:alice\", \"shell:bob\"]\n"
