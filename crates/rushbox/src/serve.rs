@@ -1,12 +1,17 @@
 //! `rushbox serve`: the bot for a team, on the chat platforms its config
 //! names (`[slack]`, `[discord]`), until SIGINT or SIGTERM. Timed rules run
-//! every few seconds; with the local provider, the router serves the envs.
+//! every few seconds; with the local provider, the router serves the envs;
+//! with `[slack] mode = "http"`, the webhook server (`[http] listen`) takes
+//! Slack's requests under `/slack`.
 
+use std::future::Future;
 use std::time::Duration;
 
+use rushbox_slack::SlackMode;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::config::{Config, HttpSection};
 use crate::shell::Bot;
 
 /// How often timed rules (lease expiry, idle suspend, TTL) are checked.
@@ -33,12 +38,14 @@ pub fn run(mut config: Config) -> Result<(), String> {
     if config.slack.is_none() && config.discord.is_none() {
         return Err("the config names no chat platform: add `[slack]` or `[discord]` (or use `rushbox shell`)".to_owned());
     }
-    if config
+    let slack_over_http = config
         .slack
         .as_ref()
-        .is_some_and(|s| s.mode == rushbox_slack::SlackMode::Http)
-    {
-        return Err("`[slack] mode = \"http\"`: `rushbox serve` does not serve the Events API endpoint yet; use `mode = \"socket_mode\"`".to_owned());
+        .is_some_and(|s| s.mode == SlackMode::Http);
+    if config.http.is_some() && !slack_over_http {
+        eprintln!(
+            "rushbox: `[http]` is set but nothing uses it: the webhook server runs for `[slack] mode = \"http\"` only"
+        );
     }
     let bot = Bot::start(&config)?;
     if bot.reaped > 0 {
@@ -64,14 +71,28 @@ async fn serve(config: &Config, bot: &Bot) -> Result<(), String> {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
+    // Bound before anything connects, so a taken port is an error at start-up.
+    let webhooks = match &config.slack {
+        Some(slack) if slack.mode == SlackMode::Http => {
+            Some(WebhookServer::bind(config.http.as_ref()).await?)
+        }
+        _ => None,
+    };
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(slack) = config.slack.clone() {
         let robot = bot.robot.clone();
         let shutdown = stopped(stopping.clone());
+        let server_shutdown = stopped(stopping.clone());
         tasks.spawn(async move {
-            rushbox_slack::run(&slack, robot, shutdown)
+            let slack = rushbox_slack::connect(&slack, robot)
                 .await
-                .map_err(|e| format!("slack: {e}"))
+                .map_err(|e| format!("slack: {e}"))?;
+            let Some(webhooks) = webhooks else {
+                return slack.run(shutdown).await.map_err(|e| format!("slack: {e}"));
+            };
+            let routes = slack.router().map_err(|e| format!("slack: {e}"))?;
+            let running = async { slack.run(shutdown).await.map_err(|e| format!("slack: {e}")) };
+            tokio::try_join!(webhooks.serve(routes, server_shutdown), running).map(drop)
         });
     }
     if let Some(discord) = config.discord.clone() {
@@ -131,5 +152,53 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate => {}
+    }
+}
+
+/// rushbox's webhook server: Slack's Events API under `/slack`, and
+/// `GET /healthz` for load balancers and tunnels.
+struct WebhookServer {
+    listener: TcpListener,
+    /// `[http]` is absent, so the address is its default.
+    defaulted: bool,
+}
+
+impl WebhookServer {
+    async fn bind(section: Option<&HttpSection>) -> Result<WebhookServer, String> {
+        let listen = section.cloned().unwrap_or_default().listen;
+        let listener = TcpListener::bind(listen).await.map_err(|e| {
+            format!(
+                "the webhook server for Slack's Events API can't listen on {listen}: {e} (set `[http] listen` to a free address)"
+            )
+        })?;
+        Ok(WebhookServer {
+            listener,
+            defaulted: section.is_none(),
+        })
+    }
+
+    /// Serves until `shutdown`, then lets requests under way finish.
+    async fn serve(
+        self,
+        slack: axum::Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), String> {
+        let address = self
+            .listener
+            .local_addr()
+            .map_err(|e| format!("the webhook server has no address: {e}"))?;
+        let default = if self.defaulted {
+            " (the default; `[http] listen` sets another)"
+        } else {
+            ""
+        };
+        eprintln!("rushbox: Slack Events API at http://{address}/slack/events{default}");
+        let routes = axum::Router::new()
+            .nest("/slack", slack)
+            .route("/healthz", axum::routing::get(|| async { "ok\n" }));
+        axum::serve(self.listener, routes)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| format!("the webhook server on {address} stopped: {e}"))
     }
 }

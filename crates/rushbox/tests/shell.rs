@@ -490,14 +490,16 @@ fn wait_with_timeout_status(mut child: Child, limit: Duration) -> std::process::
 #[test]
 fn serve_says_what_is_missing() {
     let setup = Setup::new("[provider]\nkind = \"noop\"");
-    let serve = |config: &str| {
+    let serve_with = |config: &str, env: &[(&str, &str)]| {
         std::fs::write(setup.config(), config).unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_rushbox"))
             .args(["serve", "--config"])
             .arg(setup.config())
             .env_remove("SLACK_BOT_TOKEN")
             .env_remove("SLACK_APP_TOKEN")
+            .env_remove("SLACK_SIGNING_SECRET")
             .env_remove("DISCORD_TOKEN")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
             .unwrap();
@@ -506,6 +508,7 @@ fn serve_says_what_is_missing() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
+    let serve = |config: &str| serve_with(config, &[]);
     let base = "store = \"state\"\n[[apps]]\nname = \"shop\"\nrepo = \"app\"\n";
     let (ok, err) = serve(base);
     assert!(!ok);
@@ -516,9 +519,13 @@ fn serve_says_what_is_missing() {
     let (ok, err) = serve(&format!("{base}[discord]\n"));
     assert!(!ok);
     has(&err, "DISCORD_TOKEN");
-    let (ok, err) = serve(&format!("{base}[slack]\nmode = \"http\"\n"));
+    let http = format!("{base}[slack]\nmode = \"http\"\n[http]\nlisten = \"127.0.0.1:0\"\n");
+    let (ok, err) = serve(&http);
     assert!(!ok);
-    has(&err, "does not serve the Events API endpoint yet");
+    has(&err, "SLACK_BOT_TOKEN");
+    let (ok, err) = serve_with(&http, &[("SLACK_BOT_TOKEN", "xoxb-test")]);
+    assert!(!ok);
+    has(&err, "SLACK_SIGNING_SECRET");
     let (ok, err) = serve(&format!("{base}[slack]\nmoed = \"http\"\n"));
     assert!(!ok);
     has(&err, "rushbox.toml:6: `moed`: unknown field `moed`");
