@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use rushbox_chat::Notice;
 use rushbox_slack::SlackMode;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -54,19 +55,20 @@ pub fn run(mut config: Config) -> Result<(), String> {
             bot.reaped
         );
     }
-    for notice in bot.robot.interrupted() {
+    let interrupted = bot.robot.interrupted();
+    for notice in &interrupted {
         eprintln!("rushbox: for {}: {}", notice.to, notice.reply.summary());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("can't start the runtime: {e}"))?;
-    let result = runtime.block_on(serve(&config, &bot));
+    let result = runtime.block_on(serve(&config, &bot, &interrupted));
     bot.stop();
     result
 }
 
-async fn serve(config: &Config, bot: &Bot) -> Result<(), String> {
+async fn serve(config: &Config, bot: &Bot, interrupted: &[Notice]) -> Result<(), String> {
     let (stop, stopping) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -81,12 +83,19 @@ async fn serve(config: &Config, bot: &Bot) -> Result<(), String> {
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(slack) = config.slack.clone() {
         let robot = bot.robot.clone();
+        let notices = for_platform(interrupted, "slack");
         let shutdown = stopped(stopping.clone());
         let server_shutdown = stopped(stopping.clone());
         tasks.spawn(async move {
             let slack = rushbox_slack::connect(&slack, robot)
                 .await
                 .map_err(|e| format!("slack: {e}"))?;
+            let dms = slack.bot().clone();
+            tokio::spawn(async move {
+                for notice in notices {
+                    dms.notify(notice).await;
+                }
+            });
             let Some(webhooks) = webhooks else {
                 return slack.run(shutdown).await.map_err(|e| format!("slack: {e}"));
             };
@@ -97,9 +106,19 @@ async fn serve(config: &Config, bot: &Bot) -> Result<(), String> {
     }
     if let Some(discord) = config.discord.clone() {
         let robot = bot.robot.clone();
+        let notices = for_platform(interrupted, "discord");
         let shutdown = stopped(stopping.clone());
         tasks.spawn(async move {
-            rushbox_discord::run(discord, robot, shutdown)
+            let token =
+                rushbox_discord::token_from_env(&discord).map_err(|e| format!("discord: {e}"))?;
+            if !notices.is_empty() {
+                // Over REST, so they need not wait for the gateway.
+                let (discord, token) = (discord.clone(), token.clone());
+                tokio::spawn(
+                    async move { rushbox_discord::notify(&discord, &token, &notices).await },
+                );
+            }
+            rushbox_discord::run_with_token(discord, robot, &token, shutdown)
                 .await
                 .map_err(|e| format!("discord: {e}"))
         });
@@ -155,6 +174,20 @@ async fn shutdown_signal() {
     }
 }
 
+/// The notices for people on `platform` (`slack`, `discord`): those whose
+/// actor id starts `platform:`.
+fn for_platform(notices: &[Notice], platform: &str) -> Vec<Notice> {
+    notices
+        .iter()
+        .filter(|n| {
+            n.to.as_str()
+                .strip_prefix(platform)
+                .is_some_and(|rest| rest.starts_with(':'))
+        })
+        .cloned()
+        .collect()
+}
+
 /// rushbox's webhook server: Slack's Events API under `/slack`, and
 /// `GET /healthz` for load balancers and tunnels.
 struct WebhookServer {
@@ -200,5 +233,37 @@ impl WebhookServer {
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(|e| format!("the webhook server on {address} stopped: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rushbox_chat::{Reply, Tone};
+
+    #[test]
+    fn each_platform_gets_the_notices_for_its_people() {
+        let notice = |to: &str| Notice {
+            to: rushbox_pipeline::Actor::parse(to).unwrap(),
+            reply: Reply::text(Tone::Error, "cut short"),
+        };
+        let notices = [
+            "slack:T1:U1",
+            "discord:81:lead:7",
+            "discord:dm:8",
+            "shell:alice",
+            "slackbot:x",
+            "slack",
+        ]
+        .map(notice);
+        let to = |platform: &str| -> Vec<String> {
+            for_platform(&notices, platform)
+                .iter()
+                .map(|n| n.to.as_str().to_owned())
+                .collect()
+        };
+        assert_eq!(to("slack"), ["slack:T1:U1"]);
+        assert_eq!(to("discord"), ["discord:81:lead:7", "discord:dm:8"]);
+        assert!(to("teams").is_empty());
     }
 }

@@ -386,6 +386,48 @@ fn slack_reaches_rushbox_serve_over_http() {
 }
 
 #[test]
+fn an_operation_a_crash_cut_short_is_told_by_dm_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(
+        dir.path(),
+        &common::slow_provider(dir.path()),
+        "127.0.0.1:0",
+    );
+    let api = FakeWebApi::start();
+    let mut first = Serve::start(&config, &api);
+    assert_eq!(
+        first.event(&mention("Ev1", "deploy branch foo to dev")).0,
+        200
+    );
+    // The create script is running: kill rushbox without warning.
+    let start = Instant::now();
+    while !dir.path().join("pid").exists() {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the create never started:\n{}",
+            first.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+
+    let mut second = Serve::start(&config, &api);
+    second.wait_for_line("rushbox: for slack:T1:U1: rushbox restarted while operation #1");
+    let dm = api.wait_for("the DM to U1", |c| {
+        c.method == "chat.postMessage" && c.body["channel"] == "DU1"
+    });
+    has(
+        &dm.body.to_string(),
+        "rushbox restarted while operation #1 (create of `dev-foo`) was running",
+    );
+    let opened = api.calls("conversations.open");
+    assert_eq!(opened.len(), 1, "{opened:#?}");
+    assert_eq!(opened[0].body["users"], json!(["U1"]));
+    assert!(second.terminate().success());
+}
+
+#[test]
 fn a_taken_address_stops_serve_saying_which_key_to_change() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();

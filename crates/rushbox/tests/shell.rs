@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -210,30 +210,10 @@ fn config_mistakes_name_file_line_and_key() {
     has(&String::from_utf8_lossy(&out.stderr), "app `shop`");
 }
 
-/// A deploy script that never ends, so the shell is killed mid-operation.
-fn slow_provider(dir: &Path) -> String {
-    let script = dir.join("slow.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\necho $$ > {}/pid\necho starting \"$RUSHBOX_ENV\"\nsleep 30\n",
-            dir.display()
-        ),
-    )
-    .unwrap();
-    let mut perms = std::fs::metadata(&script).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&script, perms).unwrap();
-    format!(
-        "[provider]\nkind = \"script\"\n[provider.script]\ncreate = [\"{0}\"]\nclone_data = [\"{0}\"]\ndeploy = [\"{0}\"]\ndestroy = [\"true\"]\n",
-        script.display()
-    )
-}
-
 #[test]
 fn a_crash_mid_operation_is_reported_and_leaves_nothing_stuck() {
     let scratch = tempfile::tempdir().unwrap();
-    let setup = Setup::new(&slow_provider(scratch.path()));
+    let setup = Setup::new(&common::slow_provider(scratch.path()));
     let mut shell = setup
         .command(&["--as", "alice", "--no-wait"])
         .spawn()

@@ -1,4 +1,5 @@
-//! What the binary's end-to-end tests share: an app repository to deploy.
+//! What the binary's end-to-end tests share: an app repository to deploy,
+//! and a provider whose operations never finish, to crash rushbox under.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -27,4 +28,25 @@ pub fn app_repo(dir: &Path) -> PathBuf {
     git(&["commit", "-q", "-am", "foo"]);
     git(&["checkout", "-q", "main"]);
     repo
+}
+
+/// A `[provider]` section whose create, clone and deploy never end: the
+/// script writes its pid to `dir/pid`, says `starting <env>` and sleeps.
+pub fn slow_provider(dir: &Path) -> String {
+    let script = dir.join("slow.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho $$ > {}/pid\necho starting \"$RUSHBOX_ENV\"\nsleep 30\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&script).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&script, perms).unwrap();
+    format!(
+        "[provider]\nkind = \"script\"\n[provider.script]\ncreate = [\"{0}\"]\nclone_data = [\"{0}\"]\ndeploy = [\"{0}\"]\ndestroy = [\"true\"]\n",
+        script.display()
+    )
 }
