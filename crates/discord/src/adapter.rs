@@ -28,10 +28,9 @@ const EDIT_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub enum Error {
     /// The token's environment variable is unset or empty.
-    MissingToken {
-        var: String,
-    },
-    Discord(serenity::Error),
+    MissingToken { var: String },
+    /// Boxed: serenity's error is large, and `Result<_, Error>` is returned often.
+    Discord(Box<serenity::Error>),
 }
 
 impl std::fmt::Display for Error {
@@ -50,7 +49,7 @@ impl std::error::Error for Error {}
 
 impl From<serenity::Error> for Error {
     fn from(e: serenity::Error) -> Error {
-        Error::Discord(e)
+        Error::Discord(Box::new(e))
     }
 }
 
@@ -83,13 +82,41 @@ pub async fn run(
     robot: Robot,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let token = std::env::var(&config.token_env)
+    let token = token_from_env(&config)?;
+    run_with_token(config, robot, &token, shutdown).await
+}
+
+/// The bot token from the environment variable `config.token_env`.
+pub fn token_from_env(config: &DiscordConfig) -> Result<String, Error> {
+    std::env::var(&config.token_env)
         .ok()
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| Error::MissingToken {
             var: config.token_env.clone(),
-        })?;
-    run_with_token(config, robot, &token, shutdown).await
+        })
+}
+
+/// Discord's REST client for `token`, through `config.api_proxy` if set.
+fn rest_client(config: &DiscordConfig, token: &str) -> Http {
+    let mut http = HttpBuilder::new(token.trim());
+    if let Some(proxy) = &config.api_proxy {
+        // Serenity applies the proxy only to requests that bypass its rate limiter.
+        http = http
+            .proxy(proxy.trim_end_matches('/'))
+            .ratelimiter_disabled(true);
+    }
+    http.build()
+}
+
+/// Sends `notices` by DM over REST alone, no gateway needed: for what was
+/// decided before the adapter runs (operations a restart cut short). Notices
+/// for people on other platforms are skipped; a DM that fails is logged.
+pub async fn notify(config: &DiscordConfig, token: &str, notices: &[Notice]) {
+    let http = rest_client(config, token);
+    let buttons = ButtonCommands::new();
+    for notice in notices {
+        dm(&http, notice, &buttons).await;
+    }
 }
 
 /// [`run`] with the token given (tests, or a binary with its own secret store).
@@ -99,20 +126,14 @@ pub async fn run_with_token(
     token: &str,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let mut http = HttpBuilder::new(token.trim());
-    if let Some(proxy) = &config.api_proxy {
-        // Serenity applies the proxy only to requests that bypass its rate limiter.
-        http = http
-            .proxy(proxy.trim_end_matches('/'))
-            .ratelimiter_disabled(true);
-    }
+    let http = rest_client(&config, token);
     let adapter = Adapter {
         robot: robot.clone(),
         config,
         buttons: Arc::new(ButtonCommands::new()),
         bot: Arc::new(OnceLock::new()),
     };
-    let mut client: Client = ClientBuilder::new_with_http(http.build(), intents())
+    let mut client: Client = ClientBuilder::new_with_http(http, intents())
         .event_handler(adapter)
         .await?;
 

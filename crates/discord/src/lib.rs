@@ -10,5 +10,5 @@ pub mod identity;
 mod progress;
 pub mod render;
 
-pub use adapter::{Error, intents, run, run_with_token};
+pub use adapter::{Error, intents, notify, run, run_with_token, token_from_env};
 pub use config::{DiscordConfig, MappedRole};

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
-use rushbox_chat::{Actor, Incoming, Robot};
+use rushbox_chat::{Actor, Button, Incoming, Notice, Reply, Robot, Tone};
 use rushbox_discord::{DiscordConfig, MappedRole, run_with_token};
 use rushbox_pipeline::config::{PipelineConfig, RolesConfig};
 use rushbox_pipeline::engine::ManualClock;
@@ -95,6 +95,15 @@ async fn rest(State(rest): State<Rest>, method: Method, uri: Uri, body: Bytes) -
     axum::Json(sent).into_response()
 }
 
+/// Discord's REST API on loopback; its base URL.
+async fn serve_rest(state: Rest) -> String {
+    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}", http.local_addr().unwrap());
+    let app = Router::new().fallback(rest).with_state(state);
+    tokio::spawn(async move { axum::serve(http, app).await.unwrap() });
+    api
+}
+
 fn message(id: &str, channel: &str, author: &str, name: &str, content: &str) -> Value {
     json!({
         "id": id, "channel_id": channel,
@@ -145,10 +154,7 @@ impl Discord {
             next_id: Arc::new(Mutex::new(1000)),
             expired: expired.clone(),
         };
-        let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let api = format!("http://{}", http.local_addr().unwrap());
-        let app = Router::new().fallback(rest).with_state(state);
-        tokio::spawn(async move { axum::serve(http, app).await.unwrap() });
+        let api = serve_rest(state).await;
 
         let dir = tempfile::tempdir().unwrap();
         let pipeline = PipelineConfig {
@@ -580,6 +586,49 @@ async fn whoever_else_is_told_gets_a_direct_message() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let dms = discord.calls(|c| c.path == format!("/api/v10/channels/6{LENA}/messages"));
     assert_eq!(dms.len(), 1, "told once: {dms:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notices_from_before_the_start_go_out_by_dm_without_the_gateway() {
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let api = serve_rest(Rest {
+        calls: calls.clone(),
+        gateway_url: "ws://127.0.0.1:9/unused".to_owned(),
+        next_id: Arc::new(Mutex::new(1000)),
+        expired: Arc::default(),
+    })
+    .await;
+    let config = DiscordConfig {
+        api_proxy: Some(api),
+        ..DiscordConfig::default()
+    };
+    let notice = |to: &str| {
+        Notice {
+        to: rushbox_pipeline::Actor::parse(to).unwrap(),
+        reply: Reply::text(
+            Tone::Error,
+            "rushbox restarted while operation #1 (create of `dev-foo`) was running; it was stopped.",
+        )
+        .button(Button::new("Status", "status dev-foo")),
+    }
+    };
+    let notices = [
+        notice(&format!("discord:{GUILD}:lead:{LENA}")),
+        notice("slack:T1:U1"),
+    ];
+    rushbox_discord::notify(&config, "test-token", &notices).await;
+
+    let calls = calls.lock().unwrap().clone();
+    let paths: Vec<&str> = calls.iter().map(|c| c.path.as_str()).collect();
+    let dm_path = format!("/api/v10/channels/6{LENA}/messages");
+    assert_eq!(paths, ["/api/v10/users/@me/channels", dm_path.as_str()]);
+    assert_eq!(calls[0].body["recipient_id"], json!(LENA));
+    assert!(
+        description(&calls[1]).contains("operation #1 (create of `dev-foo`)"),
+        "{:#}",
+        calls[1].body
+    );
+    assert!(calls[1].body.to_string().contains("status dev-foo"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

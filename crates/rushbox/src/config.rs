@@ -66,6 +66,23 @@ impl Default for RouterSection {
     }
 }
 
+/// rushbox's own webhook server: where Slack's Events API reaches it
+/// (`[slack] mode = "http"`). Separate from the router, which serves envs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSection {
+    pub listen: std::net::SocketAddr,
+}
+
+impl Default for HttpSection {
+    /// Loopback: Slack needs HTTPS, so a TLS proxy or tunnel sits in front.
+    fn default() -> HttpSection {
+        HttpSection {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 3000)),
+        }
+    }
+}
+
 /// The whole file, as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -73,6 +90,7 @@ struct FileConfig {
     store: PathBuf,
     provider: ProviderSection,
     router: RouterSection,
+    http: Option<HttpSection>,
     slack: Option<SlackConfig>,
     discord: Option<DiscordConfig>,
     apps: Vec<AppConfig>,
@@ -89,6 +107,7 @@ impl Default for FileConfig {
             store: PathBuf::from(".rushbox/state"),
             provider: ProviderSection::default(),
             router: RouterSection::default(),
+            http: None,
             slack: None,
             discord: None,
             apps: pipeline.apps,
@@ -106,6 +125,8 @@ pub struct Config {
     pub store: PathBuf,
     pub provider: ProviderSection,
     pub router: RouterSection,
+    /// The webhook server, when `[http]` is present (else its default is used when needed).
+    pub http: Option<HttpSection>,
     /// The Slack app, when `[slack]` is present (tokens from environment variables).
     pub slack: Option<SlackConfig>,
     /// The Discord bot, when `[discord]` is present (token from an environment variable).
@@ -227,6 +248,7 @@ impl Config {
             store: resolve(base, &parsed.store),
             provider,
             router: parsed.router,
+            http: parsed.http,
             slack: parsed.slack,
             discord: parsed.discord,
             pipeline: PipelineConfig {
@@ -353,6 +375,52 @@ mod tests {
         assert!(
             e.starts_with("rushbox.toml:1: `stor`: unknown field `stor`"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn the_commented_out_serve_sections_are_valid_once_uncommented() {
+        let start = EMBEDDED
+            .find("# [slack]")
+            .expect("the example shows [slack]");
+        let serve_sections: String = EMBEDDED[start..]
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| {
+                let key = l.split_once(" = ").map_or("", |(key, _)| key);
+                l.starts_with('[')
+                    || (!key.is_empty()
+                        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let text = format!("{}{serve_sections}", &EMBEDDED[..start]);
+        let config = Config::parse(&text, "example", Path::new("/srv/rushbox/config")).unwrap();
+        assert_eq!(
+            config.http,
+            Some(HttpSection {
+                listen: "127.0.0.1:3000".parse().unwrap()
+            })
+        );
+        assert_eq!(config.http, Some(HttpSection::default()));
+        assert!(config.slack.is_some());
+        assert_eq!(
+            Config::parse(EMBEDDED, "x", Path::new("/")).unwrap().http,
+            None
+        );
+    }
+
+    #[test]
+    fn the_webhook_server_address_is_checked() {
+        let e = error("[http]\nlisten = \"localhost\"\n");
+        assert!(
+            e.starts_with("rushbox.toml:2: `listen`: invalid socket address syntax"),
+            "{e}"
+        );
+        let e = error("[http]\nport = 3000\n");
+        assert_eq!(
+            e,
+            "rushbox.toml:2: `port`: unknown field `port`, expected `listen`"
         );
     }
 

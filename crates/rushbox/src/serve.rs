@@ -1,12 +1,18 @@
 //! `rushbox serve`: the bot for a team, on the chat platforms its config
 //! names (`[slack]`, `[discord]`), until SIGINT or SIGTERM. Timed rules run
-//! every few seconds; with the local provider, the router serves the envs.
+//! every few seconds; with the local provider, the router serves the envs;
+//! with `[slack] mode = "http"`, the webhook server (`[http] listen`) takes
+//! Slack's requests under `/slack`.
 
+use std::future::Future;
 use std::time::Duration;
 
+use rushbox_chat::Notice;
+use rushbox_slack::SlackMode;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::config::{Config, HttpSection};
 use crate::shell::Bot;
 
 /// How often timed rules (lease expiry, idle suspend, TTL) are checked.
@@ -33,12 +39,14 @@ pub fn run(mut config: Config) -> Result<(), String> {
     if config.slack.is_none() && config.discord.is_none() {
         return Err("the config names no chat platform: add `[slack]` or `[discord]` (or use `rushbox shell`)".to_owned());
     }
-    if config
+    let slack_over_http = config
         .slack
         .as_ref()
-        .is_some_and(|s| s.mode == rushbox_slack::SlackMode::Http)
-    {
-        return Err("`[slack] mode = \"http\"`: `rushbox serve` does not serve the Events API endpoint yet; use `mode = \"socket_mode\"`".to_owned());
+        .is_some_and(|s| s.mode == SlackMode::Http);
+    if config.http.is_some() && !slack_over_http {
+        eprintln!(
+            "rushbox: `[http]` is set but nothing uses it: the webhook server runs for `[slack] mode = \"http\"` only"
+        );
     }
     let bot = Bot::start(&config)?;
     if bot.reaped > 0 {
@@ -47,38 +55,70 @@ pub fn run(mut config: Config) -> Result<(), String> {
             bot.reaped
         );
     }
-    for notice in bot.robot.interrupted() {
+    let interrupted = bot.robot.interrupted();
+    for notice in &interrupted {
         eprintln!("rushbox: for {}: {}", notice.to, notice.reply.summary());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("can't start the runtime: {e}"))?;
-    let result = runtime.block_on(serve(&config, &bot));
+    let result = runtime.block_on(serve(&config, &bot, &interrupted));
     bot.stop();
     result
 }
 
-async fn serve(config: &Config, bot: &Bot) -> Result<(), String> {
+async fn serve(config: &Config, bot: &Bot, interrupted: &[Notice]) -> Result<(), String> {
     let (stop, stopping) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
+    // Bound before anything connects, so a taken port is an error at start-up.
+    let webhooks = match &config.slack {
+        Some(slack) if slack.mode == SlackMode::Http => {
+            Some(WebhookServer::bind(config.http.as_ref()).await?)
+        }
+        _ => None,
+    };
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(slack) = config.slack.clone() {
         let robot = bot.robot.clone();
+        let notices = for_platform(interrupted, "slack");
         let shutdown = stopped(stopping.clone());
+        let server_shutdown = stopped(stopping.clone());
         tasks.spawn(async move {
-            rushbox_slack::run(&slack, robot, shutdown)
+            let slack = rushbox_slack::connect(&slack, robot)
                 .await
-                .map_err(|e| format!("slack: {e}"))
+                .map_err(|e| format!("slack: {e}"))?;
+            let dms = slack.bot().clone();
+            tokio::spawn(async move {
+                for notice in notices {
+                    dms.notify(notice).await;
+                }
+            });
+            let Some(webhooks) = webhooks else {
+                return slack.run(shutdown).await.map_err(|e| format!("slack: {e}"));
+            };
+            let routes = slack.router().map_err(|e| format!("slack: {e}"))?;
+            let running = async { slack.run(shutdown).await.map_err(|e| format!("slack: {e}")) };
+            tokio::try_join!(webhooks.serve(routes, server_shutdown), running).map(drop)
         });
     }
     if let Some(discord) = config.discord.clone() {
         let robot = bot.robot.clone();
+        let notices = for_platform(interrupted, "discord");
         let shutdown = stopped(stopping.clone());
         tasks.spawn(async move {
-            rushbox_discord::run(discord, robot, shutdown)
+            let token =
+                rushbox_discord::token_from_env(&discord).map_err(|e| format!("discord: {e}"))?;
+            if !notices.is_empty() {
+                // Over REST, so they need not wait for the gateway.
+                let (discord, token) = (discord.clone(), token.clone());
+                tokio::spawn(
+                    async move { rushbox_discord::notify(&discord, &token, &notices).await },
+                );
+            }
+            rushbox_discord::run_with_token(discord, robot, &token, shutdown)
                 .await
                 .map_err(|e| format!("discord: {e}"))
         });
@@ -131,5 +171,99 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate => {}
+    }
+}
+
+/// The notices for people on `platform` (`slack`, `discord`): those whose
+/// actor id starts `platform:`.
+fn for_platform(notices: &[Notice], platform: &str) -> Vec<Notice> {
+    notices
+        .iter()
+        .filter(|n| {
+            n.to.as_str()
+                .strip_prefix(platform)
+                .is_some_and(|rest| rest.starts_with(':'))
+        })
+        .cloned()
+        .collect()
+}
+
+/// rushbox's webhook server: Slack's Events API under `/slack`, and
+/// `GET /healthz` for load balancers and tunnels.
+struct WebhookServer {
+    listener: TcpListener,
+    /// `[http]` is absent, so the address is its default.
+    defaulted: bool,
+}
+
+impl WebhookServer {
+    async fn bind(section: Option<&HttpSection>) -> Result<WebhookServer, String> {
+        let listen = section.cloned().unwrap_or_default().listen;
+        let listener = TcpListener::bind(listen).await.map_err(|e| {
+            format!(
+                "the webhook server for Slack's Events API can't listen on {listen}: {e} (set `[http] listen` to a free address)"
+            )
+        })?;
+        Ok(WebhookServer {
+            listener,
+            defaulted: section.is_none(),
+        })
+    }
+
+    /// Serves until `shutdown`, then lets requests under way finish.
+    async fn serve(
+        self,
+        slack: axum::Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), String> {
+        let address = self
+            .listener
+            .local_addr()
+            .map_err(|e| format!("the webhook server has no address: {e}"))?;
+        let default = if self.defaulted {
+            " (the default; `[http] listen` sets another)"
+        } else {
+            ""
+        };
+        eprintln!("rushbox: Slack Events API at http://{address}/slack/events{default}");
+        let routes = axum::Router::new()
+            .nest("/slack", slack)
+            .route("/healthz", axum::routing::get(|| async { "ok\n" }));
+        axum::serve(self.listener, routes)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| format!("the webhook server on {address} stopped: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rushbox_chat::{Reply, Tone};
+
+    #[test]
+    fn each_platform_gets_the_notices_for_its_people() {
+        let notice = |to: &str| Notice {
+            to: rushbox_pipeline::Actor::parse(to).unwrap(),
+            reply: Reply::text(Tone::Error, "cut short"),
+        };
+        let notices = [
+            "slack:T1:U1",
+            "discord:81:lead:7",
+            "discord:dm:8",
+            "shell:alice",
+            "slackbot:x",
+            "slack",
+        ]
+        .map(notice);
+        let to = |platform: &str| -> Vec<String> {
+            for_platform(&notices, platform)
+                .iter()
+                .map(|n| n.to.as_str().to_owned())
+                .collect()
+        };
+        assert_eq!(to("slack"), ["slack:T1:U1"]);
+        assert_eq!(to("discord"), ["discord:81:lead:7", "discord:dm:8"]);
+        assert!(to("teams").is_empty());
     }
 }

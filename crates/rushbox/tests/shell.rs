@@ -1,8 +1,10 @@
 //! `rushbox shell` end to end: the real binary, a real git repository, a
 //! sled store on disk, scripts piped in as a person would type them.
 
+mod common;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,27 +16,7 @@ impl Setup {
     /// A repository with `main` and `foo`, and a config that deploys it with `provider`.
     fn new(provider: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
-        let repo = dir.path().join("app");
-        std::fs::create_dir(&repo).unwrap();
-        let git = |args: &[&str]| {
-            let status = Command::new("git")
-                .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
-                .args(args)
-                .current_dir(&repo)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .unwrap();
-            assert!(status.success(), "git {args:?}");
-        };
-        git(&["init", "-q", "-b", "main"]);
-        std::fs::write(repo.join("README"), "hello\n").unwrap();
-        git(&["add", "README"]);
-        git(&["commit", "-q", "-m", "first"]);
-        git(&["checkout", "-q", "-b", "foo"]);
-        std::fs::write(repo.join("README"), "hello foo\n").unwrap();
-        git(&["commit", "-q", "-am", "foo"]);
-        git(&["checkout", "-q", "main"]);
+        common::app_repo(dir.path());
         let config = format!(
             "store = \"state\"\n{provider}\n[[apps]]\nname = \"shop\"\nrepo = \"app\"\n\
              [roles]\nleads = [\"shell:lena\"]\ndevelopers = [\"shell:alice\", \"shell:bob\"]\n"
@@ -228,30 +210,10 @@ fn config_mistakes_name_file_line_and_key() {
     has(&String::from_utf8_lossy(&out.stderr), "app `shop`");
 }
 
-/// A deploy script that never ends, so the shell is killed mid-operation.
-fn slow_provider(dir: &Path) -> String {
-    let script = dir.join("slow.sh");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\necho $$ > {}/pid\necho starting \"$RUSHBOX_ENV\"\nsleep 30\n",
-            dir.display()
-        ),
-    )
-    .unwrap();
-    let mut perms = std::fs::metadata(&script).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&script, perms).unwrap();
-    format!(
-        "[provider]\nkind = \"script\"\n[provider.script]\ncreate = [\"{0}\"]\nclone_data = [\"{0}\"]\ndeploy = [\"{0}\"]\ndestroy = [\"true\"]\n",
-        script.display()
-    )
-}
-
 #[test]
 fn a_crash_mid_operation_is_reported_and_leaves_nothing_stuck() {
     let scratch = tempfile::tempdir().unwrap();
-    let setup = Setup::new(&slow_provider(scratch.path()));
+    let setup = Setup::new(&common::slow_provider(scratch.path()));
     let mut shell = setup
         .command(&["--as", "alice", "--no-wait"])
         .spawn()
@@ -508,14 +470,16 @@ fn wait_with_timeout_status(mut child: Child, limit: Duration) -> std::process::
 #[test]
 fn serve_says_what_is_missing() {
     let setup = Setup::new("[provider]\nkind = \"noop\"");
-    let serve = |config: &str| {
+    let serve_with = |config: &str, env: &[(&str, &str)]| {
         std::fs::write(setup.config(), config).unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_rushbox"))
             .args(["serve", "--config"])
             .arg(setup.config())
             .env_remove("SLACK_BOT_TOKEN")
             .env_remove("SLACK_APP_TOKEN")
+            .env_remove("SLACK_SIGNING_SECRET")
             .env_remove("DISCORD_TOKEN")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
             .unwrap();
@@ -524,6 +488,7 @@ fn serve_says_what_is_missing() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
+    let serve = |config: &str| serve_with(config, &[]);
     let base = "store = \"state\"\n[[apps]]\nname = \"shop\"\nrepo = \"app\"\n";
     let (ok, err) = serve(base);
     assert!(!ok);
@@ -534,9 +499,13 @@ fn serve_says_what_is_missing() {
     let (ok, err) = serve(&format!("{base}[discord]\n"));
     assert!(!ok);
     has(&err, "DISCORD_TOKEN");
-    let (ok, err) = serve(&format!("{base}[slack]\nmode = \"http\"\n"));
+    let http = format!("{base}[slack]\nmode = \"http\"\n[http]\nlisten = \"127.0.0.1:0\"\n");
+    let (ok, err) = serve(&http);
     assert!(!ok);
-    has(&err, "does not serve the Events API endpoint yet");
+    has(&err, "SLACK_BOT_TOKEN");
+    let (ok, err) = serve_with(&http, &[("SLACK_BOT_TOKEN", "xoxb-test")]);
+    assert!(!ok);
+    has(&err, "SLACK_SIGNING_SECRET");
     let (ok, err) = serve(&format!("{base}[slack]\nmoed = \"http\"\n"));
     assert!(!ok);
     has(&err, "rushbox.toml:6: `moed`: unknown field `moed`");

@@ -1,0 +1,443 @@
+//! `rushbox serve` with Slack's Events API over HTTP, end to end: the real
+//! binary and its webhook server on loopback, a real git repository and
+//! store, and Slack's Web API faked on loopback (axum), recording what
+//! rushbox says. Requests are signed here the way Slack signs them.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+const SECRET: &str = "serve-test-signing-secret-0123456789";
+const BOT_TOKEN: &str = "xoxb-serve-test-token";
+/// How long anything rushbox does may take on a busy 2-core machine.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// One Web API call rushbox made.
+#[derive(Debug, Clone)]
+struct Call {
+    method: String,
+    body: Value,
+}
+
+/// Slack's Web API on loopback: answers the methods rushbox calls, as
+/// workspace T1 whose bot user is UBOT, and records every call.
+struct FakeWebApi {
+    url: String,
+    calls: Arc<Mutex<Vec<Call>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+#[derive(Clone, Default)]
+struct Recorder {
+    calls: Arc<Mutex<Vec<Call>>>,
+    next_ts: Arc<AtomicU64>,
+}
+
+impl FakeWebApi {
+    fn start() -> FakeWebApi {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}/api", listener.local_addr().unwrap());
+        let recorder = Recorder::default();
+        let calls = recorder.calls.clone();
+        let app = axum::Router::new()
+            .route("/api/{method}", axum::routing::any(web_api))
+            .with_state(recorder);
+        runtime.spawn(async move { axum::serve(listener, app).await });
+        FakeWebApi {
+            url,
+            calls,
+            _runtime: runtime,
+        }
+    }
+
+    fn calls(&self, method: &str) -> Vec<Call> {
+        let calls = self.calls.lock().unwrap();
+        calls
+            .iter()
+            .filter(|c| c.method == method)
+            .cloned()
+            .collect()
+    }
+
+    /// The first call `found` accepts, waiting for it.
+    fn wait_for(&self, what: &str, found: impl Fn(&Call) -> bool) -> Call {
+        let start = Instant::now();
+        loop {
+            if let Some(call) = self.calls.lock().unwrap().iter().find(|c| found(c)) {
+                return call.clone();
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "no {what}; calls: {:#?}",
+                self.calls.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+async fn web_api(
+    axum::extract::State(recorder): axum::extract::State<Recorder>,
+    axum::extract::Path(method): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> axum::Json<Value> {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    recorder.calls.lock().unwrap().push(Call {
+        method: method.clone(),
+        body: body.clone(),
+    });
+    let ts = format!(
+        "1700000001.{:06}",
+        recorder.next_ts.fetch_add(1, Ordering::SeqCst)
+    );
+    axum::Json(match method.as_str() {
+        "auth.test" => json!({"ok": true, "user_id": "UBOT", "team_id": "T1", "team": "Team",
+            "bot_id": "B1", "url": "https://team.slack.com/"}),
+        "chat.postMessage" => json!({"ok": true, "channel": body["channel"], "ts": ts,
+            "message": {"ts": ts, "text": ""}}),
+        "chat.update" => json!({"ok": true, "channel": body["channel"], "ts": body["ts"],
+            "message": {"text": ""}}),
+        "conversations.open" => {
+            let user = body["users"][0].as_str().unwrap_or("U");
+            json!({"ok": true, "channel": {"id": format!("D{user}")}})
+        }
+        _ => json!({"ok": false, "error": "unknown_method"}),
+    })
+}
+
+/// A repository to deploy and a config for `rushbox serve` on Slack over
+/// HTTP, the webhook server on `listen`; returns the config's path.
+fn setup(dir: &Path, provider: &str, listen: &str) -> PathBuf {
+    common::app_repo(dir);
+    let config = dir.join("rushbox.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"state\"\n{provider}\n[[apps]]\nname = \"shop\"\nrepo = \"app\"\n\
+             [roles]\nleads = [\"slack:T1:ULEAD\"]\ndevelopers = [\"slack:T1:*\"]\n\
+             [slack]\nmode = \"http\"\n[http]\nlisten = \"{listen}\"\n"
+        ),
+    )
+    .unwrap();
+    config
+}
+
+fn serve_command(config: &Path, api: &FakeWebApi) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rushbox"));
+    command
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("SLACK_API_URL", &api.url)
+        .env("SLACK_BOT_TOKEN", BOT_TOKEN)
+        .env("SLACK_SIGNING_SECRET", SECRET)
+        .env_remove("SLACK_APP_TOKEN")
+        .env_remove("DISCORD_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// `rushbox serve`, running, its standard error collected as it comes.
+struct Serve {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+    /// Where its webhook server listens, from its start-up line.
+    address: SocketAddr,
+}
+
+impl Serve {
+    fn start(config: &Path, api: &FakeWebApi) -> Serve {
+        let mut child = serve_command(config, api).spawn().unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut text = sink.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        let mut serve = Serve {
+            child,
+            stderr,
+            address: ([127, 0, 0, 1], 0).into(),
+        };
+        let line = serve.wait_for_line("rushbox: Slack Events API at http://");
+        serve.address = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split("/slack/events").next())
+            .and_then(|address| address.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        serve
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// The first line of standard error containing `needle`, waiting for it.
+    fn wait_for_line(&mut self, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let text = self.stderr();
+            if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+                return line.to_owned();
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "rushbox serve ended ({status}) before {needle:?}:\n{}",
+                    self.stderr()
+                );
+            }
+            assert!(start.elapsed() < PATIENCE, "never saw {needle:?}:\n{text}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// One HTTP/1.1 request to the webhook server: (status, body).
+    fn request(&self, head: &str, headers: &[(&str, String)], body: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(self.address).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut request = format!(
+            "{head} HTTP/1.1\r\nHost: rushbox.example\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response
+            .get(9..12)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("not HTTP: {response:?}"));
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// A JSON event to `/slack/events`, signed with `secret` now.
+    fn event_signed_with(&self, secret: &str, body: &str) -> (u16, String) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let headers = [
+            ("Content-Type", "application/json".to_owned()),
+            ("X-Slack-Request-Timestamp", now.to_string()),
+            ("X-Slack-Signature", signature(secret, now, body)),
+        ];
+        self.request("POST /slack/events", &headers, body)
+    }
+
+    /// A JSON event signed as Slack signs it.
+    fn event(&self, body: &str) -> (u16, String) {
+        self.event_signed_with(SECRET, body)
+    }
+
+    /// SIGTERM, as a service manager stops it; the exit status.
+    fn terminate(mut self) -> ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "rushbox serve did not stop on SIGTERM:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        // A failed test must not leave rushbox running.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Slack's v0 signature: HMAC-SHA256 of `v0:{timestamp}:{body}`, in hex.
+fn signature(secret: &str, timestamp: u64, body: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("v0:{timestamp}:{body}").as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("v0={hex}")
+}
+
+/// `<@UBOT> {text}` from U1 in channel C1, as Slack's Events API sends it.
+fn mention(event_id: &str, text: &str) -> String {
+    json!({"type": "event_callback", "team_id": "T1", "api_app_id": "A1", "event_id": event_id,
+        "event_time": 1700000000, "event": {"type": "app_mention", "user": "U1", "channel": "C1",
+            "text": format!("<@UBOT> {text}"), "ts": "1700000000.000100",
+            "event_ts": "1700000000.000100"}})
+    .to_string()
+}
+
+fn has(haystack: &str, needle: &str) {
+    assert!(
+        haystack.contains(needle),
+        "expected {needle:?} in:\n{haystack}"
+    );
+}
+
+#[test]
+fn slack_reaches_rushbox_serve_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), "[provider]\nkind = \"noop\"", "127.0.0.1:0");
+    let api = FakeWebApi::start();
+    let serve = Serve::start(&config, &api);
+    assert!(!serve.stderr().contains("(the default"), "[http] is set");
+
+    let (status, _) = serve.request("GET /healthz", &[], "");
+    assert_eq!(status, 200);
+
+    // Slack's first request when the Request URL is saved.
+    let challenge = json!({"type": "url_verification", "token": "t", "challenge": "c-4711"});
+    assert_eq!(
+        serve.event(&challenge.to_string()),
+        (200, "c-4711".to_owned())
+    );
+
+    // A mention: answered in its thread, in Block Kit, then the operation runs to its end.
+    let (status, _) = serve.event(&mention("Ev1", "deploy branch foo to dev"));
+    assert_eq!(status, 200);
+    let answer = api.wait_for("answer to the deploy", |c| c.method == "chat.postMessage");
+    assert_eq!(answer.body["channel"], "C1");
+    assert_eq!(answer.body["thread_ts"], "1700000000.000100");
+    let blocks = answer.body["blocks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!blocks.is_empty(), "{:#}", answer.body);
+    has(&answer.body.to_string(), "dev-foo");
+    api.wait_for("the end of the deploy", |c| {
+        c.method == "chat.update" && c.body.to_string().contains("is ready")
+    });
+    let said = api.calls("chat.postMessage").len();
+
+    // Signed with another secret: refused before it is read, nothing runs.
+    let forged = mention("Ev2", "destroy dev-foo");
+    let (status, answer) = serve.event_signed_with("not-the-signing-secret", &forged);
+    assert_eq!(status, 401, "{answer}");
+
+    // Slack delivering one event twice (a retry): answered once.
+    let asked = mention("Ev3", "which environments are running");
+    assert_eq!(serve.event(&asked).0, 200);
+    assert_eq!(serve.event(&asked).0, 200);
+    let list = api.wait_for("the list of envs", |c| {
+        c.method == "chat.postMessage" && c.body.to_string().contains("environment(s)")
+    });
+    has(&list.body.to_string(), "dev-foo");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        api.calls("chat.postMessage").len(),
+        said + 1,
+        "one answer to the repeated event, none to the forged one: {:#?}",
+        api.calls("chat.postMessage")
+    );
+
+    let log = serve.stderr();
+    has(&log, "signature does not match");
+    assert!(!log.contains(SECRET), "{log}");
+    assert!(!log.contains(BOT_TOKEN), "{log}");
+    assert!(!log.contains("v0="), "{log}");
+    let status = serve.terminate();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn an_operation_a_crash_cut_short_is_told_by_dm_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(
+        dir.path(),
+        &common::slow_provider(dir.path()),
+        "127.0.0.1:0",
+    );
+    let api = FakeWebApi::start();
+    let mut first = Serve::start(&config, &api);
+    assert_eq!(
+        first.event(&mention("Ev1", "deploy branch foo to dev")).0,
+        200
+    );
+    // The create script is running: kill rushbox without warning.
+    let start = Instant::now();
+    while !dir.path().join("pid").exists() {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the create never started:\n{}",
+            first.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+
+    let mut second = Serve::start(&config, &api);
+    second.wait_for_line("rushbox: for slack:T1:U1: rushbox restarted while operation #1");
+    let dm = api.wait_for("the DM to U1", |c| {
+        c.method == "chat.postMessage" && c.body["channel"] == "DU1"
+    });
+    has(
+        &dm.body.to_string(),
+        "rushbox restarted while operation #1 (create of `dev-foo`) was running",
+    );
+    let opened = api.calls("conversations.open");
+    assert_eq!(opened.len(), 1, "{opened:#?}");
+    assert_eq!(opened[0].body["users"], json!(["U1"]));
+    assert!(second.terminate().success());
+}
+
+#[test]
+fn a_taken_address_stops_serve_saying_which_key_to_change() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path(), "[provider]\nkind = \"noop\"", &address);
+    let api = FakeWebApi::start();
+    let out = serve_command(&config, &api).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    has(&err, &format!("can't listen on {address}"));
+    has(&err, "set `[http] listen` to a free address");
+    assert!(api.calls("auth.test").is_empty(), "nothing connects first");
+}
