@@ -371,8 +371,8 @@ impl SlackBot {
             if self.first_delivery(&format!("event:{}", event.event_id.0))
                 && self.robot.group_names().contains(&name)
             {
-                let bot = self.clone();
-                tokio::spawn(async move { bot.refresh_group(&NamedGroup { name, id }).await });
+                // Read before the ack, so what follows on this link sees it.
+                self.refresh_group(&NamedGroup { name, id }).await;
             }
             return;
         }

@@ -843,6 +843,8 @@ async fn a_lead_by_slack_user_group_may_promote_and_others_may_not() {
             .then_some(())
     })
     .await;
+    // The envelope is acked once the group is read again and its members set.
+    fake.wait_call("ack", "\"e3\"").await;
     let updates = fake.calls("chat.update").len();
     fake.push(direct("e4", "Ev4", "UDEV", "promote staging to prod"));
     fake.wait_for("prod ready again", |calls| {
