@@ -377,7 +377,10 @@ fn slack_reaches_rushbox_serve_over_http() {
     );
 
     let log = serve.stderr();
-    has(&log, "signature does not match");
+    has(
+        &log,
+        "rejected a request to /slack/events: signature does not match",
+    );
     assert!(!log.contains(SECRET), "{log}");
     assert!(!log.contains(BOT_TOKEN), "{log}");
     assert!(!log.contains("v0="), "{log}");

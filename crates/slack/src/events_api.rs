@@ -173,9 +173,13 @@ async fn signed_by_slack(State(shared): State<Shared>, request: Request, next: N
                 .await
         }
         Err(why) => {
+            // Mounted under a prefix (`/slack`), the full path is the original URI's.
+            let path = parts
+                .extensions
+                .get::<axum::extract::OriginalUri>()
+                .map_or(parts.uri.path(), |original| original.path());
             (shared.log)(&format!(
-                "rushbox-slack: rejected a request to {}: {why}",
-                parts.uri.path()
+                "rushbox-slack: rejected a request to {path}: {why}"
             ));
             (StatusCode::UNAUTHORIZED, why.to_string()).into_response()
         }

@@ -130,8 +130,9 @@ impl Slack {
         Ok(events_api::router(self.bot.clone(), secret))
     }
 
-    /// Runs until `shutdown` resolves: delivers notices by DM and, in Socket
-    /// Mode, listens to Slack. In HTTP mode the events arrive through the
+    /// Runs until `shutdown` resolves: delivers notices by DM, keeps the
+    /// members of user groups named in roles fresh and, in Socket Mode,
+    /// listens to Slack. In HTTP mode the events arrive through the
     /// router the binary mounted.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), SlackError> {
         let notices = tokio::spawn(self.bot.clone().deliver_notices(self.notices));
