@@ -34,6 +34,11 @@ pub enum SlackError {
     Client(String),
     /// Slack refused or could not be reached (bad token, network).
     Api(SlackClientError),
+    /// Slack refused the app-level token (Socket Mode), named by its variable.
+    AppToken {
+        variable: String,
+        error: SlackClientError,
+    },
 }
 
 impl std::fmt::Display for SlackError {
@@ -47,6 +52,10 @@ impl std::fmt::Display for SlackError {
             SlackError::Api(error) => write!(
                 f,
                 "Slack did not accept the connection ({error}); check the tokens and the app's scopes"
+            ),
+            SlackError::AppToken { variable, error } => write!(
+                f,
+                "Slack refused the app-level token in `{variable}` ({error}); make one under Basic Information → App-Level Tokens with the `connections:write` scope"
             ),
         }
     }
@@ -140,6 +149,22 @@ impl Slack {
         let result = match (self.config.mode, self.tokens.app) {
             (SlackMode::SocketMode, Some(app)) => {
                 let app_token = SlackApiToken::new(SlackApiTokenValue(app));
+                // slack-morphism retries a refused app token forever and says
+                // so only through `tracing`: ask once, so a wrong one stops us.
+                let check = self
+                    .bot
+                    .client()
+                    .open_session(&app_token)
+                    .apps_connections_open(&SlackApiAppsConnectionOpenRequest::new())
+                    .await;
+                if let Err(error) = check {
+                    notices.abort();
+                    groups.abort();
+                    return Err(SlackError::AppToken {
+                        variable: self.config.app_token_env.clone(),
+                        error,
+                    });
+                }
                 socket_mode::listen(
                     self.bot,
                     app_token,

@@ -760,15 +760,17 @@ impl Running {
 async fn run_listens_on_two_connections_and_runs_each_event_once() {
     let r = Running::start(FakeSlack::start().await, RolesConfig::default()).await;
     let fake = r.fake.clone();
+    // One call checks the app token, then one per link.
     fake.wait_for("two connections", |calls| {
         (calls
             .iter()
             .filter(|c| c.method == "apps.connections.open")
             .count()
-            == 2)
+            == 3)
             .then_some(())
     })
     .await;
+    fake.wait_connections(2).await;
     let opened = fake.calls("apps.connections.open");
     assert_eq!(opened[0].auth, "Bearer xapp-test");
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -783,6 +785,42 @@ async fn run_listens_on_two_connections_and_runs_each_event_once() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(fake.calls("chat.postMessage").len(), 1);
     r.stop().await;
+}
+
+/// slack-morphism would retry a refused app token forever, silently; `run`
+/// asks once first, so a wrong token stops rushbox saying which variable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_app_token_stops_run_naming_its_variable() {
+    let fake = FakeSlack::start().await;
+    fake.trouble(
+        "apps.connections.open",
+        Trouble::Fails("invalid_auth".to_owned()),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let robot = robot(dir.path(), Arc::new(NoopProvider::new()));
+    let config = rushbox_slack::SlackConfig {
+        api_url: Some(fake.api_url.clone()),
+        ..Default::default()
+    };
+    let tokens = rushbox_slack::SlackTokens {
+        bot: "xoxb-test".to_owned(),
+        app: Some("xapp-wrong".to_owned()),
+        signing_secret: None,
+    };
+    let slack = rushbox_slack::connect_with(&config, tokens, robot)
+        .await
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(10), slack.run(std::future::pending()))
+        .await
+        .expect("run gives up at once");
+    let error = ended
+        .expect_err("a refused app token is an error")
+        .to_string();
+    assert!(error.contains("`SLACK_APP_TOKEN`"), "{error}");
+    assert!(error.contains("invalid_auth"), "{error}");
+    assert!(error.contains("connections:write"), "{error}");
+    assert!(!error.contains("xapp-wrong"), "{error}");
+    assert_eq!(fake.calls("apps.connections.open").len(), 1);
 }
 
 // ---- User groups in roles --------------------------------------------------
