@@ -164,6 +164,8 @@ pub struct Grammar {
     vocabulary: Vec<String>,
     /// `letter_bag` of each vocabulary word.
     vocabulary_bags: Vec<[u8; 26]>,
+    /// Every word the grammar reads, sorted: never an app without config.
+    grammar_words: Vec<String>,
     /// Configured app names; `None` means "use the branch-prefix rule".
     apps: Option<Vec<String>>,
     /// Env names beyond `prod`, `staging` and `dev-*` that config declares.
@@ -246,6 +248,7 @@ impl Grammar {
                 .map(|w| letter_bag(w.as_bytes()))
                 .collect(),
             vocabulary: vocabulary(),
+            grammar_words: grammar_words(),
             apps: None,
             extra_envs: Vec::new(),
             bot_names: vec!["rushbox".to_owned()],
@@ -807,9 +810,9 @@ impl Grammar {
         let lower = name.to_ascii_lowercase();
         match &self.apps {
             Some(apps) => apps.contains(&lower),
-            // `me` is the asker (`history for me`, `queue me for staging`).
+            // A word of the grammar (`my`, `me`, `ty`) reads as that word.
             None => {
-                lower != "me"
+                self.grammar_words.binary_search(&lower).is_err()
                     && !BRANCH_PREFIXES.contains(&lower.as_str())
                     && AppName::parse(&lower).is_ok()
             }
@@ -957,6 +960,32 @@ impl Grammar {
 /// Every word of three or more letters in the table's patterns and usage
 /// lines, plus the stage words: what a typo is compared against.
 fn vocabulary() -> Vec<String> {
+    table_words(3)
+}
+
+/// Every word the grammar itself reads (pattern and usage words of any
+/// length, stage words, filler): none of them can be an app's name when no
+/// apps are configured, or `deploy my branch foo` would be ambiguous.
+fn grammar_words() -> Vec<String> {
+    let mut words = table_words(1);
+    let phrases = LEADING_PHRASES
+        .iter()
+        .flat_map(|p| p.iter())
+        .chain(TRAILING_PHRASES.iter().flat_map(|(a, b)| [a, b]));
+    words.extend(
+        LEADING_FILLER
+            .iter()
+            .chain(TRAILING_FILLER)
+            .chain(phrases)
+            .map(|w| w.to_ascii_lowercase()),
+    );
+    words.sort();
+    words.dedup();
+    words
+}
+
+/// The words of at least `min_len` letters in the table, and the stage words.
+fn table_words(min_len: usize) -> Vec<String> {
     let mut words: Vec<String> = Vec::new();
     let mut add = |text: &str| {
         let mut skip_group_name = false;
@@ -971,7 +1000,7 @@ fn vocabulary() -> Vec<String> {
                 continue;
             }
             let lower = piece.to_ascii_lowercase();
-            if lower.len() >= 3 && !words.contains(&lower) {
+            if lower.len() >= min_len && !words.contains(&lower) {
                 words.push(lower);
             }
         }

@@ -372,6 +372,13 @@ impl AppName {
                 why: "stage names can't be app names",
             });
         }
+        if label.starts_with("dev-") {
+            return Err(NameError::Reserved {
+                what: Self::WHAT,
+                name: label,
+                why: "`dev-…` names are dev envs (`history for dev-foo`), so they can't be app names",
+            });
+        }
         Ok(AppName(label))
     }
 
@@ -615,6 +622,23 @@ impl fmt::Display for Span {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn app_names_that_read_as_envs_are_reserved() {
+        for bad in ["prod", "staging", "stg", "dev", "dev-tools"] {
+            let error = AppName::parse(bad).expect_err(bad).to_string();
+            assert!(error.contains("is reserved"), "{bad}: {error}");
+        }
+        assert!(
+            AppName::parse("dev-tools")
+                .expect_err("dev-")
+                .to_string()
+                .contains("dev envs")
+        );
+        for good in ["api", "web", "devtools", "tools-dev"] {
+            assert!(AppName::parse(good).is_ok(), "{good}");
+        }
+    }
 
     #[test]
     fn refs_git_and_shells_would_misread_are_refused() {
