@@ -240,3 +240,67 @@ fn filler_words_are_app_names_after_a_preposition() {
         GRAMMAR.parse("deploy foo to dev")
     );
 }
+
+/// Every app name of two or three characters the default grammar reads as
+/// an app round-trips through the shapes that put an app beside other
+/// words (the property above samples; this is exhaustive where collisions
+/// with short grammar words live).
+#[test]
+fn every_short_app_name_round_trips() {
+    let chars: Vec<char> = ('a'..='z').chain('0'..='9').collect();
+    let mut names = Vec::new();
+    for a in 'a'..='z' {
+        for &b in &chars {
+            names.push(format!("{a}{b}"));
+            for c in 'a'..='z' {
+                names.push(format!("{a}{b}{c}"));
+            }
+        }
+    }
+    let mut checked = 0;
+    for name in &names {
+        let Ok(app) = AppName::parse(name) else {
+            continue;
+        };
+        if !GRAMMAR.reads_as_app(name) {
+            continue;
+        }
+        let at = |env: EnvName| EnvRef {
+            app: Some(app.clone()),
+            env,
+        };
+        for command in [
+            Command::History {
+                app: Some(app.clone()),
+                env: None,
+            },
+            Command::ListEnvs {
+                app: Some(app.clone()),
+                stage: Some(Stage::Dev),
+            },
+            Command::Deploy {
+                app: Some(app.clone()),
+                git_ref: GitRef::parse("A").expect("a ref"),
+                target: Target::Dev,
+                hosts: None,
+                force: false,
+            },
+            Command::Lock {
+                env: at(EnvName::staging()),
+                reason: Some("QA".to_owned()),
+                duration: None,
+                force: false,
+            },
+            Command::Promote {
+                from: at(EnvName::staging()),
+                to: EnvName::prod(),
+                force: false,
+            },
+        ] {
+            let text = command.to_string();
+            assert_eq!(GRAMMAR.parse(&text), Ok(command), "canonical text: {text}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 50_000, "only {checked} checked");
+}
