@@ -315,6 +315,8 @@ impl fmt::Display for Command {
 pub enum ParseError {
     /// The whole line is over [`crate::MAX_LINE_BYTES`].
     LineTooLong { len: usize },
+    /// The line's bytes are not UTF-8 text: `byte` at `position` (from 0) is the first that breaks it.
+    NotUtf8 { byte: u8, position: usize },
     /// A name in the command breaks a rule (`feat;$(id)`, `Feat_X`).
     BadName {
         role: &'static str,
@@ -335,6 +337,10 @@ impl fmt::Display for ParseError {
                 f,
                 "that message is {len} bytes; commands are at most {} bytes",
                 crate::MAX_LINE_BYTES
+            ),
+            ParseError::NotUtf8 { byte, position } => write!(
+                f,
+                "that text is not valid UTF-8 (byte {byte:#04x} at position {position})"
             ),
             ParseError::BadName { role, error } => write!(f, "bad {role}: {error}"),
             ParseError::NotAName { role } => {
@@ -462,7 +468,7 @@ impl Report {
         }
     }
 
-    fn of_command(command: &Command) -> Report {
+    pub(crate) fn of_command(command: &Command) -> Report {
         let report = Report::empty(command.intent());
         let text = |s: &dyn fmt::Display| Some(s.to_string());
         match command {

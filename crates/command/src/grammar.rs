@@ -17,10 +17,10 @@ use regex_automata::util::pool::Pool;
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, PatternSet, meta};
 
-use crate::command::{Command, EnvRef, ParseError, Rejection, Target};
+use crate::command::{Command, EnvRef, ParseError, Rejection, Report, Target};
 use crate::intent::Intent;
 use crate::names::{AppName, EnvName, GitRef, NameError, ReleaseId, Span, Stage, UserRef};
-use crate::table::{BRANCH_PREFIXES, ROWS, expand};
+use crate::table::{BRANCH_PREFIXES, GIT_REF_PREFIXES, ROWS, expand};
 
 /// Lines longer than this are refused before any matching.
 pub const MAX_LINE_BYTES: usize = 4096;
@@ -166,6 +166,8 @@ pub struct Grammar {
     vocabulary_bags: Vec<[u8; 26]>,
     /// Every word the grammar reads, sorted: never an app without config.
     grammar_words: Vec<String>,
+    /// Every word of the table's patterns, sorted: a name never spans one.
+    pattern_words: Vec<String>,
     /// Configured app names; `None` means "use the branch-prefix rule".
     apps: Option<Vec<String>>,
     /// Env names beyond `prod`, `staging` and `dev-*` that config declares.
@@ -249,6 +251,7 @@ impl Grammar {
                 .collect(),
             vocabulary: vocabulary(),
             grammar_words: grammar_words(),
+            pattern_words: pattern_words(),
             apps: None,
             extra_envs: Vec::new(),
             bot_names: vec!["rushbox".to_owned()],
@@ -297,8 +300,39 @@ impl Grammar {
                 suggestions: self.suggest_for_invalid(&error),
                 error,
             }),
-            None => Err(Rejection::Unknown {
-                suggestions: self.suggest(&line),
+            None => match self.bad_name_in(&line) {
+                Some(error) => Err(Rejection::Invalid {
+                    error,
+                    suggestions: Vec::new(),
+                }),
+                None => Err(Rejection::Unknown {
+                    suggestions: self.suggest(&line),
+                }),
+            },
+        }
+    }
+
+    /// Parses a line that arrived as bytes (a pipe, a command line): an
+    /// overlong line, or bytes that are not UTF-8 text, are invalid.
+    ///
+    /// ```
+    /// use rushbox_command::{Grammar, Rejection};
+    /// let Err(Rejection::Invalid { error, .. }) = Grammar::new().parse_bytes(b"deploy \xff") else {
+    ///     panic!("not text")
+    /// };
+    /// assert_eq!(error.to_string(), "that text is not valid UTF-8 (byte 0xff at position 7)");
+    /// ```
+    pub fn parse_bytes(&self, bytes: &[u8]) -> Result<Command, Rejection> {
+        let checked = if bytes.len() > MAX_LINE_BYTES {
+            Err(ParseError::LineTooLong { len: bytes.len() })
+        } else {
+            utf8_text(bytes)
+        };
+        match checked {
+            Ok(text) => self.parse(text),
+            Err(error) => Err(Rejection::Invalid {
+                error,
+                suggestions: Vec::new(),
             }),
         }
     }
@@ -814,6 +848,7 @@ impl Grammar {
             None => {
                 self.grammar_words.binary_search(&lower).is_err()
                     && !BRANCH_PREFIXES.contains(&lower.as_str())
+                    && !GIT_REF_PREFIXES.contains(&lower.as_str())
                     && AppName::parse(&lower).is_ok()
             }
         }
@@ -851,10 +886,136 @@ impl Grammar {
                 role: "a branch name",
             });
         }
+        // `refs/heads/foo` is git's full name of the branch `foo`.
+        let token = match token.strip_prefix("refs/heads/") {
+            Some(branch) if !branch.is_empty() => branch,
+            _ => token,
+        };
         GitRef::parse(token).map_err(|error| ParseError::BadName {
             role: "branch",
             error,
         })
+    }
+
+    /// Why a line no pattern reads is still refused: where the patterns
+    /// expect one name, it has words that break a name's rules
+    /// (`deploy $(touch /tmp/x) to dev`, `status ../../etc`). Each run of
+    /// such words is put back as one stand-in name, a branch's or an env's;
+    /// when the line then reads as a command, the words where the stand-in
+    /// landed are checked by the rule of that place (branch, env, app, user,
+    /// release) and the first broken rule is the answer. `None`: no name
+    /// in the line breaks a rule, so it is simply not understood.
+    fn bad_name_in(&self, line: &str) -> Option<ParseError> {
+        /// At most this many runs are stood in for: 2^3 readings at worst.
+        const MAX_RUNS: usize = 3;
+        let words: Vec<&str> = line.split(' ').collect();
+        if !words.iter().any(|word| is_odd_word(word)) {
+            return None;
+        }
+        // The runs of words between the grammar's own words that have an odd word in them.
+        let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+        let (mut start, mut odd) = (0, false);
+        for (i, word) in words.iter().enumerate() {
+            if self.is_grammar_word(word) {
+                if odd {
+                    runs.push(start..i);
+                }
+                (start, odd) = (i + 1, false);
+            } else {
+                odd |= is_odd_word(word);
+            }
+        }
+        if odd {
+            runs.push(start..words.len());
+        }
+        runs.truncate(MAX_RUNS);
+        let mut text = String::with_capacity(line.len());
+        for as_env in 0u32..(1 << runs.len()) {
+            text.clear();
+            let mut next = 0;
+            for (index, run) in runs.iter().enumerate() {
+                for word in &words[next..run.start] {
+                    text.push_str(word);
+                    text.push(' ');
+                }
+                if as_env & (1 << index) != 0 {
+                    text.push_str(STAND_IN_ENV);
+                } else {
+                    text.push_str(STAND_IN_REF);
+                }
+                text.push(index_letter(index));
+                text.push(' ');
+                next = run.end;
+            }
+            for word in &words[next..] {
+                text.push_str(word);
+                text.push(' ');
+            }
+            text.pop();
+            let Some(Ok(command)) = self.parse_normalized(&text) else {
+                continue;
+            };
+            let report = Report::of_command(&command);
+            let places = [
+                (Place::App, &report.app),
+                (Place::Branch, &report.git_ref),
+                (Place::Env, &report.source),
+                (Place::Env, &report.target),
+                (Place::User, &report.user),
+                (Place::Release, &report.release),
+            ];
+            for (place, value) in places {
+                let Some(value) = value.as_deref() else {
+                    continue;
+                };
+                let Some((index, stood_for)) = stand_in_of(value, place) else {
+                    continue;
+                };
+                let Some(run) = runs.get(index) else {
+                    continue;
+                };
+                if let Some(error) = self.broken_rule(stood_for, &words[run.clone()]) {
+                    return Some(error);
+                }
+            }
+        }
+        None
+    }
+
+    /// A word the grammar reads itself (`deploy!`, `to`, `what's`, `-`), so a
+    /// name never spans it.
+    fn is_grammar_word(&self, word: &str) -> bool {
+        let bare = word.strip_suffix('!').unwrap_or(word);
+        let contraction = bare.split_once('\'').is_some_and(|(a, b)| {
+            !a.is_empty()
+                && a.bytes().all(|c| c.is_ascii_alphabetic())
+                && b.bytes().all(|c| c.is_ascii_alphabetic())
+        });
+        contraction
+            || word.bytes().all(|c| b"-:,".contains(&c))
+            || self
+                .pattern_words
+                .binary_search(&bare.to_ascii_lowercase())
+                .is_ok()
+    }
+
+    /// The first of `words` that breaks the rule of `place`, or, when each
+    /// passes alone, the words together (a name has no spaces).
+    fn broken_rule(&self, place: Place, words: &[&str]) -> Option<ParseError> {
+        let check = |name: &str| -> Result<(), ParseError> {
+            let bad = |role| move |error| ParseError::BadName { role, error };
+            match place {
+                Place::Branch => self.git_ref(name).map(drop),
+                Place::Env => EnvName::from_user(name).map(drop).map_err(bad("env")),
+                Place::App => AppName::parse(name).map(drop).map_err(bad("app")),
+                Place::User => UserRef::parse(name).map(drop).map_err(bad("user")),
+                Place::Release => ReleaseId::parse(name).map(drop).map_err(bad("release")),
+            }
+        };
+        words
+            .iter()
+            .find_map(|word| check(word).err())
+            .or_else(|| check(&words.join(" ")).err())
     }
 
     /// "Did you mean": replace words that are near a grammar word (typos such
@@ -984,6 +1145,36 @@ fn grammar_words() -> Vec<String> {
     words
 }
 
+/// Every word the table's patterns match literally, placeholders expanded
+/// (`ship`, `another`, `day`), and the stage words: where a name ends.
+fn pattern_words() -> Vec<String> {
+    let mut words: Vec<String> = STAGE_WORDS.iter().map(|w| (*w).to_owned()).collect();
+    for pattern in ROWS.iter().flat_map(|row| row.patterns.iter()) {
+        let expanded = expand(pattern);
+        let mut pieces = expanded.split(|c: char| !c.is_ascii_alphabetic());
+        while let Some(piece) = pieces.next() {
+            if piece == "P" {
+                pieces.next(); // `(?P<name>`: a group's name, not a word
+            } else if !piece.is_empty() {
+                words.push(piece.to_owned());
+            }
+        }
+    }
+    words.sort();
+    words.dedup();
+    words
+}
+
+/// Words for stages and envs that the patterns read through placeholders.
+const STAGE_WORDS: [&str; 6] = [
+    "staging",
+    "prod",
+    "production",
+    "dev",
+    "envs",
+    "environments",
+];
+
 /// The words of at least `min_len` letters in the table, and the stage words.
 fn table_words(min_len: usize) -> Vec<String> {
     let mut words: Vec<String> = Vec::new();
@@ -1009,14 +1200,7 @@ fn table_words(min_len: usize) -> Vec<String> {
         row.patterns.iter().for_each(|p| add(p));
         row.usage.iter().for_each(|u| add(u));
     }
-    for word in [
-        "staging",
-        "prod",
-        "production",
-        "dev",
-        "envs",
-        "environments",
-    ] {
+    for word in STAGE_WORDS {
         add(word);
     }
     words.sort();
@@ -1079,6 +1263,73 @@ fn bounded_osa(a: &[u8], b: &[u8], limit: usize) -> Option<usize> {
     }
     let d = usize::from(rows[a.len() % 3][b.len()]);
     (d <= limit).then_some(d)
+}
+
+/// Where a name stands in a command, by the rule that made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Branch,
+    Env,
+    App,
+    User,
+    Release,
+}
+
+/// Stand-ins for runs of odd words (`Grammar::bad_name_in`), each followed by
+/// a letter that says which run: a valid branch (and, without configured
+/// apps, app) name, and a dev env's name. Nobody types them.
+const STAND_IN_REF: &str = "rushboxstandin";
+const STAND_IN_ENV: &str = "dev-rushboxstandin-env";
+
+fn index_letter(index: usize) -> char {
+    char::from(b'a' + index as u8)
+}
+
+/// Which run a name in a command stands in for, and the place whose rule
+/// applies: a branch stand-in is a branch wherever it lands (an env made
+/// from it, `my env for <branch>`, is still a branch's place), unless it
+/// landed where an app, user or release goes.
+fn stand_in_of(value: &str, place: Place) -> Option<(usize, Place)> {
+    let lower = value.to_ascii_lowercase();
+    let index = |rest: &str| {
+        let &[letter] = rest.as_bytes() else {
+            return None;
+        };
+        (letter.is_ascii_lowercase()).then(|| usize::from(letter - b'a'))
+    };
+    if let Some(rest) = lower.strip_prefix(STAND_IN_ENV) {
+        return index(rest).map(|i| (i, Place::Env));
+    }
+    let branch = lower.strip_prefix("dev-").unwrap_or(&lower);
+    let rest = branch.strip_prefix(STAND_IN_REF)?;
+    let place = match place {
+        Place::Env => Place::Branch,
+        other => other,
+    };
+    index(rest).map(|i| (i, place))
+}
+
+/// A word that is not plain letters, digits and `-`, so it may break a
+/// name's rules where a name belongs (`$(touch`, `../../etc`, `Feat_X`, `-x`).
+fn is_odd_word(word: &str) -> bool {
+    let bare = word.strip_suffix('!').unwrap_or(word);
+    bare.is_empty()
+        || bare.starts_with('-')
+        || !bare.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+}
+
+/// The bytes of a line as text, or the first byte that is not UTF-8.
+///
+/// ```
+/// assert_eq!(rushbox_command::utf8_text(b"envs"), Ok("envs"));
+/// let error = rushbox_command::utf8_text(b"a\xffb").unwrap_err();
+/// assert_eq!(error.to_string(), "that text is not valid UTF-8 (byte 0xff at position 1)");
+/// ```
+pub fn utf8_text(bytes: &[u8]) -> Result<&str, ParseError> {
+    std::str::from_utf8(bytes).map_err(|e| ParseError::NotUtf8 {
+        byte: bytes.get(e.valid_up_to()).copied().unwrap_or_default(),
+        position: e.valid_up_to(),
+    })
 }
 
 /// Strips one pair of backticks or quotes people put around names in chat.

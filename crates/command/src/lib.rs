@@ -29,7 +29,7 @@ mod names;
 mod table;
 
 pub use command::{Command, EnvRef, ParseError, Rejection, Report, Target};
-pub use grammar::{Grammar, MAX_LINE_BYTES, MAX_REASON_BYTES};
+pub use grammar::{Grammar, MAX_LINE_BYTES, MAX_REASON_BYTES, utf8_text};
 pub use help::{help, reference_markdown};
 pub use intent::Intent;
 pub use names::{AppName, EnvName, GitRef, NameError, ReleaseId, Span, Stage, UserRef};

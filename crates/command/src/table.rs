@@ -475,6 +475,11 @@ pub(crate) const ROWS: &[Row] = &[
     },
 ];
 
+/// Git's own prefixes of ref names: `refs/heads/foo` is the branch `foo`,
+/// `origin/main` (`upstream/main`, `remotes/origin/main`) a remote-tracking
+/// ref. Without configured apps none of them is read as an app.
+pub(crate) const GIT_REF_PREFIXES: &[&str] = &["refs", "remotes", "origin", "upstream"];
+
 /// Words that start conventional branch names (`feature/x`). Without a list of
 /// configured apps, `deploy feature/x` reads `feature/x` as a branch, while
 /// `deploy api/x` reads `api` as the app.

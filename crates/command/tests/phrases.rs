@@ -136,6 +136,25 @@ const PHRASES: &[(&str, &str)] = &[
         "deploy branch api/foo to dev",
         "deploy branch api/foo to dev",
     ),
+    // git's own names for refs: never an app
+    ("deploy refs/heads/foo", "deploy branch foo to dev"),
+    (
+        "deploy branch refs/heads/feature/x to staging",
+        "deploy branch feature/x to staging",
+    ),
+    ("deploy origin/main", "deploy branch origin/main to dev"),
+    (
+        "deploy upstream/fix to staging",
+        "deploy branch upstream/fix to staging",
+    ),
+    (
+        "deploy refs/tags/v1.2",
+        "deploy branch refs/tags/v1.2 to dev",
+    ),
+    (
+        "deploy remotes/origin/main",
+        "deploy branch remotes/origin/main to dev",
+    ),
     // Heroku ChatOps' deploy form, after the slash command
     (
         "/rushbox deploy api/main to staging",
@@ -457,6 +476,11 @@ const PHRASES: &[(&str, &str)] = &[
     ("thanks!", "unknown"),
     ("lock", "unknown"),
     ("promote foo to staging", "unknown"),
+    // odd words that break no name's rule where they stand
+    ("what's for lunch?", "unknown"),
+    ("deploy api/main to bar", "unknown"),
+    ("deploy foo bar to dev", "unknown"),
+    ("is everyone's build green?", "unknown"),
 ];
 
 /// (what a person types, a phrase the error must contain)
@@ -504,6 +528,103 @@ const REFUSALS: &[(&str, &str)] = &[
     ("promote staging", "`promote staging to prod`"),
     ("promote staging to staging", "to itself"),
     ("lock staging for 400d", "366 days"),
+    // Hostile names in the short forms name the rule as the `branch` form does.
+    (
+        "deploy --upload-pack=x to dev",
+        "bad branch: a branch name can't start with `-`",
+    ),
+    (
+        "deploy $(touch /tmp/x) to dev",
+        "bad branch: a branch name can't contain `$`",
+    ),
+    (
+        "deploy branch $(touch /tmp/x) to dev",
+        "bad branch: a branch name can't contain `$`",
+    ),
+    (
+        "deploy! $(touch /tmp/x) to staging",
+        "bad branch: a branch name can't contain `$`",
+    ),
+    (
+        "deploy `touch x` to dev",
+        "bad branch: a branch name can't contain ```",
+    ),
+    (
+        "deploy foo; rm -rf / to dev",
+        "bad branch: a branch name can't contain `;`",
+    ),
+    (
+        "deploy foo && rm x to dev",
+        "bad branch: a branch name can't contain `&`",
+    ),
+    (
+        "put $(touch /tmp/x) on dev",
+        "bad branch: a branch name can't contain `$`",
+    ),
+    (
+        "spin up $(touch /tmp/x)",
+        "bad branch: a branch name can't contain `$`",
+    ),
+    (
+        "spin up a dev env for $(touch x)",
+        "bad branch: a branch name can't contain `$`",
+    ),
+    (
+        "destroy my env for $(touch x)",
+        "bad branch: a branch name can't contain `$`",
+    ),
+    (
+        "queue branch $(touch x) for staging",
+        "bad branch: a branch name can't contain `$`",
+    ),
+    (
+        "deploy v1.2 v1.3 to dev",
+        "bad branch: a branch name must be plain ASCII with no spaces",
+    ),
+    ("status ../../etc", "bad env: an env name can't contain `.`"),
+    (
+        "status --upload-pack=x",
+        "bad env: an env name can't contain `=`",
+    ),
+    ("status Feat_X", "bad env: an env name can't contain `_`"),
+    (
+        "what's on ../../etc?",
+        "bad env: an env name can't contain `.`",
+    ),
+    (
+        "deploy foo to ../etc",
+        "bad env: an env name can't contain `.`",
+    ),
+    (
+        "deploy foo to $(touch x)",
+        "bad env: an env name can't contain `$`",
+    ),
+    (
+        "promote ../x to staging",
+        "bad env: an env name can't contain `.`",
+    ),
+    (
+        "lock ../../etc for QA",
+        "bad env: an env name can't contain `.`",
+    ),
+    ("unlock ../x", "bad env: an env name can't contain `.`"),
+    ("who owns $(id)", "bad env: an env name can't contain `$`"),
+    ("logs a;b", "bad env: an env name can't contain `;`"),
+    ("destroy ../x", "bad env: an env name can't contain `.`"),
+    ("wake $(id)", "bad env: an env name can't contain `$`"),
+    (
+        "give ../x to @bob",
+        "bad env: an env name can't contain `.`",
+    ),
+    ("envs for $(x)", "bad app: an app name can't contain `$`"),
+    (
+        "give dev-foo to $(touch x)",
+        "bad user: a user can't contain `$`",
+    ),
+    (
+        "rollback prod to $(rm -rf /)",
+        "bad release: a release id can't contain `$`",
+    ),
 ];
 
 #[test]
@@ -558,6 +679,53 @@ fn refusals_name_the_rule_broken() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Wherever a phrase has a branch or env name, a hostile word in its place
+/// is refused with the rule it breaks, never "I didn't understand".
+#[test]
+fn every_place_of_a_name_refuses_hostile_words_by_their_rule() {
+    use rushbox_command::Report;
+    let grammar = Grammar::new();
+    let hostile = ["$(touch /tmp/x)", "../../etc", "--upload-pack=x", "a;b"];
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for (text, _) in PHRASES {
+        let Ok(command) = grammar.parse(text) else {
+            continue;
+        };
+        if command.intent() == Intent::ListEnvs {
+            continue; // `dev envs`: a stage word from a fixed set, not a name
+        }
+        let report = Report::new(&Ok(command));
+        let names = [&report.git_ref, &report.source, &report.target];
+        let words: Vec<&str> = text.split(' ').collect();
+        for (i, word) in words.iter().enumerate() {
+            let bare = word.trim_end_matches(['?', '!', '.', ',', ':']);
+            // The stage `dev` is a fixed word in `a dev env for foo`; `deploy foo to $(x)` is in REFUSALS.
+            if bare == "dev" || !names.iter().any(|n| n.as_deref() == Some(bare)) {
+                continue;
+            }
+            for bad in hostile {
+                let mut replaced = words.clone();
+                replaced[i] = bad;
+                let line = replaced.join(" ");
+                checked += 1;
+                match grammar.parse(&line) {
+                    Err(Rejection::Invalid { error, .. })
+                        if error.to_string().starts_with("bad ") => {}
+                    other => wrong.push(format!("{line:?}: {other:?}")),
+                }
+            }
+        }
+    }
+    assert!(checked > 500, "only {checked} checked");
+    assert!(
+        wrong.is_empty(),
+        "{} of {checked}:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 }
 
 #[test]
