@@ -6,6 +6,7 @@ mod demo;
 mod serve;
 mod shell;
 
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,9 +33,10 @@ enum Cli2 {
         /// Print exactly one JSON object with the stable keys of the parse contract.
         #[arg(long)]
         json: bool,
-        /// The text, as typed in chat.
+        /// The text, as typed in chat. Arguments that are not UTF-8 are
+        /// read too, so they get the contract's `invalid`, not a usage error.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
-        text: Vec<String>,
+        text: Vec<OsString>,
     },
     /// Run the bot in this terminal: one command per line, replies below.
     Shell {
@@ -88,7 +90,7 @@ enum Cli2 {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let text = match cli.command {
-        Cli2::Parse { json, text } => return parse(&text.join(" "), json),
+        Cli2::Parse { json, text } => return parse(&text.join(OsStr::new(" ")), json),
         Cli2::Demo { dir, user, listen } => return run_demo(&dir, user, &listen),
         Cli2::Serve { config } => return serve(&config),
         Cli2::Shell {
@@ -109,8 +111,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn parse(text: &str, json: bool) -> ExitCode {
-    let parsed = Grammar::new().parse(text);
+fn parse(text: &OsStr, json: bool) -> ExitCode {
+    let parsed = Grammar::new().parse_bytes(text.as_encoded_bytes());
     let invalid = matches!(&parsed, Err(r) if r.intent() == Intent::Invalid);
     let line = if json {
         serde_json::to_string(&Report::new(&parsed))

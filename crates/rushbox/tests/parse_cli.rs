@@ -20,7 +20,7 @@ const KEYS: [&str; 14] = [
     "error",
 ];
 
-fn parse_json(args: &[&str]) -> (i32, serde_json::Value) {
+fn parse_json<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (i32, serde_json::Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_rushbox"))
         .arg("parse")
         .arg("--json")
@@ -117,6 +117,81 @@ fn unknown_exits_0_with_suggestions_and_invalid_exits_2_with_error() {
 
     let (code, v) = parse_json(&["deploy", "--upload-pack=x"]);
     assert_eq!((code, v["intent"].as_str()), (2, Some("invalid")));
+}
+
+#[test]
+fn hostile_names_in_short_forms_are_invalid_and_name_the_rule() {
+    for (args, error) in [
+        (
+            &["deploy --upload-pack=x to dev"][..],
+            "bad branch: a branch name can't start with `-`",
+        ),
+        (
+            &["deploy", "$(touch", "/tmp/x)", "to", "dev"][..],
+            "bad branch: a branch name can't contain `$`",
+        ),
+        (
+            &["status ../../etc"][..],
+            "bad env: an env name can't contain `.`",
+        ),
+    ] {
+        let (code, v) = parse_json(args);
+        assert_eq!(
+            (code, v["intent"].as_str()),
+            (2, Some("invalid")),
+            "{args:?}"
+        );
+        let said = v["error"].as_str().unwrap_or("");
+        assert!(said.contains(error), "{args:?}: {v}");
+    }
+    // git's own ref names are refs, not apps.
+    let (code, v) = parse_json(&["deploy", "refs/heads/foo"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        (&v["app"], &v["ref"]),
+        (&serde_json::Value::Null, &serde_json::json!("foo"))
+    );
+    let (_, v) = parse_json(&["deploy", "origin/main"]);
+    assert_eq!(
+        (&v["app"], &v["ref"]),
+        (&serde_json::Value::Null, &serde_json::json!("origin/main"))
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn text_that_is_not_utf8_is_invalid_in_the_contract_not_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let not_utf8 = std::ffi::OsStr::from_bytes(b"\xff");
+    let (code, v) = parse_json(&[not_utf8]);
+    assert_eq!(code, 2);
+    let mut keys: Vec<&str> = v
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    let mut expected = KEYS.to_vec();
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
+    assert_eq!(v["intent"], "invalid");
+    assert_eq!(
+        v["error"],
+        "that text is not valid UTF-8 (byte 0xff at position 0)"
+    );
+
+    let deploy = std::ffi::OsStr::from_bytes(b"deploy fo\xffo");
+    let out = Command::new(env!("CARGO_BIN_EXE_rushbox"))
+        .arg("parse")
+        .arg(deploy)
+        .output()
+        .expect("run rushbox");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "invalid: Can't do that: that text is not valid UTF-8 (byte 0xff at position 9).\n"
+    );
 }
 
 #[test]
