@@ -4,8 +4,7 @@
 //! and lead. Operations run in the background and report as they go; at the
 //! end of input the shell waits for them before it exits.
 
-use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -24,6 +23,9 @@ use serde_json::json;
 
 use crate::backends::EnvBackends;
 use crate::config::{Config, ProviderKind};
+
+mod lines;
+use lines::{AbovePrompt, Input, Lines};
 
 /// How often timed rules (lease expiry, idle suspend, TTL) are checked.
 const TICK: Duration = Duration::from_secs(5);
@@ -168,12 +170,19 @@ struct Printer {
 }
 
 impl Printer {
-    /// The printer and the thread that writes what it is given, until every printer is dropped.
-    fn start(json: bool) -> (Printer, JoinHandle<()>) {
+    /// The printer and the thread that writes what it is given, until every
+    /// printer is dropped: to stdout, or in a terminal above the prompt.
+    fn start(json: bool, mut above_prompt: Option<AbovePrompt>) -> (Printer, JoinHandle<()>) {
         let (out, lines) = std::sync::mpsc::channel::<String>();
         let writer = thread::spawn(move || {
             let mut stdout = std::io::stdout();
             for text in lines {
+                if let Some(printer) = &mut above_prompt {
+                    if printer.print(format!("{text}\n")).is_ok() {
+                        continue;
+                    }
+                    above_prompt = None;
+                }
                 // A closed stdout (a pipe whose reader left) is not worth a panic.
                 let _ = writeln!(stdout, "{text}");
                 let _ = stdout.flush();
@@ -269,52 +278,6 @@ fn drain_notices(printer: &Printer, feed: &Mutex<NoticeFeed>) {
     }
 }
 
-/// Lines from a terminal (with editing and history) or from a pipe.
-enum Lines {
-    Terminal(Box<rustyline::DefaultEditor>, Option<PathBuf>),
-    Piped(std::io::StdinLock<'static>),
-}
-
-impl Lines {
-    fn open(json: bool, history: Option<PathBuf>) -> Lines {
-        if std::io::stdin().is_terminal()
-            && !json
-            && let Ok(mut editor) = rustyline::DefaultEditor::new()
-        {
-            if let Some(path) = &history {
-                let _ = editor.load_history(path);
-            }
-            return Lines::Terminal(Box::new(editor), history);
-        }
-        Lines::Piped(std::io::stdin().lock())
-    }
-
-    fn next(&mut self, prompt: &str) -> Option<String> {
-        match self {
-            Lines::Terminal(editor, history) => match editor.readline(prompt) {
-                Ok(line) => {
-                    if !line.trim().is_empty() {
-                        let _ = editor.add_history_entry(line.as_str());
-                        if let Some(path) = history {
-                            let _ = editor.save_history(path);
-                        }
-                    }
-                    Some(line)
-                }
-                Err(rustyline::error::ReadlineError::Interrupted) => Some(String::new()),
-                Err(_) => None,
-            },
-            Lines::Piped(stdin) => {
-                let mut line = String::new();
-                match stdin.read_line(&mut line) {
-                    Ok(0) | Err(_) => None,
-                    Ok(_) => Some(line),
-                }
-            }
-        }
-    }
-}
-
 /// The bot, up: engine, Robot, and with the local provider its envs restored
 /// and the router serving them. Shared by the shell and `rushbox serve`.
 pub struct Bot {
@@ -383,7 +346,9 @@ pub fn run(options: Options) -> Result<(), String> {
     let robot = bot.robot.clone();
     let reaped = bot.reaped;
     let router = bot.has_router();
-    let (printer, writer) = Printer::start(options.json);
+    let history = options.config.store.parent().map(|p| p.join("history"));
+    let mut lines = Lines::open(options.json, history);
+    let (printer, writer) = Printer::start(options.json, lines.above_prompt());
     if router && !options.json && std::io::stdin().is_terminal() {
         println!(
             "Envs are served at http://<env>.{}:{} (the router).",
@@ -444,15 +409,26 @@ pub fn run(options: Options) -> Result<(), String> {
         );
         drain_notices(&printer, &notice_feed);
     }
-    let history = options.config.store.parent().map(|p| p.join("history"));
-    let mut lines = Lines::open(options.json, history);
     let mut user = options.user.clone();
     if !options.json && std::io::stdin().is_terminal() {
         println!(
             "rushbox shell: you are @{user}. Type `help`, `/as <user>` to switch, Ctrl-D to leave."
         );
     }
-    while let Some(line) = lines.next(&format!("{user}> ")) {
+    while let Some(input) = lines.next(&format!("{user}> ")) {
+        let line = match input {
+            Input::Line(line) => line,
+            Input::Skipped(why) => {
+                printer.emit(
+                    "reply",
+                    &format!("@{user}"),
+                    &Reply::text(rushbox_chat::Tone::Refused, why),
+                    None,
+                    false,
+                );
+                continue;
+            }
+        };
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
