@@ -924,18 +924,26 @@ impl Decider<'_> {
         }
     }
 
-    fn deploy_request(&self, key: &EnvKey, release: &Release) -> Request {
+    /// Putting `release` on the env at `key`, from `git_ref`: the env's own
+    /// branch, which need not be the one that built the release's commit.
+    fn deploy_request(&self, key: &EnvKey, release: &Release, git_ref: Option<GitRef>) -> Request {
         Request {
-            git_ref: release.git_ref.clone(),
+            git_ref,
             commit: Some(release.commit.clone()),
             release: Some(release.id.clone()),
             ..self.request(Action::Deploy, key)
         }
     }
 
-    /// Starts putting `release` on the env at `key` (creating the env when
-    /// new, waking it when suspended) and marks the env busy.
-    fn put_release(&mut self, key: &EnvKey, release: &Release, kind: OpKind) -> u64 {
+    /// Starts putting `release` on the env at `key` from `git_ref` (creating
+    /// the env when new, waking it when suspended) and marks the env busy.
+    fn put_release(
+        &mut self,
+        key: &EnvKey,
+        release: &Release,
+        git_ref: Option<GitRef>,
+        kind: OpKind,
+    ) -> u64 {
         // An env whose creation failed or was interrupted is made again.
         let existing = self
             .state
@@ -971,7 +979,7 @@ impl Decider<'_> {
                 self.new_env(key, Some(owner))
             }
         };
-        requests.push(self.deploy_request(key, release));
+        requests.push(self.deploy_request(key, release, git_ref));
         let kind = if env.state == EnvState::Creating && kind == OpKind::Deploy {
             OpKind::Create
         } else {
@@ -1009,13 +1017,35 @@ impl Decider<'_> {
         &mut self,
         key: &EnvKey,
         release: &Release,
+        git_ref: Option<GitRef>,
         kind: OpKind,
         take_lock_for: Option<String>,
     ) -> u64 {
         if let Some(reason) = take_lock_for {
             self.take_lock(key, &reason, self.config.times.lock_lease);
         }
-        self.put_release(key, release, kind)
+        self.put_release(key, release, git_ref, kind)
+    }
+
+    /// The branch `release` ran from on the env at `key`: the env's own if it
+    /// runs it now, else that of its last deployment there, else the one
+    /// that built it. Two branches at one commit share a release, not a branch.
+    fn branch_of(&self, key: &EnvKey, release: &Release) -> Option<GitRef> {
+        if let Some(env) = self.state.env(key)
+            && env.release.as_ref() == Some(&release.id)
+            && env.branch.is_some()
+        {
+            return env.branch.clone();
+        }
+        self.state
+            .operations
+            .values()
+            .rev()
+            .filter(|op| op.key() == *key && op.state == OpState::Succeeded)
+            .flat_map(|op| op.requests.iter().rev())
+            .find(|r| r.action == Action::Deploy && r.release.as_ref() == Some(&release.id))
+            .and_then(|r| r.git_ref.clone())
+            .or_else(|| release.git_ref.clone())
     }
 
     fn release_for(&mut self, app: &AppName, git_ref: &GitRef, commit: &str) -> Release {
@@ -1098,7 +1128,7 @@ impl Decider<'_> {
         };
         let release = self.release_for(&app, git_ref, commit);
         let reason = take.then(|| format!("deploy {git_ref}"));
-        let id = self.ship(&key, &release, OpKind::Deploy, reason);
+        let id = self.ship(&key, &release, Some(git_ref.clone()), OpKind::Deploy, reason);
         self.plan.message = format!(
             "Deploying {git_ref} ({}, release {}) to {env_name}: operation {id}.",
             short(commit),
@@ -1161,7 +1191,8 @@ impl Decider<'_> {
             return Err(Refusal::one(Blocker::NoRelease { env: from.clone() }));
         };
         let reason = take.then(|| format!("promote {} from {from}", release.id));
-        let id = self.ship(&to_key, &release, OpKind::Promote, reason);
+        let branch = self.branch_of(&from_key, &release);
+        let id = self.ship(&to_key, &release, branch, OpKind::Promote, reason);
         self.plan.message = format!(
             "Promoting release {} ({}) from {from} to {to}, no rebuild: operation {id}.",
             release.id,
@@ -1537,7 +1568,8 @@ impl Decider<'_> {
             }));
         };
         let reason = take.then(|| format!("roll back to {}", release.id));
-        let id = self.ship(&key, &release, OpKind::Rollback, reason);
+        let branch = self.branch_of(&key, &release);
+        let id = self.ship(&key, &release, branch, OpKind::Rollback, reason);
         self.plan.message = format!(
             "Rolling {env_name} back to release {} ({}): operation {id}.",
             release.id,
@@ -1576,7 +1608,8 @@ impl Decider<'_> {
                 env: source.clone(),
             }));
         };
-        let id = self.put_release(&key, &release, OpKind::Reset);
+        let branch = self.branch_of(&source_key, &release);
+        let id = self.put_release(&key, &release, branch, OpKind::Reset);
         self.plan.message = format!(
             "Resetting {env_name} to {source}'s release {}: operation {id}.",
             release.id
