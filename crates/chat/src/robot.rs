@@ -374,23 +374,24 @@ impl Robot {
         self.engine.set_group_members(group, ids);
     }
 
-    /// Operations a crash or restart cut short, each as a notice to the person
-    /// who asked for it. The engine has already marked them interrupted.
+    /// What start-up has to tell people, decided before any adapter was
+    /// listening: whose operation a crash or restart cut short (with the lock
+    /// they still hold and the command that tries again, as buttons), whose
+    /// lease ran out meanwhile. The engine has already marked them interrupted.
     pub fn interrupted(&self) -> Vec<Notice> {
         self.engine
-            .interrupted()
+            .restart_notices()
             .iter()
-            .map(|op| {
-                let env = &op.env;
-                let reply = Reply::text(
-                    Tone::Error,
-                    format!(
-                        "rushbox restarted while operation #{} ({} of `{env}`) was running; it was stopped.",
-                        op.id, op.kind
-                    ),
-                )
-                .button(Button::new("Status", format!("status {env}")));
-                Notice { to: op.requested_by.clone(), reply }
+            .map(|n| {
+                let mut told = notice(n.clone());
+                // Names are quoted too (`staging`); only commands become buttons.
+                let commands = quoted_commands(told.reply.summary())
+                    .into_iter()
+                    .filter(|c| self.grammar.parse(c).is_ok());
+                for command in commands {
+                    told.reply = told.reply.button(Button::new(&command.clone(), command));
+                }
+                told
             })
             .collect()
     }

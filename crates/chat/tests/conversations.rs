@@ -29,7 +29,11 @@ struct Said {
 
 impl World {
     fn new() -> World {
-        let dir = tempfile::tempdir().unwrap();
+        World::at(tempfile::tempdir().unwrap())
+    }
+
+    /// A world on the store in `dir`, as a restart finds it.
+    fn at(dir: tempfile::TempDir) -> World {
         let config = PipelineConfig {
             roles: RolesConfig {
                 leads: vec!["shell:lena".to_owned(), "group:shell:oncall".to_owned()],
@@ -302,4 +306,80 @@ fn a_message_delivered_twice_is_answered_once() {
     // The same words in a new message are a new request.
     let again = w.robot.handle_delivery(&incoming, "Ev43");
     assert!(again.is_some_and(|a| a.reply.tone == Tone::Success));
+}
+
+/// After a crash mid staging deploy, its requester's notice offers the two
+/// ways on as buttons: the command that tries again, and `unlock staging`.
+#[test]
+fn a_deploy_a_crash_cut_short_offers_to_retry_or_let_the_lock_go() {
+    use rushbox_pipeline::model::{Effect, Env, EnvKey, EnvState, Lock, OpKind, OpState, Operation};
+    let dir = tempfile::tempdir().unwrap();
+    let now = 1_800_000_000;
+    let alice = rushbox_pipeline::Actor::parse("shell:alice").unwrap();
+    let app = PipelineConfig::default().apps[0].name.clone();
+    let staging = rushbox_command::EnvName::staging();
+    // What a crash leaves: alice's deploy of foo running on staging, under her lock.
+    let store = rushbox_pipeline::store::Store::open(dir.path()).unwrap();
+    let running = Operation {
+        id: 3,
+        app: app.clone(),
+        env: staging.clone(),
+        kind: OpKind::Deploy,
+        requested_by: alice.clone(),
+        started_at: now,
+        finished_at: None,
+        state: OpState::Running,
+        requests: Vec::new(),
+        steps: Vec::new(),
+        command: Some("deploy foo to staging".to_owned()),
+    };
+    let env = Env {
+        app: app.clone(),
+        name: staging.clone(),
+        state: EnvState::Running,
+        owner: None,
+        branch: None,
+        commit: None,
+        release: None,
+        previous_releases: Vec::new(),
+        address: None,
+        created_at: now,
+        last_activity: now,
+        expires_at: None,
+        expiry_warned: false,
+        operation: Some(3),
+    };
+    let lock = Lock {
+        holder: alice.clone(),
+        reason: "deploy foo".to_owned(),
+        since: now,
+        expires_at: now + 4 * 3600,
+        claim_by: None,
+    };
+    store
+        .commit(
+            &[
+                Effect::PutOperation(running),
+                Effect::PutEnv(env),
+                Effect::PutLock(EnvKey::new(&app, &staging), lock),
+            ],
+            None,
+        )
+        .unwrap();
+    drop(store);
+
+    let w = World::at(dir);
+    let notices = w.robot.interrupted();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0].to, alice);
+    let text = notices[0].reply.to_string();
+    has(&text, "operation #3 (deploy of `staging`)");
+    has(&text, "You still hold the staging lock");
+    let buttons: Vec<&str> = notices[0]
+        .reply
+        .buttons
+        .iter()
+        .map(|b| b.command.as_str())
+        .collect();
+    assert_eq!(buttons, ["deploy foo to staging", "unlock staging"]);
 }

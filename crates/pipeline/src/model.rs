@@ -286,6 +286,11 @@ pub struct Operation {
     pub requests: Vec<Request>,
     /// Every progress line, in order.
     pub steps: Vec<String>,
+    /// What the person asked, in the command language
+    /// (`deploy foo to staging`): the command to offer when it must be run
+    /// again. None for timed rules and the router's wakes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
 }
 
 impl Operation {

@@ -152,6 +152,19 @@ impl Call {
             Call::Tick | Call::Reconcile | Call::Finish { .. } => (None, None),
         }
     }
+
+    /// The call as a person types it, to offer again (`deploy foo to
+    /// staging`); `None` for what rushbox does by itself.
+    pub fn command(&self) -> Option<String> {
+        match self {
+            Call::Activity { .. }
+            | Call::WakeOnRequest { .. }
+            | Call::Tick
+            | Call::Reconcile
+            | Call::Finish { .. } => None,
+            _ => Some(self.to_string()),
+        }
+    }
 }
 
 impl fmt::Display for Call {
@@ -584,6 +597,7 @@ pub fn decide(
         config,
         actor,
         role: config.role_of(actor, groups),
+        command: call.command(),
         now,
         plan: Plan::default(),
         blockers: Vec::new(),
@@ -696,6 +710,8 @@ struct Decider<'a> {
     config: &'a PipelineConfig,
     actor: &'a Actor,
     role: Option<Role>,
+    /// The call in the command language, recorded on the operations it starts.
+    command: Option<String>,
     now: Time,
     plan: Plan,
     blockers: Vec<Blocker>,
@@ -887,6 +903,7 @@ impl Decider<'_> {
             state: OpState::Running,
             requests,
             steps: Vec::new(),
+            command: self.command.clone(),
         }));
         self.plan.start.push(id);
         id
@@ -1795,6 +1812,12 @@ impl Decider<'_> {
                 op.kind,
                 op.key()
             ));
+            if op.requested_by != Actor::rushbox() {
+                self.plan.notices.push(Notice {
+                    to: op.requested_by.clone(),
+                    text: self.interrupted_text(&op),
+                });
+            }
             if let Some(env) = self.state.env(&op.key()) {
                 let mut env = env.clone();
                 env.operation = None;
@@ -1807,6 +1830,38 @@ impl Decider<'_> {
         }
         said.extend(self.expire_locks());
         self.plan.message = said.join("; ");
+    }
+
+    /// What the requester of an operation a restart cut short is told: that
+    /// it stopped, the lock they still hold (its lease runs on, so nobody
+    /// else gets staging meanwhile), and what to type to try again or let go.
+    fn interrupted_text(&self, op: &Operation) -> String {
+        let env = &op.env;
+        let mut text = format!(
+            "rushbox restarted while operation #{} ({} of `{env}`) was running; it was stopped.",
+            op.id, op.kind
+        );
+        let retry = op.command.as_ref().map(|c| format!("`{c}` tries again"));
+        let held = self
+            .state
+            .locks
+            .get(&op.key())
+            .filter(|l| l.holder == op.requested_by && !l.is_offer() && l.expires_at > self.now);
+        match (held, retry) {
+            (Some(lock), retry) => {
+                text.push_str(&format!(
+                    " You still hold the {env} lock (\"{}\", lease ends in {}): {}`unlock {env}` lets the next in line have it.",
+                    lock.reason,
+                    human_duration(lock.expires_at - self.now),
+                    retry.map(|r| format!("{r}; ")).unwrap_or_default(),
+                ));
+            }
+            (None, Some(retry)) => {
+                text.push_str(&format!(" {retry}; `status {env}` shows where it stopped."));
+            }
+            (None, None) => text.push_str(&format!(" `status {env}` shows where it stopped.")),
+        }
+        text
     }
 
     /// Frees locks whose lease ran out and passes on turns nobody claimed.
