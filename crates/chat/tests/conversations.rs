@@ -81,11 +81,7 @@ impl World {
             }
             finals.push(last.map(|r| r.to_string()).unwrap_or_default());
         }
-        let mut notices: Vec<(String, String)> = Vec::new();
-        let mut feed = self.notices.lock().unwrap();
-        while let Some(n) = feed.try_next() {
-            notices.push((n.to.to_string(), n.reply.to_string()));
-        }
+        let notices = self.told();
         Said {
             tone: answer.reply.tone,
             text: answer.reply.to_string(),
@@ -97,6 +93,25 @@ impl World {
                 .collect(),
             finals,
             notices,
+        }
+    }
+}
+
+impl World {
+    /// (to whom, what) for every notice given since the last look.
+    fn told(&self) -> Vec<(String, String)> {
+        let mut notices = Vec::new();
+        let mut feed = self.notices.lock().unwrap();
+        while let Some(n) = feed.try_next() {
+            notices.push((n.to.to_string(), n.reply.to_string()));
+        }
+        notices
+    }
+
+    /// Runs the timed rules and waits for the work they start.
+    fn tick(&self) {
+        for mut feed in self.robot.tick().progress {
+            while feed.next_blocking().is_some() {}
         }
     }
 }
@@ -382,4 +397,31 @@ fn a_deploy_a_crash_cut_short_offers_to_retry_or_let_the_lock_go() {
         .map(|b| b.command.as_str())
         .collect();
     assert_eq!(buttons, ["deploy foo to staging", "unlock staging"]);
+}
+
+/// An env that goes to sleep or wakes by itself tells its owner, through the
+/// notice feed every adapter (and the shell) delivers.
+#[test]
+fn the_owner_hears_when_their_env_sleeps_for_idleness_and_wakes_for_a_visit() {
+    let w = World::new();
+    w.say("alice", "deploy branch foo to dev");
+    w.clock.advance(2 * 3600);
+    w.tick();
+    let told = w.told();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].0, "shell:alice");
+    has(&told[0].1, "`dev-foo` was idle for 2h, so it is being suspended");
+    has(&told[0].1, "the next visit or `wake dev-foo` starts it again");
+
+    // Someone opens its address: the router wakes it.
+    let env = rushbox_command::EnvName::from_user("dev-foo").unwrap();
+    let woken = w.robot.engine().wake_on_request(None, env).unwrap();
+    assert!(matches!(
+        woken.operation().unwrap().wait(),
+        rushbox_pipeline::Progress::Finished { .. }
+    ));
+    let told = w.told();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].0, "shell:alice");
+    has(&told[0].1, "`dev-foo` is waking up: a request reached it");
 }

@@ -1702,6 +1702,15 @@ impl Decider<'_> {
         }
         self.checked()?;
         let id = self.start_env_op(env, OpKind::Wake, Action::Wake);
+        // Nobody asked in chat, so its owner would not know it is up again.
+        if let Some(owner) = &env.owner {
+            self.plan.notices.push(Notice {
+                to: owner.clone(),
+                text: format!(
+                    "`{env_name}` is waking up: a request reached it while it was suspended (operation #{id})."
+                ),
+            });
+        }
         self.plan.message = format!("wake {env_name} for a request: operation {id}.");
         Ok(())
     }
@@ -1748,6 +1757,16 @@ impl Decider<'_> {
             } else if env.state == EnvState::Running && env.last_activity + idle <= now {
                 let id = self.start_env_op(env, OpKind::Suspend, Action::Suspend);
                 said.push(format!("{} was idle (operation {id})", env.key()));
+                if let Some(owner) = &env.owner {
+                    self.plan.notices.push(Notice {
+                        to: owner.clone(),
+                        text: format!(
+                            "`{name}` was idle for {idle}, so it is being suspended (operation #{id}); the next visit or `wake {name}` starts it again.",
+                            name = env.name,
+                            idle = human_duration(now.saturating_sub(env.last_activity)),
+                        ),
+                    });
+                }
             }
         }
         self.warn_of_expiry(&mut said);
