@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rushbox_chat::{Actor, Incoming, Robot, Tone};
 use rushbox_pipeline::config::{PipelineConfig, RolesConfig};
 use rushbox_pipeline::engine::ManualClock;
+use rushbox_pipeline::provider::Provider;
 use rushbox_pipeline::{Engine, FixedRefs, NoopProvider};
 
 struct World {
@@ -23,6 +24,8 @@ struct Said {
     buttons: Vec<String>,
     /// The final version of each progress message.
     finals: Vec<String>,
+    /// Every version of each progress message, in order.
+    versions: Vec<Vec<rushbox_chat::Reply>>,
     /// (to whom, what) for everyone else told.
     notices: Vec<(String, String)>,
 }
@@ -34,6 +37,14 @@ impl World {
 
     /// A world on the store in `dir`, as a restart finds it.
     fn at(dir: tempfile::TempDir) -> World {
+        World::open(dir, Arc::new(NoopProvider::new()))
+    }
+
+    fn with_provider(provider: Arc<dyn Provider>) -> World {
+        World::open(tempfile::tempdir().unwrap(), provider)
+    }
+
+    fn open(dir: tempfile::TempDir, provider: Arc<dyn Provider>) -> World {
         let config = PipelineConfig {
             roles: RolesConfig {
                 leads: vec!["shell:lena".to_owned(), "group:shell:oncall".to_owned()],
@@ -50,7 +61,7 @@ impl World {
         let engine = Engine::open_with_clock(
             config,
             dir.path(),
-            Arc::new(NoopProvider::new()),
+            provider,
             Arc::new(refs),
             clock.clone(),
         )
@@ -74,12 +85,14 @@ impl World {
         };
         let answer = self.robot.handle(&incoming);
         let mut finals = Vec::new();
+        let mut versions = Vec::new();
         for mut feed in answer.progress {
-            let mut last = None;
+            let mut seen = Vec::new();
             while let Some(update) = feed.next_blocking() {
-                last = Some(update);
+                seen.push(update);
             }
-            finals.push(last.map(|r| r.to_string()).unwrap_or_default());
+            finals.push(seen.last().map(|r| r.to_string()).unwrap_or_default());
+            versions.push(seen);
         }
         let notices = self.told();
         Said {
@@ -92,6 +105,7 @@ impl World {
                 .map(|b| b.command.clone())
                 .collect(),
             finals,
+            versions,
             notices,
         }
     }
@@ -424,4 +438,57 @@ fn the_owner_hears_when_their_env_sleeps_for_idleness_and_wakes_for_a_visit() {
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(told[0].0, "shell:alice");
     has(&told[0].1, "`dev-foo` is waking up: a request reached it");
+}
+
+/// The last version of a progress message says what was deployed where,
+/// since it replaces the first ("Deploying foo (…)") where a platform edits
+/// one message; and the script provider's `RUSHBOX_ADDRESS=` line, its way
+/// of reporting the address, is never shown as a step.
+#[test]
+fn progress_names_what_is_deployed_and_hides_the_address_line() {
+    let script = rushbox_pipeline::provider::script::ScriptProvider::new(
+        serde_json::from_value(serde_json::json!({
+            "create": ["true"],
+            "clone_data": ["true"],
+            "deploy": [
+                "sh", "-c",
+                "echo \"deploying $1\"; echo \"RUSHBOX_ADDRESS=http://$0.example.test\"",
+                "{env}", "{ref}",
+            ],
+        }))
+        .unwrap(),
+    );
+    let w = World::with_provider(Arc::new(script));
+    let a = w.say("alice", "deploy branch foo to dev");
+    assert_eq!(a.tone, Tone::Success, "{}", a.text);
+    has(&a.text, "Deploying foo (f00f00f00f, release r1) to dev-foo");
+    let versions = &a.versions[0];
+    for version in versions {
+        let text = version.to_string();
+        assert!(!text.contains("RUSHBOX_ADDRESS"), "shown as a step:\n{text}");
+        has(&text, "branch foo (f00f00f00f, release r1)");
+    }
+    assert!(
+        versions.iter().any(|v| v.to_string().contains("deploying foo")),
+        "the script's own lines are steps: {versions:#?}"
+    );
+    let last = versions.last().unwrap();
+    assert_eq!(last.tone, Tone::Success);
+    assert!(
+        last.summary()
+            .starts_with("`dev-foo` is ready: branch foo (f00f00f00f, release r1), deployed in "),
+        "{}",
+        last.summary()
+    );
+    has(&last.to_string(), "Open dev-foo: http://dev-foo.example.test");
+
+    // Promoted on, the same build names the same branch.
+    let a = w.say("alice", "deploy dev-foo to staging");
+    let last = a.versions[0].last().unwrap();
+    assert!(
+        last.summary()
+            .starts_with("`staging` is ready: branch foo (f00f00f00f, release r1), promoted in "),
+        "{}",
+        last.summary()
+    );
 }

@@ -923,12 +923,7 @@ impl Inner {
             let token = CancelToken::new();
             core.running.insert(op.id, token.clone());
             let (tx, rx) = mpsc::unbounded_channel();
-            operations.push(OperationHandle {
-                id: op.id,
-                app: op.app.clone(),
-                env: op.env.clone(),
-                events: rx,
-            });
+            operations.push(OperationHandle::new(&op, rx));
             to_start.push((op, token, tx));
         }
         drop(core);
