@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use rushbox_command::{Command, EnvName, Grammar, Rejection, Stage, UserRef, help};
 use rushbox_pipeline::engine::{EnvStatus, EnvView, LockView, QueueView};
-use rushbox_pipeline::model::{AuditEntry, AuditOutcome, OpState, Operation};
+use rushbox_pipeline::model::{AuditEntry, AuditOutcome, OpKind, OpState, Operation};
 use rushbox_pipeline::policy::{human_duration, short};
+use rushbox_pipeline::provider::Request;
 use rushbox_pipeline::{Actor as ActorId, Engine, EngineError, OperationHandle, Progress};
 use tokio::sync::broadcast;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -89,65 +90,48 @@ impl Answer {
     }
 
     /// What a granted engine call says: its message and the work it started.
-    fn granted(tone: Tone, granted: rushbox_pipeline::Reply, ending: Ending) -> Answer {
+    fn granted(tone: Tone, granted: rushbox_pipeline::Reply) -> Answer {
         Answer {
             reply: Reply::text(tone, granted.message),
             progress: granted
                 .operations
                 .into_iter()
-                .map(|handle| ProgressFeed::new(handle, ending))
+                .map(ProgressFeed::new)
                 .collect(),
         }
     }
 }
 
 /// The live view of one running operation: each event makes a new version
-/// of one message (steps so far, elapsed time), ending with the env's
-/// address and the obvious next commands, or with the error.
+/// of one message (what is deployed, steps so far, elapsed time), ending
+/// with what was deployed where, the env's address and the obvious next
+/// commands, or with the error. Every version names what is deployed, as
+/// a platform may show only the latest (Discord edits one message).
 #[derive(Debug)]
 pub struct ProgressFeed {
     pub operation: u64,
     pub app: String,
     pub env: EnvName,
+    kind: OpKind,
+    deploys: Option<Request>,
     started: Instant,
     steps: Vec<String>,
     events: UnboundedReceiver<Progress>,
     ended: Option<Reply>,
-    ending: Ending,
-}
-
-/// What a finished operation leaves behind, for its last message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ending {
-    /// Running at an address (deploy, promote, wake, rollback, reset).
-    Ready,
-    Suspended,
-    Destroyed,
-    /// Not known (timed rules): say only that it is done.
-    Done,
-}
-
-impl Ending {
-    fn of(command: &Command) -> Ending {
-        match command {
-            Command::Suspend { .. } => Ending::Suspended,
-            Command::Destroy { .. } => Ending::Destroyed,
-            _ => Ending::Ready,
-        }
-    }
 }
 
 impl ProgressFeed {
-    fn new(handle: OperationHandle, ending: Ending) -> ProgressFeed {
+    fn new(handle: OperationHandle) -> ProgressFeed {
         ProgressFeed {
             operation: handle.id,
             app: handle.app.to_string(),
             env: handle.env,
+            kind: handle.kind,
+            deploys: handle.deploys,
             started: Instant::now(),
             steps: Vec::new(),
             events: handle.events,
             ended: None,
-            ending,
         }
     }
 
@@ -185,26 +169,26 @@ impl ProgressFeed {
                 self.running(&elapsed)
             }
             Some(Progress::Finished { address }) => {
-                let reply = match self.ending {
-                    Ending::Suspended => Reply::text(
+                let reply = match self.kind {
+                    OpKind::Suspend => Reply::text(
                         Tone::Success,
                         format!(
                             "`{env}` is suspended ({elapsed}); the next visit or `wake {env}` starts it again."
                         ),
                     ),
-                    Ending::Destroyed => {
+                    OpKind::Destroy => {
                         Reply::text(Tone::Success, format!("`{env}` is gone ({elapsed})."))
                     }
-                    Ending::Done => Reply::text(
-                        Tone::Success,
-                        format!(
-                            "Operation #{} on `{env}` is done ({elapsed}).",
-                            self.operation
-                        ),
-                    ),
-                    Ending::Ready => {
-                        let mut reply =
-                            Reply::text(Tone::Success, format!("`{env}` is ready ({elapsed})."));
+                    _ => {
+                        let text = match &self.deploys {
+                            Some(deploys) => format!(
+                                "`{env}` is ready: {}, {} in {elapsed}.",
+                                deployed(deploys),
+                                self.verb()
+                            ),
+                            None => format!("`{env}` is ready ({elapsed})."),
+                        };
+                        let mut reply = Reply::text(Tone::Success, text);
                         if let Some(url) = address {
                             reply = reply.with(Block::Link {
                                 label: format!("Open {env}"),
@@ -244,12 +228,28 @@ impl ProgressFeed {
         }
     }
 
+    /// What the operation did, in the words of its last message.
+    fn verb(&self) -> &'static str {
+        match self.kind {
+            OpKind::Promote => "promoted",
+            OpKind::Rollback => "rolled back",
+            OpKind::Reset => "reset",
+            OpKind::Wake => "woken",
+            _ => "deployed",
+        }
+    }
+
     fn running(&self, elapsed: &str) -> Reply {
         let env = &self.env;
+        let what = self
+            .deploys
+            .as_ref()
+            .map(|d| format!(": {}", deployed(d)))
+            .unwrap_or_default();
         let mut reply = Reply::text(
             Tone::Progress,
             format!(
-                "Working on `{env}` (operation #{}, {elapsed} so far)…",
+                "Working on `{env}`{what} (operation #{}, {elapsed} so far)…",
                 self.operation
             ),
         );
@@ -257,6 +257,23 @@ impl ProgressFeed {
             reply = reply.with(Block::Text { text: last.clone() });
         }
         reply.button(Button::new("Cancel", format!("cancel {env}")).danger())
+    }
+}
+
+/// What a deploy request puts on its env: `branch foo (f00f00f00f, release r3)`.
+fn deployed(request: &Request) -> String {
+    let mut about: Vec<String> = Vec::new();
+    if let Some(commit) = &request.commit {
+        about.push(short(commit).to_owned());
+    }
+    if let Some(release) = &request.release {
+        about.push(format!("release {release}"));
+    }
+    let about = about.join(", ");
+    match &request.git_ref {
+        Some(git_ref) if about.is_empty() => format!("branch {git_ref}"),
+        Some(git_ref) => format!("branch {git_ref} ({about})"),
+        None => about,
     }
 }
 
@@ -356,7 +373,7 @@ impl Robot {
     /// whose notices go to the people concerned.
     pub fn tick(&self) -> Answer {
         match self.engine.tick(self.engine.now()) {
-            Ok(granted) => Answer::granted(Tone::Info, granted, Ending::Done),
+            Ok(granted) => Answer::granted(Tone::Info, granted),
             Err(error) => Answer::reply(refused(&error)),
         }
     }
@@ -374,23 +391,24 @@ impl Robot {
         self.engine.set_group_members(group, ids);
     }
 
-    /// Operations a crash or restart cut short, each as a notice to the person
-    /// who asked for it. The engine has already marked them interrupted.
+    /// What start-up has to tell people, decided before any adapter was
+    /// listening: whose operation a crash or restart cut short (with the lock
+    /// they still hold and the command that tries again, as buttons), whose
+    /// lease ran out meanwhile. The engine has already marked them interrupted.
     pub fn interrupted(&self) -> Vec<Notice> {
         self.engine
-            .interrupted()
+            .restart_notices()
             .iter()
-            .map(|op| {
-                let env = &op.env;
-                let reply = Reply::text(
-                    Tone::Error,
-                    format!(
-                        "rushbox restarted while operation #{} ({} of `{env}`) was running; it was stopped.",
-                        op.id, op.kind
-                    ),
-                )
-                .button(Button::new("Status", format!("status {env}")));
-                Notice { to: op.requested_by.clone(), reply }
+            .map(|n| {
+                let mut told = notice(n.clone());
+                // Names are quoted too (`staging`); only commands become buttons.
+                let commands = quoted_commands(told.reply.summary())
+                    .into_iter()
+                    .filter(|c| self.grammar.parse(c).is_ok());
+                for command in commands {
+                    told.reply = told.reply.button(Button::new(&command.clone(), command));
+                }
+                told
             })
             .collect()
     }
@@ -408,7 +426,6 @@ impl Robot {
         let engine = &self.engine;
         // hubot-deploy's `deploy!` and `to env/hosts` are understood but mean
         // nothing more here: say so rather than pretend.
-        let ending = Ending::of(&command);
         let caveat = match &command {
             Command::Deploy { hosts: Some(hosts), .. } => Some(format!(
                 "rushbox deploys whole envs; the host list `{hosts}` was ignored."
@@ -452,7 +469,7 @@ impl Robot {
             read_only => return Answer::reply(self.answer_question(actor, read_only)),
         };
         let mut answer = match result {
-            Ok(granted) => Answer::granted(Tone::Success, granted, ending),
+            Ok(granted) => Answer::granted(Tone::Success, granted),
             Err(error) => Answer::reply(refused(&error)),
         };
         if let Some(caveat) = caveat {

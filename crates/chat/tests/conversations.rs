@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rushbox_chat::{Actor, Incoming, Robot, Tone};
 use rushbox_pipeline::config::{PipelineConfig, RolesConfig};
 use rushbox_pipeline::engine::ManualClock;
+use rushbox_pipeline::provider::Provider;
 use rushbox_pipeline::{Engine, FixedRefs, NoopProvider};
 
 struct World {
@@ -23,13 +24,27 @@ struct Said {
     buttons: Vec<String>,
     /// The final version of each progress message.
     finals: Vec<String>,
+    /// Every version of each progress message, in order.
+    versions: Vec<Vec<rushbox_chat::Reply>>,
     /// (to whom, what) for everyone else told.
     notices: Vec<(String, String)>,
 }
 
 impl World {
     fn new() -> World {
-        let dir = tempfile::tempdir().unwrap();
+        World::at(tempfile::tempdir().unwrap())
+    }
+
+    /// A world on the store in `dir`, as a restart finds it.
+    fn at(dir: tempfile::TempDir) -> World {
+        World::open(dir, Arc::new(NoopProvider::new()))
+    }
+
+    fn with_provider(provider: Arc<dyn Provider>) -> World {
+        World::open(tempfile::tempdir().unwrap(), provider)
+    }
+
+    fn open(dir: tempfile::TempDir, provider: Arc<dyn Provider>) -> World {
         let config = PipelineConfig {
             roles: RolesConfig {
                 leads: vec!["shell:lena".to_owned(), "group:shell:oncall".to_owned()],
@@ -46,7 +61,7 @@ impl World {
         let engine = Engine::open_with_clock(
             config,
             dir.path(),
-            Arc::new(NoopProvider::new()),
+            provider,
             Arc::new(refs),
             clock.clone(),
         )
@@ -70,18 +85,16 @@ impl World {
         };
         let answer = self.robot.handle(&incoming);
         let mut finals = Vec::new();
+        let mut versions = Vec::new();
         for mut feed in answer.progress {
-            let mut last = None;
+            let mut seen = Vec::new();
             while let Some(update) = feed.next_blocking() {
-                last = Some(update);
+                seen.push(update);
             }
-            finals.push(last.map(|r| r.to_string()).unwrap_or_default());
+            finals.push(seen.last().map(|r| r.to_string()).unwrap_or_default());
+            versions.push(seen);
         }
-        let mut notices: Vec<(String, String)> = Vec::new();
-        let mut feed = self.notices.lock().unwrap();
-        while let Some(n) = feed.try_next() {
-            notices.push((n.to.to_string(), n.reply.to_string()));
-        }
+        let notices = self.told();
         Said {
             tone: answer.reply.tone,
             text: answer.reply.to_string(),
@@ -92,7 +105,27 @@ impl World {
                 .map(|b| b.command.clone())
                 .collect(),
             finals,
+            versions,
             notices,
+        }
+    }
+}
+
+impl World {
+    /// (to whom, what) for every notice given since the last look.
+    fn told(&self) -> Vec<(String, String)> {
+        let mut notices = Vec::new();
+        let mut feed = self.notices.lock().unwrap();
+        while let Some(n) = feed.try_next() {
+            notices.push((n.to.to_string(), n.reply.to_string()));
+        }
+        notices
+    }
+
+    /// Runs the timed rules and waits for the work they start.
+    fn tick(&self) {
+        for mut feed in self.robot.tick().progress {
+            while feed.next_blocking().is_some() {}
         }
     }
 }
@@ -302,4 +335,160 @@ fn a_message_delivered_twice_is_answered_once() {
     // The same words in a new message are a new request.
     let again = w.robot.handle_delivery(&incoming, "Ev43");
     assert!(again.is_some_and(|a| a.reply.tone == Tone::Success));
+}
+
+/// After a crash mid staging deploy, its requester's notice offers the two
+/// ways on as buttons: the command that tries again, and `unlock staging`.
+#[test]
+fn a_deploy_a_crash_cut_short_offers_to_retry_or_let_the_lock_go() {
+    use rushbox_pipeline::model::{Effect, Env, EnvKey, EnvState, Lock, OpKind, OpState, Operation};
+    let dir = tempfile::tempdir().unwrap();
+    let now = 1_800_000_000;
+    let alice = rushbox_pipeline::Actor::parse("shell:alice").unwrap();
+    let app = PipelineConfig::default().apps[0].name.clone();
+    let staging = rushbox_command::EnvName::staging();
+    // What a crash leaves: alice's deploy of foo running on staging, under her lock.
+    let store = rushbox_pipeline::store::Store::open(dir.path()).unwrap();
+    let running = Operation {
+        id: 3,
+        app: app.clone(),
+        env: staging.clone(),
+        kind: OpKind::Deploy,
+        requested_by: alice.clone(),
+        started_at: now,
+        finished_at: None,
+        state: OpState::Running,
+        requests: Vec::new(),
+        steps: Vec::new(),
+        command: Some("deploy foo to staging".to_owned()),
+    };
+    let env = Env {
+        app: app.clone(),
+        name: staging.clone(),
+        state: EnvState::Running,
+        owner: None,
+        branch: None,
+        commit: None,
+        release: None,
+        previous_releases: Vec::new(),
+        address: None,
+        created_at: now,
+        last_activity: now,
+        expires_at: None,
+        expiry_warned: false,
+        operation: Some(3),
+    };
+    let lock = Lock {
+        holder: alice.clone(),
+        reason: "deploy foo".to_owned(),
+        since: now,
+        expires_at: now + 4 * 3600,
+        claim_by: None,
+    };
+    store
+        .commit(
+            &[
+                Effect::PutOperation(running),
+                Effect::PutEnv(env),
+                Effect::PutLock(EnvKey::new(&app, &staging), lock),
+            ],
+            None,
+        )
+        .unwrap();
+    drop(store);
+
+    let w = World::at(dir);
+    let notices = w.robot.interrupted();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0].to, alice);
+    let text = notices[0].reply.to_string();
+    has(&text, "operation #3 (deploy of `staging`)");
+    has(&text, "You still hold the staging lock");
+    let buttons: Vec<&str> = notices[0]
+        .reply
+        .buttons
+        .iter()
+        .map(|b| b.command.as_str())
+        .collect();
+    assert_eq!(buttons, ["deploy foo to staging", "unlock staging"]);
+}
+
+/// An env that goes to sleep or wakes by itself tells its owner, through the
+/// notice feed every adapter (and the shell) delivers.
+#[test]
+fn the_owner_hears_when_their_env_sleeps_for_idleness_and_wakes_for_a_visit() {
+    let w = World::new();
+    w.say("alice", "deploy branch foo to dev");
+    w.clock.advance(2 * 3600);
+    w.tick();
+    let told = w.told();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].0, "shell:alice");
+    has(&told[0].1, "`dev-foo` was idle for 2h, so it is being suspended");
+    has(&told[0].1, "the next visit or `wake dev-foo` starts it again");
+
+    // Someone opens its address: the router wakes it.
+    let env = rushbox_command::EnvName::from_user("dev-foo").unwrap();
+    let woken = w.robot.engine().wake_on_request(None, env).unwrap();
+    assert!(matches!(
+        woken.operation().unwrap().wait(),
+        rushbox_pipeline::Progress::Finished { .. }
+    ));
+    let told = w.told();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].0, "shell:alice");
+    has(&told[0].1, "`dev-foo` is waking up: a request reached it");
+}
+
+/// The last version of a progress message says what was deployed where,
+/// since it replaces the first ("Deploying foo (…)") where a platform edits
+/// one message; and the script provider's `RUSHBOX_ADDRESS=` line, its way
+/// of reporting the address, is never shown as a step.
+#[test]
+fn progress_names_what_is_deployed_and_hides_the_address_line() {
+    let script = rushbox_pipeline::provider::script::ScriptProvider::new(
+        serde_json::from_value(serde_json::json!({
+            "create": ["true"],
+            "clone_data": ["true"],
+            "deploy": [
+                "sh", "-c",
+                "echo \"deploying $1\"; echo \"RUSHBOX_ADDRESS=http://$0.example.test\"",
+                "{env}", "{ref}",
+            ],
+        }))
+        .unwrap(),
+    );
+    let w = World::with_provider(Arc::new(script));
+    let a = w.say("alice", "deploy branch foo to dev");
+    assert_eq!(a.tone, Tone::Success, "{}", a.text);
+    has(&a.text, "Deploying foo (f00f00f00f, release r1) to dev-foo");
+    let versions = &a.versions[0];
+    for version in versions {
+        let text = version.to_string();
+        assert!(!text.contains("RUSHBOX_ADDRESS"), "shown as a step:\n{text}");
+        has(&text, "branch foo (f00f00f00f, release r1)");
+    }
+    assert!(
+        versions.iter().any(|v| v.to_string().contains("deploying foo")),
+        "the script's own lines are steps: {versions:#?}"
+    );
+    let last = versions.last().unwrap();
+    assert_eq!(last.tone, Tone::Success);
+    assert!(
+        last.summary()
+            .starts_with("`dev-foo` is ready: branch foo (f00f00f00f, release r1), deployed in "),
+        "{}",
+        last.summary()
+    );
+    has(&last.to_string(), "Open dev-foo: http://dev-foo.example.test");
+
+    // Promoted on, the same build names the same branch.
+    let a = w.say("alice", "deploy dev-foo to staging");
+    let last = a.versions[0].last().unwrap();
+    assert!(
+        last.summary()
+            .starts_with("`staging` is ready: branch foo (f00f00f00f, release r1), promoted in "),
+        "{}",
+        last.summary()
+    );
 }

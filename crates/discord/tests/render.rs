@@ -232,3 +232,59 @@ fn a_command_too_long_for_a_custom_id_is_remembered_by_a_short_id() {
     assert_eq!(commands.command("run:envs"), Some("envs".to_owned()));
     assert_eq!(commands.command("someone-else's-button"), None);
 }
+
+/// The Robot's last version of a deploy's progress, as Discord shows it in
+/// place of "Deploying foo (…)": it still says what was deployed where.
+#[test]
+fn a_finished_deploy_names_its_branch_commit_and_release() {
+    use std::sync::Arc;
+
+    use rushbox_chat::{Actor, Incoming, Robot};
+    use rushbox_pipeline::{Engine, FixedRefs, NoopProvider, PipelineConfig};
+
+    let dir = tempfile::tempdir().unwrap();
+    let refs = FixedRefs::new([("foo", "f00f00f00f00f00f00f00f00f00f00f00f00f00f")]);
+    let engine = Engine::open(
+        PipelineConfig::default(),
+        dir.path(),
+        Arc::new(NoopProvider::new()),
+        Arc::new(refs),
+    )
+    .unwrap();
+    let robot = Robot::new(engine);
+    let answer = robot.handle(&Incoming {
+        actor: Actor::new("discord:81384788765712384", "80351110224678912", "Alice"),
+        channel: "1".to_owned(),
+        text: "deploy branch foo to dev".to_owned(),
+        reply_to: None,
+    });
+    let mut feed = answer.progress.into_iter().next().expect("an operation");
+    let mut last = None;
+    while let Some(version) = feed.next_blocking() {
+        last = Some(version);
+    }
+    let mut shown = shown(&last.expect("a final version"));
+    // The time taken is the one part that varies from run to run.
+    let description = shown["embeds"][0]["description"].as_str().unwrap();
+    let (before, after) = description.split_once(", deployed in ").unwrap();
+    let rest = after.trim_start_matches(|c: char| c.is_ascii_digit());
+    shown["embeds"][0]["description"] = json!(format!("{before}, deployed in …{rest}"));
+    assert_eq!(
+        shown,
+        json!({
+            "embeds": [{
+                "type": "rich",
+                "color": 0x57F287,
+                "description": "`dev-foo` is ready: branch foo (f00f00f00f, release r1), deployed in …s.",
+            }],
+            "components": [{
+                "type": 1,
+                "components": [
+                    { "type": 2, "style": 5, "disabled": false, "label": "Open dev-foo", "url": "http://dev-foo.localhost:8080" },
+                    { "type": 2, "style": 1, "disabled": false, "label": "Deploy to staging", "custom_id": "run:deploy dev-foo to staging" },
+                    { "type": 2, "style": 4, "disabled": false, "label": "Destroy", "custom_id": "run:destroy dev-foo" },
+                ],
+            }],
+        })
+    );
+}

@@ -334,6 +334,8 @@ struct Inner {
 pub struct Engine {
     inner: Arc<Inner>,
     interrupted: Arc<Vec<Operation>>,
+    /// What start-up decided to tell people; nobody was listening yet.
+    restart_notices: Arc<Vec<Notice>>,
     /// The chat message this handle decides for (see [`Engine::for_delivery`]).
     delivery: Option<Arc<str>>,
 }
@@ -392,7 +394,7 @@ impl Engine {
             notices,
         });
         let now = inner.clock.now();
-        inner.call(&Actor::rushbox(), &Call::Reconcile, now, None)?;
+        let reconciled = inner.call(&Actor::rushbox(), &Call::Reconcile, now, None)?;
         let interrupted = {
             let core = inner.core();
             running_before
@@ -403,6 +405,7 @@ impl Engine {
         Ok(Engine {
             inner,
             interrupted: Arc::new(interrupted),
+            restart_notices: Arc::new(reconciled.notices),
             delivery: None,
         })
     }
@@ -411,6 +414,14 @@ impl Engine {
     /// their requesters can be told.
     pub fn interrupted(&self) -> &[Operation] {
         &self.interrupted
+    }
+
+    /// What start-up has to tell people, decided before anyone could
+    /// subscribe to [`Engine::notices`]: the requester of each interrupted
+    /// operation (with the lock they still hold and the command that tries
+    /// again), and holders of leases that ran out while rushbox was down.
+    pub fn restart_notices(&self) -> &[Notice] {
+        &self.restart_notices
     }
 
     /// Notices decided outside a call (a lock passed on when an operation
@@ -912,12 +923,7 @@ impl Inner {
             let token = CancelToken::new();
             core.running.insert(op.id, token.clone());
             let (tx, rx) = mpsc::unbounded_channel();
-            operations.push(OperationHandle {
-                id: op.id,
-                app: op.app.clone(),
-                env: op.env.clone(),
-                events: rx,
-            });
+            operations.push(OperationHandle::new(&op, rx));
             to_start.push((op, token, tx));
         }
         drop(core);

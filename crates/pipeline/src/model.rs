@@ -138,6 +138,8 @@ pub struct Env {
     pub state: EnvState,
     /// Dev envs have an owner; staging and prod belong to the team.
     pub owner: Option<Actor>,
+    /// The branch (or tag, or commit) this env was deployed from: its own,
+    /// even when another branch at the same commit built the release.
     pub branch: Option<GitRef>,
     pub commit: Option<String>,
     /// The release running (or being put) there.
@@ -173,6 +175,8 @@ pub struct Release {
     pub id: String,
     pub app: AppName,
     pub commit: String,
+    /// The ref that first built it. Another branch at the same commit shares
+    /// the release; each env keeps the branch it was deployed from.
     pub git_ref: Option<GitRef>,
     pub built_at: Time,
     pub built_by: Actor,
@@ -282,6 +286,11 @@ pub struct Operation {
     pub requests: Vec<Request>,
     /// Every progress line, in order.
     pub steps: Vec<String>,
+    /// What the person asked, in the command language
+    /// (`deploy foo to staging`): the command to offer when it must be run
+    /// again. None for timed rules and the router's wakes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
 }
 
 impl Operation {

@@ -6,9 +6,9 @@
 use rushbox_command::{AppName, EnvName};
 use tokio::sync::mpsc;
 
-use crate::model::Operation;
+use crate::model::{OpKind, Operation};
 use crate::policy::Finish;
-use crate::provider::{CancelToken, ProviderError};
+use crate::provider::{Action, CancelToken, ProviderError, Request};
 
 /// What an operation reports while it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,17 +25,37 @@ impl Progress {
     }
 }
 
-/// A started operation: its id and its progress events, ending with
-/// `Finished` or `Failed`.
+/// A started operation: its id, what it does, and its progress events,
+/// ending with `Finished` or `Failed`.
 #[derive(Debug)]
 pub struct OperationHandle {
     pub id: u64,
     pub app: AppName,
     pub env: EnvName,
+    pub kind: OpKind,
+    /// The release it puts on the env (ref, commit, release), if it deploys
+    /// one: what its messages say was deployed where.
+    pub deploys: Option<Request>,
     pub events: mpsc::UnboundedReceiver<Progress>,
 }
 
 impl OperationHandle {
+    pub(crate) fn new(op: &Operation, events: mpsc::UnboundedReceiver<Progress>) -> OperationHandle {
+        OperationHandle {
+            id: op.id,
+            app: op.app.clone(),
+            env: op.env.clone(),
+            kind: op.kind,
+            deploys: op
+                .requests
+                .iter()
+                .rev()
+                .find(|r| r.action == Action::Deploy)
+                .cloned(),
+            events,
+        }
+    }
+
     /// Blocks until the operation ends and returns its last event.
     /// For threads outside a tokio runtime (tests, the shell); async code reads `events`.
     pub fn wait(mut self) -> Progress {

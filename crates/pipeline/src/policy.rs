@@ -152,6 +152,19 @@ impl Call {
             Call::Tick | Call::Reconcile | Call::Finish { .. } => (None, None),
         }
     }
+
+    /// The call as a person types it, to offer again (`deploy foo to
+    /// staging`); `None` for what rushbox does by itself.
+    pub fn command(&self) -> Option<String> {
+        match self {
+            Call::Activity { .. }
+            | Call::WakeOnRequest { .. }
+            | Call::Tick
+            | Call::Reconcile
+            | Call::Finish { .. } => None,
+            _ => Some(self.to_string()),
+        }
+    }
 }
 
 impl fmt::Display for Call {
@@ -584,6 +597,7 @@ pub fn decide(
         config,
         actor,
         role: config.role_of(actor, groups),
+        command: call.command(),
         now,
         plan: Plan::default(),
         blockers: Vec::new(),
@@ -696,6 +710,8 @@ struct Decider<'a> {
     config: &'a PipelineConfig,
     actor: &'a Actor,
     role: Option<Role>,
+    /// The call in the command language, recorded on the operations it starts.
+    command: Option<String>,
     now: Time,
     plan: Plan,
     blockers: Vec<Blocker>,
@@ -887,6 +903,7 @@ impl Decider<'_> {
             state: OpState::Running,
             requests,
             steps: Vec::new(),
+            command: self.command.clone(),
         }));
         self.plan.start.push(id);
         id
@@ -924,18 +941,26 @@ impl Decider<'_> {
         }
     }
 
-    fn deploy_request(&self, key: &EnvKey, release: &Release) -> Request {
+    /// Putting `release` on the env at `key`, from `git_ref`: the env's own
+    /// branch, which need not be the one that built the release's commit.
+    fn deploy_request(&self, key: &EnvKey, release: &Release, git_ref: Option<GitRef>) -> Request {
         Request {
-            git_ref: release.git_ref.clone(),
+            git_ref,
             commit: Some(release.commit.clone()),
             release: Some(release.id.clone()),
             ..self.request(Action::Deploy, key)
         }
     }
 
-    /// Starts putting `release` on the env at `key` (creating the env when
-    /// new, waking it when suspended) and marks the env busy.
-    fn put_release(&mut self, key: &EnvKey, release: &Release, kind: OpKind) -> u64 {
+    /// Starts putting `release` on the env at `key` from `git_ref` (creating
+    /// the env when new, waking it when suspended) and marks the env busy.
+    fn put_release(
+        &mut self,
+        key: &EnvKey,
+        release: &Release,
+        git_ref: Option<GitRef>,
+        kind: OpKind,
+    ) -> u64 {
         // An env whose creation failed or was interrupted is made again.
         let existing = self
             .state
@@ -971,7 +996,7 @@ impl Decider<'_> {
                 self.new_env(key, Some(owner))
             }
         };
-        requests.push(self.deploy_request(key, release));
+        requests.push(self.deploy_request(key, release, git_ref));
         let kind = if env.state == EnvState::Creating && kind == OpKind::Deploy {
             OpKind::Create
         } else {
@@ -1009,13 +1034,35 @@ impl Decider<'_> {
         &mut self,
         key: &EnvKey,
         release: &Release,
+        git_ref: Option<GitRef>,
         kind: OpKind,
         take_lock_for: Option<String>,
     ) -> u64 {
         if let Some(reason) = take_lock_for {
             self.take_lock(key, &reason, self.config.times.lock_lease);
         }
-        self.put_release(key, release, kind)
+        self.put_release(key, release, git_ref, kind)
+    }
+
+    /// The branch `release` ran from on the env at `key`: the env's own if it
+    /// runs it now, else that of its last deployment there, else the one
+    /// that built it. Two branches at one commit share a release, not a branch.
+    fn branch_of(&self, key: &EnvKey, release: &Release) -> Option<GitRef> {
+        if let Some(env) = self.state.env(key)
+            && env.release.as_ref() == Some(&release.id)
+            && env.branch.is_some()
+        {
+            return env.branch.clone();
+        }
+        self.state
+            .operations
+            .values()
+            .rev()
+            .filter(|op| op.key() == *key && op.state == OpState::Succeeded)
+            .flat_map(|op| op.requests.iter().rev())
+            .find(|r| r.action == Action::Deploy && r.release.as_ref() == Some(&release.id))
+            .and_then(|r| r.git_ref.clone())
+            .or_else(|| release.git_ref.clone())
     }
 
     fn release_for(&mut self, app: &AppName, git_ref: &GitRef, commit: &str) -> Release {
@@ -1098,7 +1145,7 @@ impl Decider<'_> {
         };
         let release = self.release_for(&app, git_ref, commit);
         let reason = take.then(|| format!("deploy {git_ref}"));
-        let id = self.ship(&key, &release, OpKind::Deploy, reason);
+        let id = self.ship(&key, &release, Some(git_ref.clone()), OpKind::Deploy, reason);
         self.plan.message = format!(
             "Deploying {git_ref} ({}, release {}) to {env_name}: operation {id}.",
             short(commit),
@@ -1161,7 +1208,8 @@ impl Decider<'_> {
             return Err(Refusal::one(Blocker::NoRelease { env: from.clone() }));
         };
         let reason = take.then(|| format!("promote {} from {from}", release.id));
-        let id = self.ship(&to_key, &release, OpKind::Promote, reason);
+        let branch = self.branch_of(&from_key, &release);
+        let id = self.ship(&to_key, &release, branch, OpKind::Promote, reason);
         self.plan.message = format!(
             "Promoting release {} ({}) from {from} to {to}, no rebuild: operation {id}.",
             release.id,
@@ -1537,7 +1585,8 @@ impl Decider<'_> {
             }));
         };
         let reason = take.then(|| format!("roll back to {}", release.id));
-        let id = self.ship(&key, &release, OpKind::Rollback, reason);
+        let branch = self.branch_of(&key, &release);
+        let id = self.ship(&key, &release, branch, OpKind::Rollback, reason);
         self.plan.message = format!(
             "Rolling {env_name} back to release {} ({}): operation {id}.",
             release.id,
@@ -1576,7 +1625,8 @@ impl Decider<'_> {
                 env: source.clone(),
             }));
         };
-        let id = self.put_release(&key, &release, OpKind::Reset);
+        let branch = self.branch_of(&source_key, &release);
+        let id = self.put_release(&key, &release, branch, OpKind::Reset);
         self.plan.message = format!(
             "Resetting {env_name} to {source}'s release {}: operation {id}.",
             release.id
@@ -1652,6 +1702,15 @@ impl Decider<'_> {
         }
         self.checked()?;
         let id = self.start_env_op(env, OpKind::Wake, Action::Wake);
+        // Nobody asked in chat, so its owner would not know it is up again.
+        if let Some(owner) = &env.owner {
+            self.plan.notices.push(Notice {
+                to: owner.clone(),
+                text: format!(
+                    "`{env_name}` is waking up: a request reached it while it was suspended (operation #{id})."
+                ),
+            });
+        }
         self.plan.message = format!("wake {env_name} for a request: operation {id}.");
         Ok(())
     }
@@ -1698,6 +1757,16 @@ impl Decider<'_> {
             } else if env.state == EnvState::Running && env.last_activity + idle <= now {
                 let id = self.start_env_op(env, OpKind::Suspend, Action::Suspend);
                 said.push(format!("{} was idle (operation {id})", env.key()));
+                if let Some(owner) = &env.owner {
+                    self.plan.notices.push(Notice {
+                        to: owner.clone(),
+                        text: format!(
+                            "`{name}` was idle for {idle}, so it is being suspended (operation #{id}); the next visit or `wake {name}` starts it again.",
+                            name = env.name,
+                            idle = human_duration(now.saturating_sub(env.last_activity)),
+                        ),
+                    });
+                }
             }
         }
         self.warn_of_expiry(&mut said);
@@ -1762,6 +1831,12 @@ impl Decider<'_> {
                 op.kind,
                 op.key()
             ));
+            if op.requested_by != Actor::rushbox() {
+                self.plan.notices.push(Notice {
+                    to: op.requested_by.clone(),
+                    text: self.interrupted_text(&op),
+                });
+            }
             if let Some(env) = self.state.env(&op.key()) {
                 let mut env = env.clone();
                 env.operation = None;
@@ -1774,6 +1849,38 @@ impl Decider<'_> {
         }
         said.extend(self.expire_locks());
         self.plan.message = said.join("; ");
+    }
+
+    /// What the requester of an operation a restart cut short is told: that
+    /// it stopped, the lock they still hold (its lease runs on, so nobody
+    /// else gets staging meanwhile), and what to type to try again or let go.
+    fn interrupted_text(&self, op: &Operation) -> String {
+        let env = &op.env;
+        let mut text = format!(
+            "rushbox restarted while operation #{} ({} of `{env}`) was running; it was stopped.",
+            op.id, op.kind
+        );
+        let retry = op.command.as_ref().map(|c| format!("`{c}` tries again"));
+        let held = self
+            .state
+            .locks
+            .get(&op.key())
+            .filter(|l| l.holder == op.requested_by && !l.is_offer() && l.expires_at > self.now);
+        match (held, retry) {
+            (Some(lock), retry) => {
+                text.push_str(&format!(
+                    " You still hold the {env} lock (\"{}\", lease ends in {}): {}`unlock {env}` lets the next in line have it.",
+                    lock.reason,
+                    human_duration(lock.expires_at - self.now),
+                    retry.map(|r| format!("{r}; ")).unwrap_or_default(),
+                ));
+            }
+            (None, Some(retry)) => {
+                text.push_str(&format!(" {retry}; `status {env}` shows where it stopped."));
+            }
+            (None, None) => text.push_str(&format!(" `status {env}` shows where it stopped.")),
+        }
+        text
     }
 
     /// Frees locks whose lease ran out and passes on turns nobody claimed.

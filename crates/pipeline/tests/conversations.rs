@@ -828,3 +828,68 @@ fn a_redelivered_message_is_decided_once_even_across_a_restart() {
     let engine = reopen(&clock);
     assert!(!engine.delivered("Ev1"));
 }
+
+/// Two branches at one commit make one release, but each env is on its own
+/// branch: `git branch foo2 foo`, `deploy branch foo2 to dev`, and `envs`
+/// lists dev-foo2 on foo2, not on foo, which built the commit first. A
+/// promotion carries the branch of the env it came from.
+#[test]
+fn each_env_shows_its_own_branch_when_two_branches_share_a_commit() {
+    let repo = tempfile::tempdir().unwrap();
+    let path = repo.path();
+    git(path, &["init", "-q", "-b", "main"]);
+    std::fs::write(path.join("page.txt"), "main").unwrap();
+    git(path, &["add", "page.txt"]);
+    git(path, &["commit", "-q", "-m", "main"]);
+    git(path, &["switch", "-q", "-c", "foo"]);
+    std::fs::write(path.join("page.txt"), "foo").unwrap();
+    git(path, &["commit", "-q", "-am", "foo"]);
+    git(path, &["branch", "foo2", "foo"]);
+    let commit = git(path, &["rev-parse", "foo2"]);
+
+    let app = config().apps[0].name.clone();
+    let mut resolver = rushbox_pipeline::git::GitResolver::new();
+    resolver.insert(app, rushbox_pipeline::git::GitRepo::open(path).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let engine = rushbox_pipeline::Engine::open_with_clock(
+        config(),
+        &dir.path().join("db"),
+        std::sync::Arc::new(rushbox_pipeline::NoopProvider::new()),
+        std::sync::Arc::new(resolver),
+        std::sync::Arc::new(rushbox_pipeline::engine::ManualClock::new(T0)),
+    )
+    .unwrap();
+    let (alice, bob) = (actor("alice"), actor("bob"));
+    done(engine.deploy(&alice, None, git_ref("foo"), dev()));
+    done(engine.deploy(&bob, None, git_ref("foo2"), dev()));
+    done(engine.promote(&bob, None, env("dev-foo2"), env("staging")));
+
+    let envs = engine.list_envs(None, None);
+    let branches: Vec<(&str, Option<&str>)> = envs
+        .iter()
+        .map(|v| (v.env.as_str(), v.branch.as_ref().map(|b| b.as_str())))
+        .collect();
+    assert_eq!(
+        branches,
+        [
+            ("dev-foo", Some("foo")),
+            ("dev-foo2", Some("foo2")),
+            ("staging", Some("foo2"))
+        ]
+    );
+    for v in &envs {
+        assert_eq!(v.commit.as_deref(), Some(commit.as_str()), "{v}");
+        assert_eq!(v.release.as_deref(), Some("r1"), "one build: {v}");
+    }
+    assert_eq!(engine.releases(None).unwrap().len(), 1);
+
+    // foo2 moves on (r2), then rolls back to r1: still foo2's, not foo's.
+    git(path, &["switch", "-q", "foo2"]);
+    std::fs::write(path.join("page.txt"), "foo2").unwrap();
+    git(path, &["commit", "-q", "-am", "foo2"]);
+    done(engine.deploy(&bob, None, git_ref("foo2"), dev()));
+    done(engine.rollback(&bob, None, env("dev-foo2"), None));
+    let back = engine.status(None, &env("dev-foo2")).unwrap().view;
+    assert_eq!(back.release.as_deref(), Some("r1"));
+    assert_eq!(back.branch.as_ref().map(|b| b.as_str()), Some("foo2"));
+}

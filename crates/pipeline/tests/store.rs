@@ -134,6 +134,7 @@ fn start_up_marks_what_a_crash_left_running_as_interrupted() {
             state: OpState::Running,
             requests: Vec::new(),
             steps: vec!["create dev-foo".into()],
+            command: Some("deploy foo to dev".into()),
         };
         let env_record = Env {
             app: app.clone(),
@@ -200,4 +201,116 @@ fn start_up_marks_what_a_crash_left_running_as_interrupted() {
     assert_eq!(status.last_operation.unwrap().kind, OpKind::Create);
     assert_eq!(status.view.owner, Some(actor("alice")));
     assert_eq!(status.view.state, EnvState::Running);
+}
+
+const CRASH_DIR_VAR: &str = "RUSHBOX_CRASH_MID_DEPLOY_DIR";
+
+/// A provider on which deploying foo never ends: rushbox dies first.
+struct FooNeverEnds;
+
+impl rushbox_pipeline::provider::Provider for FooNeverEnds {
+    fn name(&self) -> &str {
+        "never-ends"
+    }
+
+    fn run(
+        &self,
+        request: &rushbox_pipeline::provider::Request,
+        progress: &mut dyn FnMut(&str),
+        _cancel: &rushbox_pipeline::provider::CancelToken,
+    ) -> Result<rushbox_pipeline::provider::Outcome, rushbox_pipeline::provider::ProviderError>
+    {
+        progress(&format!("{} {} under way", request.action, request.env));
+        if request.git_ref.as_ref().is_some_and(|r| r.as_str() == "foo") {
+            loop {
+                std::thread::park();
+            }
+        }
+        Ok(rushbox_pipeline::provider::Outcome::default())
+    }
+}
+
+/// The child of `a_crash_mid_staging_deploy_tells_the_requester_they_still_hold_the_lock`:
+/// staging runs main; alice deploys foo there, which takes the lock; once the
+/// provider is at work it says so, and it runs until killed.
+#[test]
+fn crashing_mid_staging_deploy() {
+    let Ok(dir) = std::env::var(CRASH_DIR_VAR) else {
+        return;
+    };
+    let engine = Engine::open_with_clock(
+        config(),
+        Path::new(&dir),
+        Arc::new(FooNeverEnds),
+        Arc::new(refs()),
+        Arc::new(ManualClock::new(T0)),
+    )
+    .unwrap();
+    let lena = actor("lena");
+    done(engine.deploy(&lena, None, git_ref("main"), to("staging")));
+    engine.unlock(&lena, None, env("staging")).unwrap();
+    let reply = engine
+        .deploy(&actor("alice"), None, git_ref("foo"), to("staging"))
+        .unwrap();
+    let mut op = reply.operation().unwrap();
+    while let Some(event) = op.events.blocking_recv() {
+        if matches!(&event, rushbox_pipeline::Progress::Step(line) if line.contains("under way"))
+        {
+            println!("deploying");
+        }
+    }
+}
+
+/// rushbox is SIGKILLed while alice's deploy to staging runs. At the next
+/// start the operation is interrupted, alice still holds the staging lock
+/// (its lease has hours left), and she is told so, with the exact command
+/// that tries again and the one that lets the lock go.
+#[test]
+fn a_crash_mid_staging_deploy_tells_the_requester_they_still_hold_the_lock() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "crashing_mid_staging_deploy",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CRASH_DIR_VAR, &db)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let deploying = stdout
+        .lines()
+        .any(|line| line.is_ok_and(|l| l.contains("deploying")));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(deploying, "the child never got to deploying");
+
+    // Back ten minutes later.
+    let engine = open(&db, Arc::new(ManualClock::new(T0 + 600))).unwrap();
+    assert_eq!(engine.interrupted().len(), 1);
+    let lock = engine.queue_status(None, &env("staging")).unwrap().lock;
+    assert_eq!(lock.map(|l| l.holder), Some(actor("alice")), "kept");
+    let notices = engine.restart_notices();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0].to, actor("alice"));
+    let text = &notices[0].text;
+    for part in [
+        "operation #2 (deploy of `staging`) was running; it was stopped.",
+        "You still hold the staging lock",
+        "lease ends in 3h 50m",
+        "`deploy foo to staging` tries again",
+        "`unlock staging` lets the next in line have it",
+    ] {
+        assert!(text.contains(part), "{part:?} in {text:?}");
+    }
+    // The command it names does try again, under the lock alice holds.
+    assert!(matches!(
+        done(engine.deploy(&actor("alice"), None, git_ref("foo"), to("staging"))),
+        rushbox_pipeline::Progress::Finished { .. }
+    ));
 }

@@ -882,15 +882,16 @@ struct Output {
 
 impl Output {
     fn take(&mut self, line: Line, progress: &mut dyn FnMut(&str)) {
-        progress(&line.text);
-        if line.stream == Stream::Stdout
-            && let Some(address) = line.text.strip_prefix(ADDRESS_PREFIX)
-        {
-            if is_plain_http_url(address) {
-                self.address = Some(address.to_owned());
-            } else {
-                progress("ignored RUSHBOX_ADDRESS: not a plain http(s) URL");
+        // The address line is for rushbox, not a step to show people.
+        match line.text.strip_prefix(ADDRESS_PREFIX) {
+            Some(address) if line.stream == Stream::Stdout => {
+                if is_plain_http_url(address) {
+                    self.address = Some(address.to_owned());
+                } else {
+                    progress("ignored RUSHBOX_ADDRESS: not a plain http(s) URL");
+                }
             }
+            _ => progress(&line.text),
         }
         self.count += 1;
         if line.stream == Stream::Stderr {

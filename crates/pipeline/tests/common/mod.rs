@@ -171,3 +171,23 @@ pub fn refused<T: std::fmt::Debug>(result: Result<T, EngineError>) -> Vec<Blocke
         Err(e) => e.blockers().to_vec(),
     }
 }
+
+/// Runs real git in `dir` with no user or system config, so the machine's
+/// settings (signing, hooks, default branch) can't change what a test builds.
+pub fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
