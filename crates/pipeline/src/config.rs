@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use rushbox_command::AppName;
+use rushbox_command::{AppName, Span};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Actor, Role};
@@ -61,6 +61,87 @@ impl PipelineConfig {
         }
     }
 
+    /// The first value that can't work: a limit of zero, a time of zero or
+    /// of more than a year, an expiry warning as long as the time to live,
+    /// a role pattern that is no actor id, prefix or group (see
+    /// [`check_role_pattern`]). Says where, as keys from the top of the file.
+    ///
+    /// ```
+    /// use rushbox_pipeline::PipelineConfig;
+    /// let mut config = PipelineConfig::default();
+    /// assert!(config.check().is_ok());
+    /// config.times.lock_lease = 0;
+    /// let problem = config.check().unwrap_err();
+    /// assert_eq!(problem.path, ["times", "lock_lease"]);
+    /// ```
+    pub fn check(&self) -> Result<(), ConfigProblem> {
+        let limits = [
+            (
+                "dev_envs_per_person",
+                self.limits.dev_envs_per_person,
+                "how many dev envs one person may have at once",
+            ),
+            (
+                "dev_envs_total",
+                self.limits.dev_envs_total,
+                "how many dev envs all people together may have",
+            ),
+        ];
+        for (key, value, what) in limits {
+            if value == 0 {
+                return Err(ConfigProblem::at(
+                    &["limits", key],
+                    format!("0 lets nobody have a dev env; give {what}, at least 1"),
+                ));
+            }
+        }
+        let times = &self.times;
+        let durations = [
+            ("dev_ttl", times.dev_ttl, "a dev env's time to live"),
+            (
+                "idle_suspend",
+                times.idle_suspend,
+                "how long a dev env may be idle",
+            ),
+            ("lock_lease", times.lock_lease, "how long a lock lasts"),
+            (
+                "queue_claim",
+                times.queue_claim,
+                "how long the next in line has to claim a lock",
+            ),
+            (
+                "expiry_warning",
+                times.expiry_warning,
+                "how long before a dev env runs out its owner is told",
+            ),
+        ];
+        for (key, secs, what) in durations {
+            check_seconds(secs, what).map_err(|m| ConfigProblem::at(&["times", key], m))?;
+        }
+        if times.expiry_warning >= times.dev_ttl {
+            return Err(ConfigProblem::at(
+                &["times", "expiry_warning"],
+                format!(
+                    "{}s is not shorter than `dev_ttl` ({}s), so owners would be warned as soon \
+                     as their env is made; make it shorter",
+                    times.expiry_warning, times.dev_ttl
+                ),
+            ));
+        }
+        let roles = [
+            ("leads", &self.roles.leads),
+            ("developers", &self.roles.developers),
+        ];
+        for (key, patterns) in roles {
+            for (i, pattern) in patterns.iter().enumerate() {
+                check_role_pattern(pattern).map_err(|m| {
+                    ConfigProblem::at(&["roles", key, &i.to_string()], format!("`{pattern}` {m}"))
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     /// The groups `[roles]` names (`group:slack:S0LEADS` → `slack:S0LEADS`),
     /// whose members a chat adapter reports through [`Groups::set`].
     pub fn group_names(&self) -> Vec<String> {
@@ -81,6 +162,103 @@ impl PipelineConfig {
 
 /// How a role pattern names a group rather than a person.
 pub const GROUP_PREFIX: &str = "group:";
+
+/// A config value that can't work: where (`path`: keys from the top of the
+/// file, array positions as numbers, `["roles", "leads", "1"]`) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub path: Vec<String>,
+    pub message: String,
+}
+
+impl ConfigProblem {
+    pub fn at(path: &[&str], message: impl Into<String>) -> ConfigProblem {
+        ConfigProblem {
+            path: path.iter().map(|&p| p.to_owned()).collect(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Whether `secs` works as a time in config: at least a second, at most a
+/// year (longer ones are mistakes, as for times people type in chat).
+pub fn check_seconds(secs: u64, what: &str) -> Result<(), String> {
+    if Span::from_secs(secs).is_some() {
+        Ok(())
+    } else if secs == 0 {
+        Err(format!(
+            "0s makes no sense for {what}; give it in seconds, at least 1"
+        ))
+    } else {
+        Err(format!(
+            "{secs}s is more than a year, too long for {what}; give at most {}",
+            Span::MAX_SECS
+        ))
+    }
+}
+
+/// Whether `pattern` can name someone in `[roles]`: `*` (everyone), an
+/// actor id `platform:user-id`, a prefix of one ending in `*`
+/// (`slack:T024BE7LD:*`), or a group, `group:<platform>:<id>`. The error
+/// says what is wrong, after the pattern.
+///
+/// ```
+/// use rushbox_pipeline::config::check_role_pattern;
+/// assert!(check_role_pattern("shell:lena").is_ok());
+/// assert!(check_role_pattern("discord:81384788765712384:lead:*").is_ok());
+/// assert!(check_role_pattern("group:slack:S0LEADS").is_ok());
+/// assert!(check_role_pattern("shell:lena smith").is_err());
+/// assert!(check_role_pattern("lena").is_err());
+/// ```
+pub fn check_role_pattern(pattern: &str) -> Result<(), String> {
+    const FORMS: &str = "a role names an actor id `platform:user-id` (`shell:lena`), a prefix \
+                         ending in `*` (`slack:T024BE7LD:*`, or `*` for everyone), or a group \
+                         (`group:slack:S0LEADS`)";
+    if pattern == "*" {
+        return Ok(());
+    }
+    if pattern.is_empty() {
+        return Err(format!("is empty; {FORMS}"));
+    }
+    if let Some(c) = pattern.chars().find(|c| !c.is_ascii_graphic()) {
+        let found = if c == ' ' {
+            "a space".to_owned()
+        } else {
+            format!("U+{:04X}", c as u32)
+        };
+        return Err(format!(
+            "can't be an actor id: it has {found}, and actor ids are plain ASCII without spaces; {FORMS}"
+        ));
+    }
+    if pattern.len() > Actor::MAX_LEN {
+        return Err(format!(
+            "is longer than an actor id can be ({} characters)",
+            Actor::MAX_LEN
+        ));
+    }
+    if let Some(group) = pattern.strip_prefix(GROUP_PREFIX) {
+        return match group.split_once(':') {
+            _ if group.contains('*') => Err(format!(
+                "names a group with `*`; a group is named whole, `{GROUP_PREFIX}<platform>:<id>`"
+            )),
+            Some((platform, id)) if !platform.is_empty() && !id.is_empty() => Ok(()),
+            _ => Err(format!(
+                "names no group; write `{GROUP_PREFIX}<platform>:<id>`, like `group:slack:S0LEADS`"
+            )),
+        };
+    }
+    let (body, is_prefix) = match pattern.strip_suffix('*') {
+        Some(body) => (body, true),
+        None => (pattern, false),
+    };
+    if body.contains('*') {
+        return Err(format!("has a `*` before its end; {FORMS}"));
+    }
+    match body.split_once(':') {
+        Some((platform, user)) if !platform.is_empty() && (is_prefix || !user.is_empty()) => Ok(()),
+        _ => Err(format!("names no platform (the part before `:`); {FORMS}")),
+    }
+}
 
 /// Who is in each group that roles name, as the platform last said (a Slack
 /// user group's members). Not config and not state: adapters refresh it

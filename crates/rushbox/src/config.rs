@@ -5,14 +5,16 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use rushbox_command::AppName;
+use rushbox_command::{AppName, Span};
 use rushbox_discord::DiscordConfig;
 use rushbox_pipeline::PipelineConfig;
-use rushbox_pipeline::config::{AppConfig, LimitsConfig, RolesConfig, TimesConfig};
+use rushbox_pipeline::config::{AppConfig, LimitsConfig, RolesConfig, TimesConfig, check_seconds};
 use rushbox_pipeline::provider::local::LocalConfig;
 use rushbox_pipeline::provider::script::ScriptConfig;
 use rushbox_slack::SlackConfig;
 use serde::Deserialize;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 /// The example config, used when no `--config` is given.
 pub const EMBEDDED: &str = include_str!("../../../config/rushbox.toml");
@@ -158,71 +160,59 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// The chat platforms whose actor ids roles may name (`shell:lena`, …).
+const PLATFORMS: [&str; 3] = ["shell", "slack", "discord"];
+/// The platforms whose groups rushbox reads (`group:slack:S0LEADS`).
+const GROUP_PLATFORMS: [&str; 1] = ["slack"];
+
 impl Config {
-    /// Reads and checks a config file.
+    /// Reads and checks a config file. Relative paths in it are taken from
+    /// the file's own directory, however the file was named.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        let whole = |message: String| ConfigError {
             file: name.clone(),
             line: None,
             key: None,
-            message: format!("can't read it: {e}"),
-        })?;
-        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Config::parse(&text, &name, &base)
+            message,
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|e| whole(format!("can't read it: {e}")))?;
+        // Not `path.parent()`: that is "" for `rushbox.toml`, which made every
+        // relative path in the file empty.
+        let dir = std::fs::canonicalize(path)
+            .map_err(|e| whole(format!("can't tell its directory: {e}")))?
+            .parent()
+            .map(Path::to_path_buf)
+            .ok_or_else(|| whole("it has no directory".to_owned()))?;
+        let config = Config::parse(&text, &name, &dir)?;
+        config.check_repositories(
+            &Located::new(&text, &name),
+            &format!(
+                "set `repo` to a clone of the app: absolute, or relative to {}",
+                dir.display()
+            ),
+        )?;
+        Ok(config)
     }
 
     /// The embedded default, as if it were `config/rushbox.toml` under `cwd`.
     pub fn embedded(cwd: &Path) -> Result<Config, ConfigError> {
-        Config::parse(EMBEDDED, EMBEDDED_NAME, &cwd.join("config"))
+        let config = Config::parse(EMBEDDED, EMBEDDED_NAME, &cwd.join("config"))?;
+        config.check_repositories(
+            &Located::new(EMBEDDED, EMBEDDED_NAME),
+            "without --config, the directory rushbox runs in is the app: run it in a clone, \
+             or give `--config FILE`",
+        )?;
+        Ok(config)
     }
 
-    /// Parses `text` (named `file` in errors); relative paths are taken from `base`.
+    /// Parses `text` (named `file` in errors) and checks its values;
+    /// relative paths are taken from `base`. Touches no file.
     pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> {
         let parsed: FileConfig = toml::from_str(text).map_err(|e| locate(&e, text, file))?;
-        let at = |key: &str, message: String| ConfigError {
-            file: file.to_owned(),
-            line: line_of_key(text, key),
-            key: Some(key.to_owned()),
-            message,
-        };
-        if parsed.apps.is_empty() {
-            return Err(at(
-                "apps",
-                "name at least one app (`[[apps]]` with `name` and `repo`)".to_owned(),
-            ));
-        }
-        if let Some(default) = &parsed.default_app
-            && !parsed.apps.iter().any(|a| &a.name == default)
-        {
-            let known: Vec<String> = parsed.apps.iter().map(|a| a.name.to_string()).collect();
-            return Err(at(
-                "default_app",
-                format!("`{default}` is not one of the apps: {}", known.join(", ")),
-            ));
-        }
-        for (i, app) in parsed.apps.iter().enumerate() {
-            if parsed.apps[..i].iter().any(|a| a.name == app.name) {
-                return Err(at(
-                    "name",
-                    format!("app `{}` is configured twice", app.name),
-                ));
-            }
-        }
-        if parsed.provider.kind == ProviderKind::Script && parsed.provider.script.is_none() {
-            return Err(at(
-                "kind",
-                "`kind = \"script\"` needs a `[provider.script]` table with the commands"
-                    .to_owned(),
-            ));
-        }
-        if parsed.provider.kind == ProviderKind::Local && parsed.provider.local.is_none() {
-            return Err(at(
-                "kind",
-                "`kind = \"local\"` needs a `[provider.local]` table (root and the apps' build and run commands)"
-                    .to_owned(),
-            ));
-        }
+        let at = Located::new(text, file);
+        parsed.check(&at)?;
         let mut provider = parsed.provider;
         if let Some(local) = &mut provider.local {
             local.root = resolve(base, &local.root);
@@ -260,6 +250,313 @@ impl Config {
             },
         })
     }
+
+    /// Every app's `repo` is a git repository (the engine reads its branches).
+    fn check_repositories(&self, at: &Located, hint: &str) -> Result<(), ConfigError> {
+        for (i, app) in self.pipeline.apps.iter().enumerate() {
+            let problem = if !app.repo.exists() {
+                "does not exist".to_owned()
+            } else {
+                match rushbox_pipeline::git::GitRepo::open(&app.repo) {
+                    Ok(_) => continue,
+                    Err(rushbox_pipeline::git::GitError::NotARepository { .. }) => {
+                        "is not a git repository".to_owned()
+                    }
+                    Err(e) => format!("can't be read: {e}"),
+                }
+            };
+            return Err(at.error(
+                &["apps", &i.to_string(), "repo"],
+                format!(
+                    "app `{}`'s repository `{}` {problem}; {hint}",
+                    app.name,
+                    app.repo.display()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl FileConfig {
+    /// Values that parse but can't work, each with where it is written.
+    fn check(&self, at: &Located) -> Result<(), ConfigError> {
+        if self.apps.is_empty() {
+            return Err(at.error(
+                &["apps"],
+                "name at least one app (`[[apps]]` with `name` and `repo`)",
+            ));
+        }
+        if let Some(default) = &self.default_app
+            && !self.apps.iter().any(|a| &a.name == default)
+        {
+            return Err(at.error(
+                &["default_app"],
+                format!(
+                    "`{default}` is not one of the apps: {}",
+                    self.app_names().join(", ")
+                ),
+            ));
+        }
+        for (i, app) in self.apps.iter().enumerate() {
+            if self.apps[..i].iter().any(|a| a.name == app.name) {
+                return Err(at.error(
+                    &["apps", &i.to_string(), "name"],
+                    format!("app `{}` is configured twice", app.name),
+                ));
+            }
+        }
+        if self.store.as_os_str().is_empty() {
+            return Err(at.error(
+                &["store"],
+                "is empty; give the directory for rushbox's state, like \".rushbox/state\"",
+            ));
+        }
+        self.check_provider(at)?;
+        if self.router.listen.port() == 0 {
+            return Err(at.error(
+                &["router", "listen"],
+                "port 0 makes no sense: every env's address names the router's port; \
+                 pick one, like \"127.0.0.1:8080\"",
+            ));
+        }
+        check_seconds(
+            self.router.wake_timeout_secs,
+            "a request's wait for its env to wake",
+        )
+        .map_err(|m| at.error(&["router", "wake_timeout_secs"], m))?;
+        let pipeline = PipelineConfig {
+            apps: Vec::new(),
+            default_app: None,
+            roles: self.roles.clone(),
+            limits: self.limits.clone(),
+            times: self.times.clone(),
+        };
+        pipeline.check().map_err(|p| {
+            let path: Vec<&str> = p.path.iter().map(String::as_str).collect();
+            at.error(&path, p.message)
+        })?;
+        self.check_role_platforms(at)?;
+        self.check_chat(at)
+    }
+
+    fn app_names(&self) -> Vec<String> {
+        self.apps.iter().map(|a| a.name.to_string()).collect()
+    }
+
+    fn check_provider(&self, at: &Located) -> Result<(), ConfigError> {
+        let kind = &self.provider.kind;
+        if *kind == ProviderKind::Script && self.provider.script.is_none() {
+            return Err(at.error(
+                &["provider", "kind"],
+                "`kind = \"script\"` needs a `[provider.script]` table with the commands",
+            ));
+        }
+        let Some(local) = &self.provider.local else {
+            if *kind == ProviderKind::Local {
+                return Err(at.error(
+                    &["provider", "kind"],
+                    "`kind = \"local\"` needs a `[provider.local]` table (root and the apps' build and run commands)",
+                ));
+            }
+            return Ok(());
+        };
+        let path = |key: &str| ["provider", "local", key].map(str::to_owned);
+        let at_local = |key: &str, message: String| {
+            let path = path(key);
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            at.error(&path, message)
+        };
+        check_seconds(local.command_timeout_secs, "a build or clone-data command")
+            .map_err(|m| at_local("command_timeout_secs", m))?;
+        if local.stop_grace_secs > Span::MAX_SECS {
+            return Err(at_local(
+                "stop_grace_secs",
+                format!(
+                    "{}s is more than a year; give at most {}",
+                    local.stop_grace_secs,
+                    Span::MAX_SECS
+                ),
+            ));
+        }
+        for (name, app) in &local.apps {
+            let app_path = ["provider", "local", "apps", name.as_str()];
+            if !self.apps.iter().any(|a| &a.name == name) {
+                return Err(at.error(
+                    &app_path,
+                    format!(
+                        "there is no app `{name}` in `[[apps]]` (apps: {})",
+                        self.app_names().join(", ")
+                    ),
+                ));
+            }
+            check_seconds(
+                app.health_timeout_secs,
+                "an app's wait to answer its health path",
+            )
+            .map_err(|m| at.error(&[&app_path[..], &["health_timeout_secs"]].concat(), m))?;
+        }
+        if *kind == ProviderKind::Local
+            && let Some((i, app)) = self
+                .apps
+                .iter()
+                .enumerate()
+                .find(|(_, a)| !local.apps.contains_key(&a.name))
+        {
+            return Err(at.error(
+                &["apps", &i.to_string(), "name"],
+                format!(
+                    "app `{0}` has no `[provider.local.apps.{0}]` saying how to build and run it",
+                    app.name
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Roles name the platforms rushbox has adapters for: a typo such as
+    /// `slak:…` would match nobody, silently.
+    fn check_role_platforms(&self, at: &Located) -> Result<(), ConfigError> {
+        let roles = [
+            ("leads", &self.roles.leads),
+            ("developers", &self.roles.developers),
+        ];
+        for (key, patterns) in roles {
+            for (i, pattern) in patterns.iter().enumerate() {
+                let (platforms, rest): (&[&str], &str) =
+                    match pattern.strip_prefix(rushbox_pipeline::config::GROUP_PREFIX) {
+                        Some(group) => (&GROUP_PLATFORMS, group),
+                        None => (&PLATFORMS, pattern),
+                    };
+                let Some((platform, _)) = rest.split_once(':') else {
+                    continue; // `*`: everyone
+                };
+                if !platforms.contains(&platform) {
+                    let what = if platforms.len() == 1 {
+                        "groups are read from"
+                    } else {
+                        "the platforms are"
+                    };
+                    return Err(at.error(
+                        &["roles", key, &i.to_string()],
+                        format!(
+                            "`{pattern}` names the platform `{platform}`; {what} {}",
+                            platforms
+                                .iter()
+                                .map(|p| format!("`{p}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The chat sections: token variables that can be looked up, Discord ids that can be ids.
+    fn check_chat(&self, at: &Located) -> Result<(), ConfigError> {
+        let mut token_vars = Vec::new();
+        if let Some(slack) = &self.slack {
+            token_vars.extend([
+                ("slack", "app_token_env", &slack.app_token_env),
+                ("slack", "bot_token_env", &slack.bot_token_env),
+                ("slack", "signing_secret_env", &slack.signing_secret_env),
+            ]);
+        }
+        if let Some(discord) = &self.discord {
+            token_vars.push(("discord", "token_env", &discord.token_env));
+            if discord.guild_id == Some(0) {
+                return Err(at.error(
+                    &["discord", "guild_id"],
+                    "0 is no guild; give the server's id (Developer Mode → right-click the \
+                     server → Copy Server ID), or leave `guild_id` out to register commands globally",
+                ));
+            }
+            for role in discord.role_map.keys() {
+                if role.parse::<u64>().map_or(true, |id| id == 0) {
+                    return Err(at.error(
+                        &["discord", "role_map", role],
+                        format!(
+                            "`{role}` is not a Discord role id; role ids are numbers \
+                             (Server Settings → Roles → ⋯ → Copy Role ID)"
+                        ),
+                    ));
+                }
+            }
+        }
+        for (section, key, var) in token_vars {
+            if var.is_empty() || var.contains(['=', '\0']) {
+                return Err(at.error(
+                    &[section, key],
+                    format!("{var:?} can't be the name of an environment variable"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The file's text with the place of every value, so a problem found after
+/// parsing still names its line.
+struct Located<'t> {
+    text: &'t str,
+    file: &'t str,
+    document: Option<Spanned<DeValue<'t>>>,
+}
+
+impl<'t> Located<'t> {
+    fn new(text: &'t str, file: &'t str) -> Located<'t> {
+        let document = DeTable::parse(text).ok().map(|table| {
+            let span = table.span();
+            Spanned::new(span, DeValue::Table(table.into_inner()))
+        });
+        Located {
+            text,
+            file,
+            document,
+        }
+    }
+
+    /// The line of the value at `path` (keys, and array positions as
+    /// numbers), or of the nearest enclosing one that is written.
+    fn line(&self, path: &[&str]) -> Option<usize> {
+        let mut node = self.document.as_ref()?;
+        let mut written = false;
+        for step in path {
+            let value = node.get_ref();
+            let next = match step.parse::<usize>() {
+                Ok(i) if value.as_array().is_some() => value.get(i),
+                _ => value.get(*step),
+            };
+            match next {
+                Some(next) => {
+                    node = next;
+                    written = true;
+                }
+                None => break,
+            }
+        }
+        written.then(|| line_of_offset(self.text, node.span().start))
+    }
+
+    /// A located error; the key shown is the last name in `path`.
+    fn error(&self, path: &[&str], message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.to_owned(),
+            line: self.line(path),
+            key: path
+                .iter()
+                .rev()
+                .find(|step| step.parse::<usize>().is_err())
+                .map(|&key| key.to_owned()),
+            message: message.into(),
+        }
+    }
+}
+
+fn line_of_offset(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
 /// `path` taken from `base`, with `.` and `..` worked out on the text, so
@@ -283,9 +580,7 @@ fn resolve(base: &Path, path: &Path) -> PathBuf {
 
 /// Turns a TOML error into file, line and key.
 fn locate(error: &toml::de::Error, text: &str, file: &str) -> ConfigError {
-    let line = error
-        .span()
-        .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+    let line = error.span().map(|span| line_of_offset(text, span.start));
     let message = error.message().trim().to_owned();
     // The key is named in "unknown field `x`" messages; otherwise it is the
     // left side of the line the error points at.
@@ -305,17 +600,6 @@ fn locate(error: &toml::de::Error, text: &str, file: &str) -> ConfigError {
         key,
         message,
     }
-}
-
-/// The first line where `key = …` (or `[key]`, `[[key]]`) is written.
-fn line_of_key(text: &str, key: &str) -> Option<usize> {
-    text.lines()
-        .position(|l| {
-            let l = l.trim();
-            l.split('=').next().is_some_and(|k| k.trim() == key)
-                || l.trim_matches(|c| c == '[' || c == ']') == key
-        })
-        .map(|i| i + 1)
 }
 
 #[cfg(test)]
@@ -375,6 +659,160 @@ mod tests {
         assert!(
             e.starts_with("rushbox.toml:1: `stor`: unknown field `stor`"),
             "{e}"
+        );
+    }
+
+    /// Values that parse but make no sense, each refused where it is written.
+    #[test]
+    fn nonsense_values_are_refused_with_file_line_and_key() {
+        let app = "[[apps]]\nname = \"shop\"\nrepo = \".\"\n";
+        let local = "[provider]\nkind = \"local\"\n[provider.local]\nroot = \"envs\"\n\
+                     [provider.local.apps.shop]\nrun = [\"./shop\"]\n";
+        let cases: &[(&str, &str)] = &[
+            // limits
+            (
+                "[limits]\ndev_envs_per_person = 0",
+                "2: `dev_envs_per_person`: 0 lets nobody have a dev env",
+            ),
+            (
+                "[limits]\ndev_envs_total = 0",
+                "2: `dev_envs_total`: 0 lets nobody have a dev env",
+            ),
+            // times
+            (
+                "[times]\ndev_ttl = 0",
+                "2: `dev_ttl`: 0s makes no sense for a dev env's time to live",
+            ),
+            (
+                "[times]\nidle_suspend = 0",
+                "2: `idle_suspend`: 0s makes no sense",
+            ),
+            (
+                "[times]\nlock_lease = 0",
+                "2: `lock_lease`: 0s makes no sense for how long a lock lasts",
+            ),
+            (
+                "[times]\nqueue_claim = 0",
+                "2: `queue_claim`: 0s makes no sense",
+            ),
+            (
+                "[times]\nexpiry_warning = 0",
+                "2: `expiry_warning`: 0s makes no sense",
+            ),
+            (
+                "[times]\nlock_lease = 40000000",
+                "2: `lock_lease`: 40000000s is more than a year",
+            ),
+            (
+                "[times]\ndev_ttl = 3600\nexpiry_warning = 3600",
+                "3: `expiry_warning`: 3600s is not shorter than `dev_ttl` (3600s)",
+            ),
+            (
+                "[router]\nwake_timeout_secs = 0",
+                "2: `wake_timeout_secs`: 0s makes no sense",
+            ),
+            (
+                "[router]\nlisten = \"127.0.0.1:0\"",
+                "2: `listen`: port 0 makes no sense",
+            ),
+            // role patterns
+            (
+                "[roles]\nleads = [\"shell:lena smith\"]",
+                "2: `leads`: `shell:lena smith` can't be an actor id: it has a space",
+            ),
+            (
+                "[roles]\nleads = [\"shell:lena\",\n  \"lena\"]",
+                "3: `leads`: `lena` names no platform",
+            ),
+            (
+                "[roles]\ndevelopers = [\"\"]",
+                "2: `developers`: `` is empty",
+            ),
+            (
+                "[roles]\ndevelopers = [\"shell:\"]",
+                "2: `developers`: `shell:` names no platform",
+            ),
+            (
+                "[roles]\ndevelopers = [\"sh*\"]",
+                "2: `developers`: `sh*` names no platform",
+            ),
+            (
+                "[roles]\ndevelopers = [\"*:lena\"]",
+                "2: `developers`: `*:lena` has a `*` before its end",
+            ),
+            (
+                "[roles]\nleads = [\"group:slack\"]",
+                "2: `leads`: `group:slack` names no group",
+            ),
+            (
+                "[roles]\nleads = [\"group:slack:S*\"]",
+                "2: `leads`: `group:slack:S*` names a group with `*`",
+            ),
+            (
+                "[roles]\nleads = [\"slak:T1:U1\"]",
+                "2: `leads`: `slak:T1:U1` names the platform `slak`; the platforms are `shell`, `slack`, `discord`",
+            ),
+            (
+                "[roles]\nleads = [\"group:discord:1\"]",
+                "2: `leads`: `group:discord:1` names the platform `discord`; groups are read from `slack`",
+            ),
+            // the local provider
+            (
+                "[provider]\nkind = \"noop\"\n[provider.local]\ncommand_timeout_secs = 0\nroot = \"envs\"",
+                "4: `command_timeout_secs`: 0s makes no sense",
+            ),
+            (
+                "[provider]\nkind = \"local\"\n[provider.local]\nroot = \"envs\"\n\
+                 [provider.local.apps.shop]\nrun = [\"x\"]\nhealth_timeout_secs = 0",
+                "7: `health_timeout_secs`: 0s makes no sense",
+            ),
+            (
+                "[provider]\nkind = \"noop\"\n[provider.local]\nroot = \"envs\"\n[provider.local.apps.shoop]\nrun = [\"x\"]",
+                "5: `shoop`: there is no app `shoop` in `[[apps]]` (apps: shop)",
+            ),
+            // chat sections
+            ("[discord]\nguild_id = 0", "2: `guild_id`: 0 is no guild"),
+            (
+                "[discord.role_map]\nleads = \"lead\"",
+                "2: `leads`: `leads` is not a Discord role id",
+            ),
+            (
+                "[slack]\nbot_token_env = \"\"",
+                "2: `bot_token_env`: \"\" can't be the name of an environment variable",
+            ),
+            ("store = \"\"", "1: `store`: is empty"),
+        ];
+        for (section, expected) in cases {
+            // Sections go first, so their line numbers are the ones written above.
+            let e = error(&format!("{section}\n{app}"));
+            let expected = format!("rushbox.toml:{expected}");
+            assert!(
+                e.starts_with(&expected),
+                "{section:?}\n  got: {e}\n want: {expected}"
+            );
+        }
+        let e = error(&format!(
+            "{app}{local}\n[[apps]]\nname = \"web\"\nrepo = \".\"\n"
+        ));
+        assert_eq!(
+            e,
+            "rushbox.toml:12: `name`: app `web` has no `[provider.local.apps.web]` saying how to build and run it"
+        );
+        // Sensible values pass: the example's, and the smallest ones.
+        let small = "[limits]\ndev_envs_per_person = 1\ndev_envs_total = 1\n[times]\ndev_ttl = 2\n\
+                     idle_suspend = 1\nlock_lease = 1\nqueue_claim = 1\nexpiry_warning = 1\n\
+                     [roles]\nleads = [\"shell:lena\", \"group:slack:S0LEADS\", \"discord:1:lead:*\"]\n\
+                     developers = [\"*\", \"slack:T1:*\", \"shell:*\"]\n";
+        Config::parse(&format!("{small}{app}"), "x", Path::new("/")).unwrap();
+    }
+
+    #[test]
+    fn a_second_apps_mistake_names_its_own_line() {
+        let text =
+            "[[apps]]\nname = \"api\"\nrepo = \".\"\n\n[[apps]]\nname = \"api\"\nrepo = \".\"\n";
+        assert_eq!(
+            error(text),
+            "rushbox.toml:6: `name`: app `api` is configured twice"
         );
     }
 
