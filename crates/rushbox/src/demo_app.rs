@@ -68,14 +68,16 @@ pub fn is_whole(app: &Path) -> bool {
 }
 
 /// Puts the current build script on both branches, each with a commit of
-/// its own, where it differs: the one of an older rushbox built into
+/// its own, where an older one is: the one of an older rushbox built into
 /// `target/`, which breaks when cargo is told to build elsewhere. Returns
 /// whether anything changed. Leaves `main` checked out.
 pub fn update_build_script(app: &Path) -> Result<bool, String> {
     let mut changed = false;
     for branch in ["main", "foo"] {
-        if git(app, &["show", &format!("{branch}:build.sh")]).is_ok_and(|s| s == APP_BUILD) {
-            continue;
+        // A branch (or script) someone removed is theirs to keep that way.
+        match git(app, &["show", &format!("{branch}:build.sh")]) {
+            Ok(script) if script != APP_BUILD => {}
+            _ => continue,
         }
         git(app, &["checkout", "-q", branch])?;
         let script = app.join("build.sh");
