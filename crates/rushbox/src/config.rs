@@ -825,10 +825,11 @@ mod tests {
             .lines()
             .filter_map(|l| l.strip_prefix("# "))
             .filter(|l| {
-                let key = l.split_once(" = ").map_or("", |(key, _)| key);
+                let key = l.split_once(" = ").map_or("", |(key, _)| key).trim();
+                let bare = key.trim_matches('"');
                 l.starts_with('[')
-                    || (!key.is_empty()
-                        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                    || (!bare.is_empty()
+                        && bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
             })
             .map(|l| format!("{l}\n"))
             .collect();
@@ -841,7 +842,22 @@ mod tests {
             })
         );
         assert_eq!(config.http, Some(HttpSection::default()));
-        assert!(config.slack.is_some());
+        let slack = config.slack.expect("the example shows [slack]");
+        assert_eq!(slack.api_url(), "https://slack.com/api");
+        assert_eq!(slack.app_token_env, "SLACK_APP_TOKEN");
+        assert_eq!(slack.bot_token_env, "SLACK_BOT_TOKEN");
+        assert_eq!(slack.signing_secret_env, "SLACK_SIGNING_SECRET");
+        // Every key the Discord adapter reads is shown.
+        let discord = config.discord.expect("the example shows [discord]");
+        assert_eq!(discord.token_env, "DISCORD_TOKEN");
+        assert_eq!(discord.prefix, "!rushbox");
+        assert_eq!(discord.guild_id, Some(81384788765712384));
+        assert_eq!(discord.api_proxy.as_deref(), Some("http://127.0.0.1:8081"));
+        assert_eq!(
+            discord.role_map.get("1100000000000000001"),
+            Some(&rushbox_discord::MappedRole::Lead)
+        );
+        assert_eq!(discord.role_map.len(), 2);
         assert_eq!(
             Config::parse(EMBEDDED, "x", Path::new("/")).unwrap().http,
             None

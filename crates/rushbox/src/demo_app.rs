@@ -26,6 +26,10 @@ pub const FOO_CHANGES: [(&str, &str); 3] = [
     ),
 ];
 
+/// The page's visit counter in the demo's staging data to begin with, so a
+/// dev env's first page shows that its data is a copy of staging's.
+pub const STAGING_SEED_VISITS: u64 = 41;
+
 /// Makes the sample app's repository in `app` (which must not exist yet or be empty).
 pub fn make_app(app: &Path) -> Result<(), String> {
     let write = |path: &str, text: &str| {
@@ -53,12 +57,51 @@ pub fn make_app(app: &Path) -> Result<(), String> {
         app,
         &["commit", "-q", "-am", "foo: a new colour and a note"],
     )?;
-    git(app, &["checkout", "-q", "main"])
+    git(app, &["checkout", "-q", "main"]).map(drop)
 }
 
-/// Runs git in `dir` as the demo's author.
-pub fn git(dir: &Path, args: &[&str]) -> Result<(), String> {
-    let status = Command::new("git")
+/// Whether `app` is a whole sample app: a repository with both branches.
+pub fn is_whole(app: &Path) -> bool {
+    ["refs/heads/main", "refs/heads/foo"]
+        .iter()
+        .all(|branch| git(app, &["rev-parse", "--verify", "--quiet", branch]).is_ok())
+}
+
+/// Puts the current build script on both branches, each with a commit of
+/// its own, where an older one is: the one of an older rushbox built into
+/// `target/`, which breaks when cargo is told to build elsewhere. Returns
+/// whether anything changed. Leaves `main` checked out.
+pub fn update_build_script(app: &Path) -> Result<bool, String> {
+    let mut changed = false;
+    for branch in ["main", "foo"] {
+        // A branch (or script) someone removed is theirs to keep that way.
+        match git(app, &["show", &format!("{branch}:build.sh")]) {
+            Ok(script) if script != APP_BUILD => {}
+            _ => continue,
+        }
+        git(app, &["checkout", "-q", branch])?;
+        let script = app.join("build.sh");
+        std::fs::write(&script, APP_BUILD)
+            .map_err(|e| format!("can't write {}: {e}", script.display()))?;
+        git(
+            app,
+            &[
+                "commit",
+                "-q",
+                "-m",
+                "build.sh: build where cargo is told, whatever its configuration",
+                "build.sh",
+            ],
+        )?;
+        changed = true;
+    }
+    git(app, &["checkout", "-q", "main"])?;
+    Ok(changed)
+}
+
+/// Runs git in `dir` as the demo's author; what it printed, or why it failed.
+pub fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+    let out = Command::new("git")
         .args([
             "-c",
             "user.name=rushbox demo",
@@ -67,15 +110,17 @@ pub fn git(dir: &Path, args: &[&str]) -> Result<(), String> {
         ])
         .args(args)
         .current_dir(dir)
-        .status()
+        .stdin(std::process::Stdio::null())
+        .output()
         .map_err(|e| format!("can't run git: {e}"))?;
-    if status.success() {
-        Ok(())
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(format!(
-            "git {} failed in {}",
+            "git {} failed in {}: {}",
             args.join(" "),
-            dir.display()
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
         ))
     }
 }

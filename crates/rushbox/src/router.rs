@@ -107,6 +107,11 @@ pub async fn serve(
     backends: Arc<dyn Backends>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    // Pages name the port envs are reached on: the bound one, when asked for port 0.
+    let config = RouterConfig {
+        listen: listener.local_addr().unwrap_or(config.listen),
+        ..config
+    };
     let (stop, stopping) = watch::channel(false);
     // Every task that serves a client holds a clone of `done`; when the last
     // one ends, `all_done` yields None (mini-redis's shutdown_complete).
@@ -224,8 +229,8 @@ impl Router {
                 return text(
                     StatusCode::BAD_REQUEST,
                     format!(
-                        "rushbox: {why}; envs are at <env>.{}.\n",
-                        self.config.domain
+                        "rushbox: {why}; envs are at {}.\n",
+                        page::address_form(&self.config.domain, self.config.listen.port())
                     ),
                 );
             }
@@ -250,7 +255,12 @@ impl Router {
     }
 
     fn env_list(&self, status: StatusCode, asked: Option<&str>) -> Response<Body> {
-        let page = page::env_list(asked, &self.config.domain, &self.backends.running());
+        let page = page::env_list(
+            asked,
+            &self.config.domain,
+            self.config.listen.port(),
+            &self.backends.running(),
+        );
         let mut response = Response::new(full(page));
         *response.status_mut() = status;
         response.headers_mut().insert(

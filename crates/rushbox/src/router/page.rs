@@ -1,8 +1,18 @@
 //! The small HTML page for a host that names no env: what runs, and where.
 
+/// How an env's address is written, for people: `http://<env>.localhost:8080`.
+pub(crate) fn address_form(domain: &str, port: u16) -> String {
+    format!("http://<env>.{domain}:{port}")
+}
+
 /// The page body. Everything that comes from outside (the host asked for, env
-/// names, addresses) is escaped.
-pub(crate) fn env_list(asked: Option<&str>, domain: &str, running: &[(String, String)]) -> String {
+/// names, addresses) is escaped. `port` is the router's, as envs are reached.
+pub(crate) fn env_list(
+    asked: Option<&str>,
+    domain: &str,
+    port: u16,
+    running: &[(String, String)],
+) -> String {
     let mut page = String::from(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>rushbox environments</title></head><body>\n",
     );
@@ -14,8 +24,8 @@ pub(crate) fn env_list(asked: Option<&str>, domain: &str, running: &[(String, St
         page.push_str("<p>No environment is running.</p>\n");
     } else {
         page.push_str(&format!(
-            "<p>Running environments, each at <code>&lt;env&gt;.{}</code>:</p>\n<ul>\n",
-            escape(domain)
+            "<p>Running environments, each at <code>{}</code>:</p>\n<ul>\n",
+            escape(&address_form(domain, port))
         ));
         for (env, address) in running {
             // Only web addresses become links: a `javascript:` one stays text.
@@ -60,7 +70,7 @@ mod tests {
     #[test]
     fn everything_from_outside_is_escaped() {
         let running = vec![("<b>x</b>".to_string(), "http://a\"b'&c".to_string())];
-        let page = env_list(Some("<script>.localhost"), "local<host>", &running);
+        let page = env_list(Some("<script>.localhost"), "local<host>", 8080, &running);
         assert!(
             !page.contains("<b>") && !page.contains("<script>"),
             "{page}"
@@ -73,6 +83,19 @@ mod tests {
     #[test]
     fn only_web_addresses_become_links() {
         let running = vec![("x".to_string(), "javascript:alert(1)".to_string())];
-        assert!(!env_list(None, "localhost", &running).contains("href"));
+        assert!(!env_list(None, "localhost", 8080, &running).contains("href"));
+    }
+
+    #[test]
+    fn the_page_shows_the_whole_address_form_with_the_port() {
+        let running = vec![(
+            "staging".to_string(),
+            "http://staging.localhost:8181".to_string(),
+        )];
+        let page = env_list(Some("nope.localhost:8181"), "localhost", 8181, &running);
+        assert!(
+            page.contains("each at <code>http://&lt;env&gt;.localhost:8181</code>"),
+            "{page}"
+        );
     }
 }
