@@ -57,6 +57,22 @@ fn parse(c: &mut Criterion) {
             }
         })
     });
+    // Names that break a rule where the patterns expect one word: each
+    // reading is tried again with a stand-in so the refusal names the rule.
+    let hostile = [
+        "deploy $(touch /tmp/x) to dev",
+        "status ../../etc",
+        "deploy foo; rm -rf / to dev",
+        "spin up a dev env for $(touch x)",
+    ];
+    group.throughput(Throughput::Elements(hostile.len() as u64));
+    group.bench_function("hostile names in short forms", |b| {
+        b.iter(|| {
+            for line in &hostile {
+                black_box(grammar.parse(black_box(line)).is_ok());
+            }
+        })
+    });
     group.finish();
 }
 

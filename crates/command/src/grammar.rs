@@ -843,7 +843,8 @@ impl Grammar {
     fn is_app(&self, name: &str) -> bool {
         let lower = name.to_ascii_lowercase();
         match &self.apps {
-            Some(apps) => apps.contains(&lower),
+            // A stand-in (`bad_name_in`) may take an app's place, so `envs for $(x)` is explained too.
+            Some(apps) => apps.contains(&lower) || lower.starts_with(STAND_IN_REF),
             // A word of the grammar (`my`, `me`, `ty`) reads as that word.
             None => {
                 self.grammar_words.binary_search(&lower).is_err()

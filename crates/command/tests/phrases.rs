@@ -820,6 +820,24 @@ fn configured_apps_and_envs_decide_prefixes() {
         "deploy feature branch foo to dev"
     );
     assert_eq!(meaning("status qa"), "status qa");
+    // Hostile names are refused by their rule with configured apps too.
+    for (line, rule) in [
+        (
+            "envs for $(touch x)",
+            "bad app: an app name can't contain `$`",
+        ),
+        (
+            "deploy $(touch /tmp/x) to qa",
+            "bad branch: a branch name can't contain `$`",
+        ),
+        (
+            "deploy api/$(touch x) y to dev",
+            "bad branch: a branch name can't contain `$`",
+        ),
+        ("status ../../etc", "bad env: an env name can't contain `.`"),
+    ] {
+        assert!(meaning(line).contains(rule), "{line}: {}", meaning(line));
+    }
     assert_eq!(meaning("deploy qa to prod"), "promote qa to prod");
     let plain = Grammar::new();
     assert!(plain.parse("status qa").is_err());
