@@ -7,11 +7,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rushbox::router::{Backends, Lookup};
 use rushbox_command::{AppName, EnvName};
 use rushbox_pipeline::model::EnvState;
 use rushbox_pipeline::provider::local::LocalProvider;
 use rushbox_pipeline::{Engine, Progress};
+use rushbox_router::{Backends, Lookup};
 
 /// Activity is written at most this often per env; requests in between only count in memory.
 const TOUCH_EVERY: Duration = Duration::from_secs(30);

@@ -1,5 +1,4 @@
 //! The library half of the binary crate, usable from tests and benches: the
-//! HTTP env router and the demo's sample app.
+//! demo's sample app. (The env router is its own crate, `rushbox-router`.)
 
 pub mod demo_app;
-pub mod router;

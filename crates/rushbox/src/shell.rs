@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use rushbox::router::{RouterConfig, serve};
 use rushbox_chat::{Actor, Answer, Incoming, Notice, NoticeFeed, ProgressFeed, Reply, Robot, who};
 use rushbox_pipeline::git::{GitRepo, GitResolver};
 use rushbox_pipeline::model::EnvState;
@@ -19,6 +18,7 @@ use rushbox_pipeline::provider::groups::GroupLedger;
 use rushbox_pipeline::provider::local::LocalProvider;
 use rushbox_pipeline::provider::script::ScriptProvider;
 use rushbox_pipeline::{Engine, NoopProvider};
+use rushbox_router::{RouterConfig, serve};
 use serde_json::json;
 
 use crate::backends::EnvBackends;
@@ -137,7 +137,7 @@ fn start_router(
         domain: config.router.domain.clone(),
         wake_timeout: Duration::from_secs(config.router.wake_timeout_secs),
     };
-    let backends: Arc<dyn rushbox::router::Backends> =
+    let backends: Arc<dyn rushbox_router::Backends> =
         Arc::new(EnvBackends::new(engine.clone(), local));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1,15 +1,23 @@
-//! The env router: one HTTP listener that sends `<env>.<domain>` to that env's
-//! process, waking it first if it is suspended.
+//! rushbox's env router: one HTTP listener that sends `<env>.<domain>` to
+//! that env's process, waking it first if it is suspended.
 //!
-//! It knows nothing of the engine or providers: it asks a [`Backends`] where an
-//! env listens, to wake it, and tells it about activity. Laid out like tokio's
-//! mini-redis: a listener, a task per connection, a shared [`Router`] handle and
-//! a graceful shutdown signal. Bodies stream both ways; nothing is buffered.
+//! It knows HTTP and sockets, nothing of the engine, providers, config files
+//! or chat: it asks a [`Backends`] where an env listens, to wake it, and tells
+//! it about activity; the binary answers from the engine and the `local`
+//! provider. Laid out like tokio's mini-redis: a listener, a task per
+//! connection, a shared `Router` handle and a graceful shutdown signal.
+//! Bodies stream both ways; nothing is buffered. The crate's README has a
+//! whole example: an env, the router in front of it, and a request through.
 
 mod host;
 mod page;
 mod pool;
 mod wake;
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -94,8 +102,8 @@ const RETRY_AFTER_SECS: u64 = 5;
 /// return. The caller binds the listener, to `config.listen` or elsewhere.
 ///
 /// ```no_run
-/// # async fn run(backends: std::sync::Arc<dyn rushbox::router::Backends>) -> std::io::Result<()> {
-/// use rushbox::router::{serve, RouterConfig};
+/// # async fn run(backends: std::sync::Arc<dyn rushbox_router::Backends>) -> std::io::Result<()> {
+/// use rushbox_router::{serve, RouterConfig};
 /// let config = RouterConfig::default();
 /// let listener = tokio::net::TcpListener::bind(config.listen).await?;
 /// serve(listener, config, backends, async { let _ = tokio::signal::ctrl_c().await; }).await

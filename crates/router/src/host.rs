@@ -47,7 +47,7 @@ impl std::error::Error for HostError {}
 /// and on the domain alike.
 ///
 /// ```
-/// use rushbox::router::{env_of_host, HostError};
+/// use rushbox_router::{env_of_host, HostError};
 /// assert_eq!(env_of_host("Dev-Foo.localhost:8080", "localhost"), Ok(Some("dev-foo".to_string())));
 /// assert_eq!(env_of_host("localhost.", "localhost"), Ok(None));
 /// assert_eq!(env_of_host("a.b.localhost", "localhost"), Err(HostError::Nested));

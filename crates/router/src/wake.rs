@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{Backends, Lookup};
+use crate::{Backends, Lookup};
 
 type Outcome = Result<SocketAddr, String>;
 

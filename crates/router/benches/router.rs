@@ -2,7 +2,7 @@
 //! app directly, then through the router, for a few seconds each, twice over;
 //! prints requests/s, p50 and p99 latency, and router/direct ratios.
 //!
-//! `cargo bench -p rushbox --bench router` (under 60 s). Two apps: one that
+//! `cargo bench -p rushbox-router --bench router` (under 60 s). Two apps: one that
 //! answers at once, where a proxy's own cost shows in full, and one that
 //! takes 1 ms per request, more like a real app. When `nginx` is on the PATH
 //! (Debian's `nginx-light`), it runs as a third contestant for comparison.
@@ -19,7 +19,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use rushbox::router::{Backends, Lookup, RouterConfig, serve};
+use rushbox_router::{Backends, Lookup, RouterConfig, serve};
 use tokio::net::{TcpListener, TcpStream};
 
 const CLIENTS: usize = 32;
