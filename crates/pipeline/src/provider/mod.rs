@@ -4,20 +4,16 @@
 //! `script` (runs the commands config gives) and `local` (each env on this
 //! machine: a worktree, a build made once, a supervised process).
 
-pub mod groups;
 pub mod local;
-mod output;
+pub mod noop;
 pub mod script;
 
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use rushbox_command::{AppName, EnvName, GitRef};
 use serde::{Deserialize, Serialize};
 
-pub mod noop;
-
+pub use crate::process::CancelToken;
 pub use noop::NoopProvider;
 
 /// What a provider is asked to do to one env.
@@ -125,25 +121,6 @@ impl fmt::Display for ProviderError {
 }
 
 impl std::error::Error for ProviderError {}
-
-/// Asked by an operation's owner, checked by the provider between steps and
-/// while a child process runs.
-#[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
-
-impl CancelToken {
-    pub fn new() -> CancelToken {
-        CancelToken::default()
-    }
-
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 /// A backend that makes envs real. Calls block (run them on a blocking
 /// thread); `progress` receives one line per step or output line.
