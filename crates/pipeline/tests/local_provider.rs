@@ -744,6 +744,48 @@ fn a_build_left_by_a_crashed_rushbox_is_stopped_at_start_up() {
 }
 
 #[test]
+fn an_app_that_keeps_exiting_is_in_a_crash_loop_until_it_runs_again() {
+    // Serves once; every later start fails at once.
+    let world = World::new(json!({
+        "run": ["sh", "-c",
+            "if [ -e \"$RUSHBOX_DATA_DIR/served\" ]; then echo 'the database is gone' >&2; exit 3; fi; \
+             touch \"$RUSHBOX_DATA_DIR/served\"; exec python3 server.py"],
+    }));
+    world.make("staging", &world.main);
+    let staging = env("staging");
+    assert_eq!(world.provider.crash_loop(&api(), &staging), None);
+
+    // SAFETY: a signal to the app this test's provider started.
+    unsafe { libc::kill(world.pid("staging", "server.pid"), libc::SIGKILL) };
+    eventually("two restarts", Duration::from_secs(20), || {
+        world
+            .provider
+            .crash_loop(&api(), &staging)
+            .is_some_and(|c| c.restarts >= 2)
+    });
+    let crashing = world.provider.crash_loop(&api(), &staging).unwrap();
+    assert_eq!(crashing.last_exit, "code 3");
+    assert_eq!(
+        crashing.to_string(),
+        format!(
+            "crashing (restarted {} times, last exit: code 3)",
+            crashing.restarts
+        )
+    );
+    let logs = world.provider.logs_tail(&api(), &staging, 20);
+    assert!(logs.iter().any(|l| l == "the database is gone"), "{logs:?}");
+
+    // A new deploy runs steadily again: no crash loop. Suspended: nothing to say.
+    std::fs::remove_file(world.data("staging").join("served")).unwrap();
+    world
+        .run(Action::Deploy, "staging", Some(&world.main))
+        .unwrap();
+    assert_eq!(world.provider.crash_loop(&api(), &staging), None);
+    world.run(Action::Suspend, "staging", None).unwrap();
+    assert_eq!(world.provider.crash_loop(&api(), &staging), None);
+}
+
+#[test]
 fn a_configured_clone_data_command_replaces_the_copy() {
     let world = World::new(json!({
         "clone_data": ["sh", "-c",

@@ -1,6 +1,7 @@
 //! The processes rushbox starts with the `local` provider, through the real
-//! binary: a build cut short by a crash is stopped at the next start, and a
-//! second rushbox that is refused the store touches nothing of the first's.
+//! binary: a build cut short by a crash is stopped at the next start, a
+//! second rushbox that is refused the store touches nothing of the first's,
+//! and an app that keeps crashing is shown as crashing.
 
 #[allow(dead_code)] // shared with the other binary tests; not all of it is used here
 mod common;
@@ -42,7 +43,17 @@ const BUILD: &str = r#"if [ -n "$SLOW_BUILD" ]; then
   echo "build started"
   wait
 fi
-cp server.py "$RUSHBOX_ARTIFACT_DIR"/
+cp server.py run.sh "$RUSHBOX_ARTIFACT_DIR"/
+"#;
+
+/// Serves once; every later start fails at once, as an app whose database
+/// went away does.
+const RUN: &str = r#"if [ -e "$RUSHBOX_DATA_DIR/served" ]; then
+  echo "the database is gone" >&2
+  exit 3
+fi
+touch "$RUSHBOX_DATA_DIR/served"
+exec python3 server.py
 "#;
 
 struct Setup {
@@ -51,7 +62,7 @@ struct Setup {
 }
 
 impl Setup {
-    /// The app repository (`foo` holds the server and its build script)
+    /// The app repository (`foo` holds the server, build and run scripts)
     /// and a config running it with the local provider behind the router.
     fn new(run: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
@@ -67,7 +78,7 @@ impl Setup {
             assert!(status.success(), "git {args:?}");
         };
         git(&["checkout", "-q", "foo"]);
-        for (name, text) in [("server.py", SERVER), ("build.sh", BUILD)] {
+        for (name, text) in [("server.py", SERVER), ("build.sh", BUILD), ("run.sh", RUN)] {
             std::fs::write(repo.join(name), text).unwrap();
         }
         git(&["add", "."]);
@@ -298,4 +309,40 @@ fn a_refused_second_rushbox_leaves_the_first_ones_apps_running() {
         !runs(server),
         "the first rushbox stops its app when it ends"
     );
+}
+
+#[test]
+fn an_app_in_a_crash_loop_is_shown_as_crashing() {
+    let setup = Setup::new("[\"sh\", \"run.sh\"]");
+    let mut shell = setup.open(&mut setup.command());
+    shell.type_line("deploy branch foo to dev");
+    shell.read_until("`dev-foo` is ready", 1);
+    let server = read_pid(&setup.data("dev-foo").join("server.pid"));
+    let killed = Command::new("kill")
+        .args(["-KILL", &server.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // The supervisor restarts it; every start after the first exits at once.
+    let start = Instant::now();
+    while setup.log("dev-foo").matches("exited with code 3").count() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no crash loop:\n{}",
+            setup.log("dev-foo")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    shell.type_line("status dev-foo");
+    shell.type_line("envs");
+    shell.type_line("lunch?");
+    shell.read_until("I didn't understand that", 1);
+    let text = shell.seen.clone();
+    has(&text, "crashing (restarted ");
+    has(&text, "last exit: code 3");
+    has(&text, "`logs dev-foo`");
+    let listing = &text[text.find("1 environment(s):").unwrap()..];
+    has(listing, "crashing (restarted ");
+    shell.close();
 }

@@ -122,6 +122,28 @@ impl fmt::Display for ProviderError {
 
 impl std::error::Error for ProviderError {}
 
+/// An env whose app keeps exiting and being started again, as the provider
+/// that supervises it sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrashLoop {
+    /// Starts since it last ran steadily (each after an exit).
+    pub restarts: u64,
+    /// How the last run ended, in a few words: `code 3`, `signal 9 (SIGKILL)`.
+    pub last_exit: String,
+}
+
+impl fmt::Display for CrashLoop {
+    /// `crashing (restarted 3 times, last exit: code 3)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let times = if self.restarts == 1 { "time" } else { "times" };
+        write!(
+            f,
+            "crashing (restarted {} {times}, last exit: {})",
+            self.restarts, self.last_exit
+        )
+    }
+}
+
 /// A backend that makes envs real. Calls block (run them on a blocking
 /// thread); `progress` receives one line per step or output line.
 pub trait Provider: Send + Sync {
@@ -134,4 +156,10 @@ pub trait Provider: Send + Sync {
         progress: &mut dyn FnMut(&str),
         cancel: &CancelToken,
     ) -> Result<Outcome, ProviderError>;
+
+    /// Whether the env's app is in a crash loop. Only a provider that
+    /// supervises the app's process knows; the others say `None`.
+    fn crash_loop(&self, _app: &AppName, _env: &EnvName) -> Option<CrashLoop> {
+        None
+    }
 }

@@ -32,7 +32,7 @@ use rushbox_command::{AppName, EnvName};
 use serde::{Deserialize, Serialize};
 
 use super::script::StaticEnv;
-use super::{Action, CancelToken, Outcome, Provider, ProviderError, Request};
+use super::{Action, CancelToken, CrashLoop, Outcome, Provider, ProviderError, Request};
 use crate::process::{self, Ended, GroupLedger, Limits, Spec, Tail};
 use log::Log;
 use supervisor::Supervisor;
@@ -1185,6 +1185,12 @@ impl Drop for LocalProvider {
 impl Provider for LocalProvider {
     fn name(&self) -> &str {
         "local"
+    }
+
+    fn crash_loop(&self, app: &AppName, env: &EnvName) -> Option<CrashLoop> {
+        let slot = self.existing_slot(app, env)?;
+        let state = lock(&slot.state);
+        state.running.as_ref()?.supervisor.crash_loop()
     }
 
     fn run(

@@ -1,6 +1,7 @@
 //! Keeps an env's app running: starts its run command (through the process
 //! layer: its own group, recorded before it runs), copies its output into
-//! the env's log, and restarts it with backoff when it exits.
+//! the env's log, restarts it with backoff when it exits, and knows when it
+//! is in a crash loop.
 
 use std::io;
 use std::sync::{Arc, Condvar, Mutex};
@@ -10,11 +11,13 @@ use std::time::{Duration, Instant};
 use super::lock;
 use super::log::Log;
 use crate::process::{CancelToken, Group, Next, Output, Spec};
+use crate::provider::CrashLoop;
 
 /// Restart backoff of a service that keeps exiting.
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
-/// A service that ran this long before exiting starts again from the first backoff.
+/// A service that ran this long before exiting starts again from the first
+/// backoff; one that has run this long since its last start is steady.
 const STABLE_AFTER: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
@@ -22,8 +25,12 @@ struct SupervisorState {
     /// Processes started so far, and how many have exited on their own.
     starts: u64,
     exits: u64,
+    /// Exits since the service last ran for [`STABLE_AFTER`].
+    exits_in_a_row: u64,
     pid: Option<u32>,
-    last_exit: Option<String>,
+    started_at: Option<Instant>,
+    /// How the last run ended: in full, and in a few words.
+    last_exit: Option<(String, String)>,
 }
 
 struct Shared {
@@ -71,7 +78,10 @@ impl Supervisor {
     /// Times the service exited on its own, and how the last one ended.
     pub fn exits(&self) -> (u64, Option<String>) {
         let state = lock(&self.shared.state);
-        (state.exits, state.last_exit.clone())
+        (
+            state.exits,
+            state.last_exit.as_ref().map(|(full, _)| full.clone()),
+        )
     }
 
     /// Waits until the service has exited more than `seen` times, for at
@@ -91,6 +101,23 @@ impl Supervisor {
                 Ok((state, _)) => state,
                 Err(poisoned) => poisoned.into_inner().0,
             };
+        }
+    }
+
+    /// `Some` while the service keeps exiting: it exited since it last ran
+    /// steadily, and is waiting to start again or has not run steadily since.
+    pub fn crash_loop(&self) -> Option<CrashLoop> {
+        let state = lock(&self.shared.state);
+        let steady = state.pid.is_some()
+            && state
+                .started_at
+                .is_some_and(|at| at.elapsed() >= STABLE_AFTER);
+        match &state.last_exit {
+            Some((_, short)) if state.exits_in_a_row > 0 && !steady => Some(CrashLoop {
+                restarts: state.exits_in_a_row,
+                last_exit: short.clone(),
+            }),
+            _ => None,
         }
     }
 
@@ -125,12 +152,13 @@ fn supervise(spec: &Spec, log: &Arc<Log>, shared: &Shared, stop: &CancelToken, g
             return;
         }
         let started = Instant::now();
-        let ended = match Group::spawn(spec, to_log.clone()) {
+        let (ended, short) = match Group::spawn(spec, to_log.clone()) {
             Ok(mut group) => {
                 let pid = group.pid();
                 shared.update(|state| {
                     state.starts += 1;
                     state.pid = Some(pid);
+                    state.started_at = Some(started);
                 });
                 log.note(&format!("started `{}` (pid {pid})", spec.program()));
                 // Raw output gives no lines: the next thing is the exit or the stop.
@@ -140,16 +168,22 @@ fn supervise(spec: &Spec, log: &Arc<Log>, shared: &Shared, stop: &CancelToken, g
                     shared.update(|state| state.pid = None);
                     return;
                 }
-                group.stop(Duration::ZERO).to_string()
+                let exit = group.stop(Duration::ZERO);
+                (exit.to_string(), exit.short())
             }
-            Err(e) => format!("could not start `{}`: {e}", spec.program()),
+            Err(e) => (
+                format!("could not start `{}`: {e}", spec.program()),
+                "it could not start".to_owned(),
+            ),
         };
+        let steady = started.elapsed() >= STABLE_AFTER;
         shared.update(|state| {
             state.exits += 1;
+            state.exits_in_a_row = if steady { 1 } else { state.exits_in_a_row + 1 };
             state.pid = None;
-            state.last_exit = Some(ended.clone());
+            state.last_exit = Some((ended.clone(), short));
         });
-        if started.elapsed() >= STABLE_AFTER {
+        if steady {
             backoff = BACKOFF_FIRST;
         }
         log.note(&format!(
