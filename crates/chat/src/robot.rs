@@ -709,7 +709,7 @@ fn env_table(views: &[EnvView]) -> Reply {
                 or_dash(v.branch.as_ref().map(|b| b.to_string())),
                 or_dash(v.commit.as_deref().map(|c| short(c).to_owned())),
                 or_dash(v.owner.as_ref().map(who)),
-                v.state.to_string(),
+                state_text(v),
                 human_duration(v.age),
                 format!("{} ago", human_duration(v.idle_for)),
                 or_dash(v.address.clone()),
@@ -741,11 +741,23 @@ fn lock_text(lock: &LockView) -> String {
     }
 }
 
+/// The env's state, or how its app keeps crashing while it should run.
+fn state_text(view: &EnvView) -> String {
+    match &view.crash_loop {
+        Some(crashing) => crashing.to_string(),
+        None => view.state.to_string(),
+    }
+}
+
 fn status_card(status: &EnvStatus) -> Reply {
     let v = &status.view;
+    let mut state = state_text(v);
+    if v.crash_loop.is_some() {
+        state.push_str(&format!("; see `logs {}`", v.env));
+    }
     let mut fields = vec![
         ("app".to_owned(), v.app.to_string()),
-        ("state".to_owned(), v.state.to_string()),
+        ("state".to_owned(), state),
         (
             "branch".to_owned(),
             or_dash(v.branch.as_ref().map(|b| b.to_string())),

@@ -18,7 +18,7 @@ use crate::config::{Groups, PipelineConfig};
 use crate::model::{Actor, AuditEntry, Env, EnvKey, EnvState, Lock, Operation, Role, State, Time};
 use crate::ops::{self, OperationHandle, OperationHost};
 use crate::policy::{self, Blocker, Call, Finish, Notice, Refusal, human_duration, short};
-use crate::provider::{CancelToken, Provider};
+use crate::provider::{CancelToken, CrashLoop, Provider};
 use crate::store::{Store, StoreError, Written};
 
 /// Turns a ref into the full commit id it names (git in production).
@@ -220,6 +220,8 @@ pub struct EnvView {
     /// Seconds until a running dev env is suspended for idleness.
     pub idle_left: Option<u64>,
     pub operation: Option<u64>,
+    /// A running env whose app keeps exiting, as its provider sees it.
+    pub crash_loop: Option<CrashLoop>,
 }
 
 impl fmt::Display for EnvView {
@@ -722,6 +724,9 @@ impl Engine {
             idle_left: (env.is_dev() && env.state == EnvState::Running)
                 .then(|| (env.last_activity + times.idle_suspend).saturating_sub(now)),
             operation: env.operation,
+            crash_loop: (env.state == EnvState::Running)
+                .then(|| self.inner.provider.crash_loop(&env.app, &env.name))
+                .flatten(),
         }
     }
 

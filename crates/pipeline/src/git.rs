@@ -1,23 +1,26 @@
 //! Turns the ref a person typed (`feature/login`, `v1.2`, `3f2a9c1`) into the
 //! full commit id the engine records, by asking the app's own repository with
-//! real git. Git runs as an argument list, never through a shell, with the ref
-//! after `--end-of-options`, no terminal prompts and a time limit.
+//! real git; and runs git for the rest of rushbox (the local provider's
+//! worktrees). Git runs through the process layer as an argument list, never
+//! through a shell, with refs after `--end-of-options`, no terminal prompts
+//! and a time limit; `git` is found on `PATH` once.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fmt;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rushbox_command::{AppName, GitRef};
 
 use crate::engine::RefResolver;
+use crate::process::{self, Ended, Exit, Limits, Spec, Stream};
 
-/// How long one git command may take before it is stopped.
+/// How long a question to a repository may take before it is stopped.
 const GIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// After SIGTERM, how long git has to clean up (its lock files) before SIGKILL.
+const GIT_GRACE: Duration = Duration::from_secs(2);
 
 /// Variables that would point git somewhere other than the repository we name.
 pub(crate) const GIT_LOCATION_VARS: &[&str] = &[
@@ -143,7 +146,7 @@ impl GitRepo {
             name,
         };
         let out = repo.git(&["rev-parse", "--git-dir"])?;
-        if !out.status.success() {
+        if !out.exit.success() {
             if out.stderr.contains("not a git repository") {
                 return Err(GitError::NotARepository { path: repo.path });
             }
@@ -178,15 +181,8 @@ impl GitRepo {
         let mut not_a_commit = None;
         for candidate in &candidates {
             let out = self.git(&rev_parse_args(candidate))?;
-            if out.status.success() {
-                let sha = out.stdout.trim();
-                return Commit::parse(sha).ok_or_else(|| GitError::GitFailed {
-                    message: format!("rev-parse printed `{sha}`, not a commit id"),
-                });
-            }
-            // `--quiet` makes "no such ref" a silent exit 1; other codes are git failing.
-            if out.status.code() != Some(1) {
-                return Err(out.failure("rev-parse"));
+            if let Some(commit) = out.commit()? {
+                return Ok(commit);
             }
             if not_a_commit.is_none() && !out.stderr.trim().is_empty() {
                 not_a_commit = Some(out.failure("rev-parse"));
@@ -208,7 +204,7 @@ impl GitRepo {
             "--end-of-options",
             commit.as_str(),
         ])?;
-        if !out.status.success() {
+        if !out.exit.success() {
             return Err(out.failure("log"));
         }
         Ok(out
@@ -219,33 +215,81 @@ impl GitRepo {
             .collect())
     }
 
-    /// Runs `git -C <repo> <args>` with a time limit and both outputs captured.
+    /// Runs `git -C <repo> <args>` with a time limit, read-only (no
+    /// optional locks) and never looking above the repository.
     fn git<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<GitOutput, GitError> {
-        let mut command = Command::new("git");
-        command
-            .arg("-C")
-            .arg(&self.path)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_OPTIONAL_LOCKS", "0")
-            .env("LC_ALL", "C");
-        for var in GIT_LOCATION_VARS {
-            command.env_remove(var);
-        }
+        let mut spec = git_spec(&self.path, args).env("GIT_OPTIONAL_LOCKS", "0");
         if let Some(ceiling) = &self.ceiling {
-            command.env("GIT_CEILING_DIRECTORIES", ceiling);
+            spec = spec.env("GIT_CEILING_DIRECTORIES", ceiling);
         }
-        let child = command.spawn().map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => GitError::GitMissing,
-            _ => GitError::GitFailed {
-                message: format!("could not start git: {e}"),
-            },
-        })?;
-        wait_with_timeout(child, GIT_TIMEOUT)
+        run_git(&spec, GIT_TIMEOUT)
     }
+}
+
+/// `git -C <dir> <args>`: no prompts, C locale, no repository location
+/// inherited from rushbox's environment.
+fn git_spec<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Spec {
+    let spec = Spec::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C");
+    GIT_LOCATION_VARS
+        .iter()
+        .fold(spec, |spec, var| spec.env_remove(var))
+}
+
+/// Runs `git -C <dir> <args>` (see [`git_spec`]) for at most `timeout`,
+/// both outputs captured.
+pub(crate) fn git<S: AsRef<OsStr>>(
+    dir: &Path,
+    args: &[S],
+    timeout: Duration,
+) -> Result<GitOutput, GitError> {
+    run_git(&git_spec(dir, args), timeout)
+}
+
+fn run_git(spec: &Spec, timeout: Duration) -> Result<GitOutput, GitError> {
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let ended = process::run(
+        spec,
+        process::Output::Lines,
+        Limits::new(timeout, GIT_GRACE),
+        &mut |line| match line.stream {
+            Stream::Stderr => stderr.push(line.text),
+            _ => stdout.push(line.text),
+        },
+    )
+    .map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => GitError::GitMissing,
+        _ => GitError::GitFailed {
+            message: format!("could not start git: {e}"),
+        },
+    })?;
+    match ended {
+        Ended::Exited(exit) => Ok(GitOutput {
+            exit,
+            stdout: stdout.join("\n"),
+            stderr: stderr.join("\n"),
+        }),
+        Ended::TimedOut | Ended::Cancelled => Err(GitError::GitFailed {
+            message: format!(
+                "git took longer than {}s and was stopped",
+                timeout.as_secs()
+            ),
+        }),
+    }
+}
+
+/// The commit `candidate` names in the repository at `dir` (`None` when it
+/// names nothing there), asked with [`rev_parse_args`].
+pub(crate) fn rev_parse(
+    dir: &Path,
+    candidate: &str,
+    timeout: Duration,
+) -> Result<Option<Commit>, GitError> {
+    git(dir, &rev_parse_args(candidate), timeout)?.commit()
 }
 
 /// `rev-parse` for one candidate name: the name comes after
@@ -260,73 +304,41 @@ fn rev_parse_args(candidate: &str) -> [String; 5] {
     ]
 }
 
-struct GitOutput {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
+/// What one git command did: how it ended and its output, as lines joined.
+pub(crate) struct GitOutput {
+    pub exit: Exit,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl GitOutput {
-    fn failure(&self, what: &str) -> GitError {
+    /// Why `git <what>` failed: its stderr, or how it exited.
+    pub fn failure(&self, what: &str) -> GitError {
         let stderr = self.stderr.trim();
         let message = if stderr.is_empty() {
-            format!("`git {what}` exited with {}", self.status)
+            format!("`git {what}` {}", self.exit)
         } else {
             format!("`git {what}`: {stderr}")
         };
         GitError::GitFailed { message }
     }
-}
 
-fn wait_with_timeout(mut child: Child, timeout: Duration) -> Result<GitOutput, GitError> {
-    // Read both pipes on threads so a chatty git can't block on a full pipe.
-    let stdout = child.stdout.take().map(read_on_thread);
-    let stderr = child.stderr.take().map(read_on_thread);
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= deadline => {
-                // Killing an exited child is harmless; waiting reaps it.
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(GitError::GitFailed {
-                    message: format!(
-                        "git took longer than {}s and was stopped",
-                        timeout.as_secs()
-                    ),
+    /// The commit a `rev-parse` of [`rev_parse_args`] printed; `None` for
+    /// its silent exit 1 (`--quiet`: no such ref); other ends are git failing.
+    fn commit(&self) -> Result<Option<Commit>, GitError> {
+        if self.exit.success() {
+            let sha = self.stdout.trim();
+            return Commit::parse(sha)
+                .map(Some)
+                .ok_or_else(|| GitError::GitFailed {
+                    message: format!("rev-parse printed `{sha}`, not a commit id"),
                 });
-            }
-            Ok(None) => thread::sleep(Duration::from_millis(5)),
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(GitError::GitFailed {
-                    message: format!("could not wait for git: {e}"),
-                });
-            }
         }
-    };
-    let collect = |reader: Option<thread::JoinHandle<Vec<u8>>>| {
-        reader
-            .and_then(|handle| handle.join().ok())
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .unwrap_or_default()
-    };
-    Ok(GitOutput {
-        status,
-        stdout: collect(stdout),
-        stderr: collect(stderr),
-    })
-}
-
-fn read_on_thread(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        // A read error leaves what was read so far; the exit status tells the rest.
-        let _ = pipe.read_to_end(&mut bytes);
-        bytes
-    })
+        match self.exit.code() {
+            Some(1) => Ok(None),
+            _ => Err(self.failure("rev-parse")),
+        }
+    }
 }
 
 /// Resolves refs in each app's own repository.

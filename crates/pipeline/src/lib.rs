@@ -35,7 +35,8 @@
 //!
 //! Layout: [`model`] (plain data), [`policy`] (the rules, pure), [`store`]
 //! (sled, the only I/O on state), [`ops`] (provider work on threads),
-//! [`engine`] (the API), [`provider`] (backends), [`config`].
+//! [`engine`] (the API), [`provider`] (backends), [`process`] (how every
+//! child process is run), [`git`], [`config`].
 
 pub mod config;
 pub mod engine;
@@ -43,6 +44,7 @@ pub mod git;
 pub mod model;
 pub mod ops;
 pub mod policy;
+pub mod process;
 pub mod provider;
 pub mod store;
 

@@ -3,6 +3,8 @@
 //! into the artifact and counts builds in a file (tests may use `sh`; the
 //! provider never does).
 
+mod processes;
+
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -12,6 +14,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use processes::alive;
 use rushbox_command::{AppName, EnvName};
 use rushbox_pipeline::provider::local::{LocalConfig, LocalProvider};
 use rushbox_pipeline::provider::{Action, CancelToken, Outcome, Provider, ProviderError, Request};
@@ -238,21 +241,6 @@ fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
     while !check() {
         assert!(Instant::now() < until, "timed out waiting until {what}");
         thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Alive and not a zombie waiting for a parent (or a container's init) to reap it.
-fn alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    if unsafe { libc::kill(pid, 0) } != 0 {
-        return false;
-    }
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-        Err(_) => false,
     }
 }
 
@@ -598,19 +586,46 @@ fn a_port_taken_meanwhile_is_retried_once_on_another_port() {
 }
 
 const CRASH_DIR_VAR: &str = "RUSHBOX_LOCAL_CRASH_DIR";
+/// Set for a crashing rushbox whose build hangs (see [`SLOW_BUILD`]).
+const CRASH_IN_BUILD_VAR: &str = "RUSHBOX_LOCAL_CRASH_IN_BUILD";
 
-/// A rushbox that deploys staging and then hangs until killed. Only runs as
-/// the child of `apps_left_by_a_crashed_rushbox_are_stopped_at_start_up`.
+/// A build that writes its pid and its sleeper's into `$1`, says
+/// `build started` and hangs.
+fn slow_build(dir: &Path) -> Value {
+    json!([
+        "sh",
+        "-c",
+        "echo $$ > \"$1/build.pid\"; sleep 30 & echo $! > \"$1/sleeper.pid\"; \
+         echo 'build started'; wait",
+        "sh",
+        dir,
+    ])
+}
+
+/// A rushbox that deploys staging and hangs until killed, once staging
+/// runs (or, with [`CRASH_IN_BUILD_VAR`], once its build has started).
+/// Only runs as the child of [`crash_a_rushbox`].
 #[test]
 fn crashing_rushbox() {
     let Ok(dir) = std::env::var(CRASH_DIR_VAR) else {
         return;
     };
     let dir = Path::new(&dir);
-    let config = serde_json::from_value(config_json(dir, json!({}))).unwrap();
+    let app = match std::env::var_os(CRASH_IN_BUILD_VAR) {
+        Some(_) => json!({ "build": slow_build(dir) }),
+        None => json!({}),
+    };
+    let config = serde_json::from_value(config_json(dir, app)).unwrap();
     let repo = dir.join("repo");
     let main = git(&repo, &["rev-parse", "main"]);
     let provider = LocalProvider::new(config, BTreeMap::from([(api(), repo)])).unwrap();
+    // Straight to stdout (the harness captures `println!`), after its
+    // "test crashing_rushbox ... " on the same line.
+    let ready = || {
+        let mut out = io::stdout().lock();
+        writeln!(out, "ready").unwrap();
+        out.flush().unwrap();
+    };
     for (action, commit) in [(Action::Create, None), (Action::Deploy, Some(main))] {
         let request = Request {
             action,
@@ -621,25 +636,27 @@ fn crashing_rushbox() {
             release: None,
             source_env: None,
         };
+        let mut progress = |line: &str| {
+            if line == "build started" {
+                ready();
+            }
+        };
         provider
-            .run(&request, &mut |_| {}, &CancelToken::new())
+            .run(&request, &mut progress, &CancelToken::new())
             .unwrap();
     }
-    // Straight to stdout (the harness captures `println!`), after its
-    // "test crashing_rushbox ... " on the same line.
-    let mut out = io::stdout().lock();
-    writeln!(out, "ready").unwrap();
-    out.flush().unwrap();
+    ready();
     loop {
         thread::sleep(Duration::from_secs(60));
     }
 }
 
-#[test]
-fn apps_left_by_a_crashed_rushbox_are_stopped_at_start_up() {
+/// Runs [`crashing_rushbox`] on `world` until it is ready, then SIGKILLs it:
+/// no destructors, nothing stopped.
+fn crash_a_rushbox(world: &World, in_build: bool) {
     use std::io::BufRead;
-    let world = World::new(json!({}));
-    let mut child = Command::new(std::env::current_exe().unwrap())
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
         .args([
             "--exact",
             "crashing_rushbox",
@@ -648,17 +665,24 @@ fn apps_left_by_a_crashed_rushbox_are_stopped_at_start_up() {
         ])
         .env(CRASH_DIR_VAR, world.dir.path())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(std::process::Stdio::null());
+    if in_build {
+        command.env(CRASH_IN_BUILD_VAR, "1");
+    }
+    let mut child = command.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let ready = io::BufReader::new(stdout)
         .lines()
         .any(|l| l.unwrap().ends_with("ready"));
-    assert!(ready, "the child rushbox deployed staging");
-    // SIGKILL: no destructors, nothing stopped.
+    assert!(ready, "the child rushbox got as far as it should");
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[test]
+fn apps_left_by_a_crashed_rushbox_are_stopped_at_start_up() {
+    let world = World::new(json!({}));
+    crash_a_rushbox(&world, false);
     let (server, helper) = (
         world.pid("staging", "server.pid"),
         world.pid("staging", "helper.pid"),
@@ -668,13 +692,16 @@ fn apps_left_by_a_crashed_rushbox_are_stopped_at_start_up() {
         "the app outlived its rushbox"
     );
 
-    // The next rushbox stops what the last one left, then restores as told.
+    // The next rushbox touches nothing until it is told the store is its own;
+    // then it stops what the last one left, and restores as told.
     let restarted = LocalProvider::new(world.config.clone(), world.repos.clone()).unwrap();
+    assert!(alive(server) && alive(helper));
+    assert_eq!(restarted.stop_leftovers(), 1);
     assert!(!alive(server) && !alive(helper));
     let logs = restarted.logs_tail(&api(), &env("staging"), 5);
     assert!(
         logs.iter()
-            .any(|l| l.contains("left running by an earlier rushbox")),
+            .any(|l| l.contains("(app), left running by an earlier rushbox")),
         "{logs:?}"
     );
     let results = restarted.restore(&[(api(), env("staging"), true)]);
@@ -684,6 +711,78 @@ fn apps_left_by_a_crashed_rushbox_are_stopped_at_start_up() {
         "staging main content visits=1 greeting="
     );
     assert_eq!(world.starts("staging"), 2);
+}
+
+#[test]
+fn a_build_left_by_a_crashed_rushbox_is_stopped_at_start_up() {
+    let world = World::new(json!({}));
+    crash_a_rushbox(&world, true);
+    let pid = |file: &str| -> i32 {
+        let text = std::fs::read_to_string(world.dir.path().join(file)).unwrap();
+        text.trim().parse().unwrap()
+    };
+    let (build, sleeper) = (pid("build.pid"), pid("sleeper.pid"));
+    assert!(
+        alive(build) && alive(sleeper),
+        "the build outlived its rushbox"
+    );
+
+    let restarted = LocalProvider::new(world.config.clone(), world.repos.clone()).unwrap();
+    assert_eq!(restarted.stop_leftovers(), 1);
+    assert!(!alive(build) && !alive(sleeper));
+    let logs = restarted.logs_tail(&api(), &env("staging"), 5);
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("(build), left running by an earlier rushbox")),
+        "{logs:?}"
+    );
+    // The half-made artifact went with it; the next deploy builds afresh.
+    let artifacts: Vec<_> = std::fs::read_dir(world.root().join("artifacts"))
+        .unwrap()
+        .collect();
+    assert!(artifacts.is_empty(), "{artifacts:?}");
+}
+
+#[test]
+fn an_app_that_keeps_exiting_is_in_a_crash_loop_until_it_runs_again() {
+    // Serves once; every later start fails at once.
+    let world = World::new(json!({
+        "run": ["sh", "-c",
+            "if [ -e \"$RUSHBOX_DATA_DIR/served\" ]; then echo 'the database is gone' >&2; exit 3; fi; \
+             touch \"$RUSHBOX_DATA_DIR/served\"; exec python3 server.py"],
+    }));
+    world.make("staging", &world.main);
+    let staging = env("staging");
+    assert_eq!(world.provider.crash_loop(&api(), &staging), None);
+
+    // SAFETY: a signal to the app this test's provider started.
+    unsafe { libc::kill(world.pid("staging", "server.pid"), libc::SIGKILL) };
+    eventually("two restarts", Duration::from_secs(20), || {
+        world
+            .provider
+            .crash_loop(&api(), &staging)
+            .is_some_and(|c| c.restarts >= 2)
+    });
+    let crashing = world.provider.crash_loop(&api(), &staging).unwrap();
+    assert_eq!(crashing.last_exit, "code 3");
+    assert_eq!(
+        crashing.to_string(),
+        format!(
+            "crashing (restarted {} times, last exit: code 3)",
+            crashing.restarts
+        )
+    );
+    let logs = world.provider.logs_tail(&api(), &staging, 20);
+    assert!(logs.iter().any(|l| l == "the database is gone"), "{logs:?}");
+
+    // A new deploy runs steadily again: no crash loop. Suspended: nothing to say.
+    std::fs::remove_file(world.data("staging").join("served")).unwrap();
+    world
+        .run(Action::Deploy, "staging", Some(&world.main))
+        .unwrap();
+    assert_eq!(world.provider.crash_loop(&api(), &staging), None);
+    world.run(Action::Suspend, "staging", None).unwrap();
+    assert_eq!(world.provider.crash_loop(&api(), &staging), None);
 }
 
 #[test]

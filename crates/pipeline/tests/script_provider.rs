@@ -1,11 +1,14 @@
 //! The `script` provider against real processes: small `sh` scripts written
 //! by each test (the test may use a shell; the provider never does).
 
+mod processes;
+
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use processes::alive;
 use rushbox_command::{AppName, EnvName, GitRef};
 use rushbox_pipeline::provider::script::{ScriptConfig, ScriptProvider};
 use rushbox_pipeline::provider::{Action, CancelToken, Outcome, Provider, ProviderError, Request};
@@ -74,21 +77,6 @@ fn failure(result: Result<Outcome, ProviderError>) -> String {
     match result {
         Err(ProviderError::Failed { message }) => message,
         other => panic!("expected Failed, got {other:?}"),
-    }
-}
-
-/// Alive and not a zombie waiting for a parent (or a container's init) to reap it.
-fn alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    if unsafe { libc::kill(pid, 0) } != 0 {
-        return false;
-    }
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-        Err(_) => false,
     }
 }
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 use rushbox_chat::{Actor, Answer, Incoming, Notice, NoticeFeed, ProgressFeed, Reply, Robot, who};
 use rushbox_pipeline::git::{GitRepo, GitResolver};
 use rushbox_pipeline::model::EnvState;
+use rushbox_pipeline::process::GroupLedger;
 use rushbox_pipeline::provider::Provider;
-use rushbox_pipeline::provider::groups::GroupLedger;
 use rushbox_pipeline::provider::local::LocalProvider;
 use rushbox_pipeline::provider::script::ScriptProvider;
 use rushbox_pipeline::{Engine, NoopProvider};
@@ -51,7 +51,8 @@ pub struct Opened {
 
 /// Opens the engine the config describes: provider, git repositories,
 /// store. Then stops process groups a crashed run left behind (only once the
-/// store's lock is ours, so never another live rushbox's); says how many.
+/// store's lock is ours, so never another live rushbox's: nothing before
+/// `Engine::open` touches a process); says how many.
 pub fn open_engine(config: &Config) -> Result<Opened, String> {
     let groups = config.store.with_file_name("groups");
     let ledger = Arc::new(
@@ -109,9 +110,20 @@ pub fn open_engine(config: &Config) -> Result<Opened, String> {
             config.store.display()
         )
     })?;
+    // The store's lock is ours from here on. Only script actions use this
+    // ledger; the local provider keeps its own under its root.
+    let grace = config
+        .provider
+        .script
+        .as_ref()
+        .map_or(Duration::from_secs(5), |script| script.kill_grace());
+    let mut reaped = ledger.reap(grace).len();
+    if let Some(local) = &local {
+        reaped += local.stop_leftovers();
+    }
     Ok(Opened {
         engine,
-        reaped: ledger.reap(),
+        reaped,
         local,
     })
 }

@@ -4,20 +4,16 @@
 //! `script` (runs the commands config gives) and `local` (each env on this
 //! machine: a worktree, a build made once, a supervised process).
 
-pub mod groups;
 pub mod local;
-mod output;
+pub mod noop;
 pub mod script;
 
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use rushbox_command::{AppName, EnvName, GitRef};
 use serde::{Deserialize, Serialize};
 
-pub mod noop;
-
+pub use crate::process::CancelToken;
 pub use noop::NoopProvider;
 
 /// What a provider is asked to do to one env.
@@ -126,22 +122,25 @@ impl fmt::Display for ProviderError {
 
 impl std::error::Error for ProviderError {}
 
-/// Asked by an operation's owner, checked by the provider between steps and
-/// while a child process runs.
-#[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
+/// An env whose app keeps exiting and being started again, as the provider
+/// that supervises it sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrashLoop {
+    /// Starts since it last ran steadily (each after an exit).
+    pub restarts: u64,
+    /// How the last run ended, in a few words: `code 3`, `signal 9 (SIGKILL)`.
+    pub last_exit: String,
+}
 
-impl CancelToken {
-    pub fn new() -> CancelToken {
-        CancelToken::default()
-    }
-
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+impl fmt::Display for CrashLoop {
+    /// `crashing (restarted 3 times, last exit: code 3)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let times = if self.restarts == 1 { "time" } else { "times" };
+        write!(
+            f,
+            "crashing (restarted {} {times}, last exit: {})",
+            self.restarts, self.last_exit
+        )
     }
 }
 
@@ -157,4 +156,10 @@ pub trait Provider: Send + Sync {
         progress: &mut dyn FnMut(&str),
         cancel: &CancelToken,
     ) -> Result<Outcome, ProviderError>;
+
+    /// Whether the env's app is in a crash loop. Only a provider that
+    /// supervises the app's process knows; the others say `None`.
+    fn crash_loop(&self, _app: &AppName, _env: &EnvName) -> Option<CrashLoop> {
+        None
+    }
 }

@@ -10,40 +10,22 @@
 //! output elsewhere. Commands inherit rushbox's own environment plus
 //! `env` from config, so keep secrets the scripts must not see out of it.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fmt;
-use std::io::{self, BufRead, BufReader, Read};
 use std::num::NonZeroU64;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rushbox_command::{ReleaseId, Span};
 use serde::Deserialize;
 
-use super::groups::GroupLedger;
-use super::output::clean_line;
 use super::{Action, CancelToken, Outcome, Provider, ProviderError, Request};
+use crate::process::{self, Ended, GroupLedger, Limits, Line, Spec, Stream, Tail};
 
-/// How often the cancel token, the deadline and the child are checked.
-const POLL: Duration = Duration::from_millis(50);
-/// After the command exits, how long to wait for the rest of its output.
-const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 /// Longest timeout or grace honoured; larger config values are cut to it
 /// (a deadline past it would overflow `Instant`, and means "never" anyway).
 const MAX_WAIT_SECS: u64 = Span::MAX_SECS;
-/// Output lines read but not yet passed to progress.
-const OUTPUT_BACKLOG: usize = 1024;
-/// After SIGKILL, how long to wait for the group to be gone.
-const KILL_SETTLE: Duration = Duration::from_secs(1);
-/// Bytes of one progress line; longer lines are cut and end with ` …`.
-const MAX_LINE_BYTES: usize = 1000;
-/// Raw bytes read for one line before cleaning (escape sequences take room).
-const MAX_RAW_LINE_BYTES: usize = 4 * MAX_LINE_BYTES;
 /// Output lines quoted when a command fails, and how many of the last
 /// stderr lines are quoted even if stdout came after them.
 const LAST_LINES: usize = 5;
@@ -495,8 +477,8 @@ impl ScriptProvider {
         }
     }
 
-    /// Records each command's process group in `ledger`, so that if rushbox
-    /// dies mid-command the next start can stop what it left running.
+    /// Records each command's process group in `ledger` before it runs, so
+    /// that if rushbox dies mid-command the next start can stop it.
     pub fn with_ledger(mut self, ledger: Arc<GroupLedger>) -> ScriptProvider {
         self.ledger = Some(ledger);
         self
@@ -506,26 +488,10 @@ impl ScriptProvider {
         &self.config
     }
 
-    /// The program to start: a relative path with a `/` is taken from the
-    /// working directory, so it does not depend on how the OS resolves it.
-    fn program_path(&self, program: &str) -> PathBuf {
-        let path = Path::new(program);
-        match &self.config.working_dir {
-            Some(dir) if program.contains('/') && path.is_relative() => dir.join(path),
-            _ => path.to_path_buf(),
-        }
-    }
-
     /// The process for `request`: argv from config with the request's
-    /// values in place, `RUSHBOX_*` variables, stdin closed, its own group.
-    fn command(&self, line: &CommandLine, request: &Request) -> Result<Command, ProviderError> {
-        let mut command = Command::new(self.program_path(line.program()));
-        command
-            .args(line.render(request)?)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+    /// values in place, `RUSHBOX_*` variables, in the working directory.
+    fn spec(&self, line: &CommandLine, request: &Request) -> Result<Spec, ProviderError> {
+        let mut spec = Spec::new(line.program()).args(line.render(request)?);
         if let Some(dir) = &self.config.working_dir {
             if !dir.is_dir() {
                 return Err(ProviderError::Failed {
@@ -536,13 +502,19 @@ impl ScriptProvider {
                     ),
                 });
             }
-            command.current_dir(dir);
+            spec = spec.cwd(dir);
         }
-        command.envs(self.config.env.vars());
+        spec = spec.envs(self.config.env.vars());
         for field in Field::ALL {
-            command.env(field.env_var(), field.value(request).unwrap_or_default());
+            spec = spec.env(field.env_var(), field.value(request).unwrap_or_default());
         }
-        Ok(command)
+        if let Some(ledger) = &self.ledger {
+            spec = spec.recorded_in(
+                ledger,
+                format!("{}/{} {}", request.app, request.env, request.action),
+            );
+        }
+        Ok(spec)
     }
 }
 
@@ -563,97 +535,33 @@ impl Provider for ScriptProvider {
             .command(action)
             .ok_or(ProviderError::NotConfigured { action })?;
         check_request(request)?;
-        let mut command = self.command(line, request)?;
+        let spec = self.spec(line, request)?;
         let program = line.program();
         let failed = |message: String| ProviderError::Failed { message };
 
-        if cancel.is_cancelled() {
-            return Err(ProviderError::Cancelled);
-        }
-        let child = command
-            .spawn()
-            .map_err(|e| failed(format!("`{action}` could not start `{program}`: {e}")))?;
-        let mut group = ProcessGroup::new(child).map_err(failed)?;
-        // Dropped after `terminate` below: only a crash leaves it for the next start to reap.
-        let _recorded = self.ledger.as_ref().map(|ledger| ledger.record(group.pgid));
-        let lines = read_output(&mut group).map_err(|e| {
-            group.terminate(Duration::ZERO);
-            failed(format!(
-                "`{action}` could not read `{program}`'s output: {e}"
-            ))
-        })?;
         let mut output = Output::default();
         let timeout = self.config.timeout(action);
-        let grace = self.config.kill_grace();
-        let ended = supervise(&mut group, &lines, &mut output, progress, cancel, timeout);
-        // Whatever ended it, stop what is left of the group before answering.
-        group.terminate(grace);
-        output.drain(&lines, progress);
-
+        let limits = Limits::new(timeout, self.config.kill_grace()).cancel(cancel);
+        let ended = process::run(&spec, process::Output::Lines, limits, &mut |line| {
+            output.take(line, progress)
+        })
+        .map_err(|e| failed(format!("`{action}` could not start `{program}`: {e}")))?;
         match ended {
             Ended::Cancelled => Err(ProviderError::Cancelled),
             Ended::TimedOut => Err(failed(format!(
                 "`{action}` timed out after {}; `{program}` and its processes were stopped{}",
                 human_duration(timeout),
-                output.last_lines()
+                output.tail.quote()
             ))),
-            Ended::Exited(status) if status.success() => Ok(Outcome {
+            Ended::Exited(exit) if exit.success() => Ok(Outcome {
                 address: output.address,
             }),
-            Ended::Exited(status) => Err(failed(format!(
-                "`{action}` failed: `{program}` {}{}",
-                describe_exit(status),
-                output.last_lines()
-            ))),
-            Ended::Unwaitable(e) => Err(failed(format!(
-                "`{action}`: could not wait for `{program}`: {e}"
+            Ended::Exited(exit) => Err(failed(format!(
+                "`{action}` failed: `{program}` {exit}{}",
+                output.tail.quote()
             ))),
         }
     }
-}
-
-/// Passes output on as it arrives until the command exits, is cancelled or
-/// runs out of time, checking all three every [`POLL`].
-fn supervise(
-    group: &mut ProcessGroup,
-    lines: &Receiver<Line>,
-    output: &mut Output,
-    progress: &mut dyn FnMut(&str),
-    cancel: &CancelToken,
-    timeout: Duration,
-) -> Ended {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match lines.recv_timeout(POLL) {
-            Ok(line) => {
-                output.take(line, progress);
-                for line in lines.try_iter() {
-                    output.take(line, progress);
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            // Both pipes closed; the command may still be running.
-            Err(RecvTimeoutError::Disconnected) => thread::sleep(POLL),
-        }
-        match group.try_wait() {
-            Ok(Some(status)) => return Ended::Exited(status),
-            Ok(None) => {}
-            Err(e) => return Ended::Unwaitable(e),
-        }
-        if cancel.is_cancelled() {
-            return Ended::Cancelled;
-        }
-        if Instant::now() >= deadline {
-            return Ended::TimedOut;
-        }
-    }
-}
-
-enum Ended {
-    Exited(ExitStatus),
-    Cancelled,
-    TimedOut,
-    Unwaitable(io::Error),
 }
 
 /// Refuses request values a script could misread: the engine sends full
@@ -676,208 +584,20 @@ fn human_duration(d: Duration) -> String {
         .unwrap_or_else(|| format!("{}s", d.as_secs()))
 }
 
-fn describe_exit(status: ExitStatus) -> String {
-    if let Some(code) = status.code() {
-        return format!("exited with code {code}");
-    }
-    match status.signal() {
-        Some(signal) => {
-            let name = match signal {
-                libc::SIGHUP => " (SIGHUP)",
-                libc::SIGINT => " (SIGINT)",
-                libc::SIGABRT => " (SIGABRT)",
-                libc::SIGKILL => " (SIGKILL)",
-                libc::SIGSEGV => " (SIGSEGV)",
-                libc::SIGTERM => " (SIGTERM)",
-                _ => "",
-            };
-            format!("was killed by signal {signal}{name}")
-        }
-        None => format!("ended with {status}"),
-    }
-}
-
-/// The child and the process group it leads (`process_group(0)` makes its
-/// pid the group id), so a signal reaches everything it started.
-struct ProcessGroup {
-    child: Child,
-    pgid: libc::pid_t,
-    status: Option<ExitStatus>,
-    /// Set once `terminate` has finished: the group id may be reused after.
-    stopped: bool,
-}
-
-impl ProcessGroup {
-    fn new(mut child: Child) -> Result<ProcessGroup, String> {
-        match libc::pid_t::try_from(child.id()) {
-            // Never 0 or 1: kill(0) and kill(-1) would reach far more than the child.
-            Ok(pgid) if pgid > 1 => Ok(ProcessGroup {
-                child,
-                pgid,
-                status: None,
-                stopped: false,
-            }),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                Err(format!("unexpected process id {}", child.id()))
-            }
-        }
-    }
-
-    fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
-        if self.status.is_none() {
-            self.status = self.child.try_wait()?;
-        }
-        Ok(self.status)
-    }
-
-    fn signal(&self, signal: libc::c_int) -> bool {
-        // SAFETY: kill(2) has no memory effects; `pgid > 1` so `-pgid`
-        // names exactly the child's process group.
-        unsafe { libc::kill(-self.pgid, signal) == 0 }
-    }
-
-    /// True while any process of the group exists (zombies included).
-    fn any_alive(&self) -> bool {
-        self.signal(0)
-    }
-
-    /// SIGTERM to the group, SIGKILL after `grace`; returns once the leader
-    /// is reaped and the group is empty (or SIGKILL has been sent).
-    fn terminate(&mut self, grace: Duration) {
-        if self.stopped {
-            return;
-        }
-        self.stopped = true;
-        if self.status.is_some() && !self.any_alive() {
-            return;
-        }
-        self.signal(libc::SIGTERM);
-        let until = Instant::now() + grace;
-        loop {
-            // An error here means the child is gone or unwaitable; SIGKILL covers both.
-            let reaped = self.try_wait().map(|s| s.is_some()).unwrap_or(true);
-            if reaped && !self.any_alive() {
-                return;
-            }
-            if Instant::now() >= until {
-                break;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        self.signal(libc::SIGKILL);
-        if self.status.is_none() {
-            self.status = self.child.wait().ok();
-        }
-        // SIGKILL is delivered at once but a process takes a moment to die.
-        let until = Instant::now() + KILL_SETTLE;
-        while self.any_alive() && Instant::now() < until {
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for ProcessGroup {
-    /// However `run` ends (a panic in `progress` included), no process of
-    /// the group outlives it.
-    fn drop(&mut self) {
-        if !self.stopped {
-            self.stopped = true;
-            self.signal(libc::SIGKILL);
-            if self.status.is_none() {
-                let _ = self.child.wait();
-            }
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stream {
-    Stdout,
-    Stderr,
-}
-
-struct Line {
-    stream: Stream,
-    text: String,
-}
-
-/// Reads stdout and stderr on one thread each, a cleaned line at a time.
-fn read_output(group: &mut ProcessGroup) -> io::Result<Receiver<Line>> {
-    // Bounded, so a command that prints faster than progress is shown
-    // waits on its pipe instead of filling memory.
-    let (sender, receiver) = mpsc::sync_channel(OUTPUT_BACKLOG);
-    if let Some(stdout) = group.child.stdout.take() {
-        spawn_reader(Stream::Stdout, stdout, sender.clone())?;
-    }
-    if let Some(stderr) = group.child.stderr.take() {
-        spawn_reader(Stream::Stderr, stderr, sender)?;
-    }
-    Ok(receiver)
-}
-
-fn spawn_reader(
-    stream: Stream,
-    pipe: impl Read + Send + 'static,
-    sender: SyncSender<Line>,
-) -> io::Result<()> {
-    let name = match stream {
-        Stream::Stdout => "script-stdout",
-        Stream::Stderr => "script-stderr",
-    };
-    thread::Builder::new()
-        .name(name.to_owned())
-        .spawn(move || {
-            let mut reader = BufReader::new(pipe);
-            // Ends at end of output, on a read error, or when nobody listens any more.
-            while let Ok(Some((raw, cut))) = read_capped_line(&mut reader, MAX_RAW_LINE_BYTES) {
-                let text = clean_line(&raw, MAX_LINE_BYTES, cut);
-                if !text.trim().is_empty() && sender.send(Line { stream, text }).is_err() {
-                    break;
-                }
-            }
-        })?;
-    Ok(())
-}
-
-/// One line without its `\n`, at most `cap` bytes (the rest of the line is
-/// skipped and `true` returned with it); `None` at end of output.
-fn read_capped_line(reader: &mut impl BufRead, cap: usize) -> io::Result<Option<(Vec<u8>, bool)>> {
-    let mut line = Vec::new();
-    let mut cut = false;
-    loop {
-        let buf = match reader.fill_buf() {
-            Ok(buf) => buf,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if buf.is_empty() {
-            return Ok((!line.is_empty() || cut).then_some((line, cut)));
-        }
-        let (chunk, used, end) = match buf.iter().position(|&b| b == b'\n') {
-            Some(i) => (&buf[..i], i + 1, true),
-            None => (buf, buf.len(), false),
-        };
-        let room = cap.saturating_sub(line.len());
-        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        cut |= chunk.len() > room;
-        reader.consume(used);
-        if end {
-            return Ok(Some((line, cut)));
-        }
-    }
-}
-
 /// What the command said: its last lines (for a failure message) and the
 /// address it announced.
-#[derive(Default)]
 struct Output {
-    /// Lines counted as they arrive, so the two streams can be merged back in order.
-    count: u64,
-    last: VecDeque<(u64, String)>,
-    last_stderr: VecDeque<(u64, String)>,
+    tail: Tail,
     address: Option<String>,
+}
+
+impl Default for Output {
+    fn default() -> Output {
+        Output {
+            tail: Tail::new(LAST_LINES, LAST_STDERR_LINES),
+            address: None,
+        }
+    }
 }
 
 impl Output {
@@ -893,52 +613,8 @@ impl Output {
             }
             _ => progress(&line.text),
         }
-        self.count += 1;
-        if line.stream == Stream::Stderr {
-            push_capped(
-                &mut self.last_stderr,
-                LAST_STDERR_LINES,
-                (self.count, line.text.clone()),
-            );
-        }
-        push_capped(&mut self.last, LAST_LINES, (self.count, line.text));
+        self.tail.push(&line);
     }
-
-    /// Passes on what is left of the output, for at most [`DRAIN_LIMIT`]: a
-    /// process outside the group may hold the pipes open for good.
-    fn drain(&mut self, lines: &Receiver<Line>, progress: &mut dyn FnMut(&str)) {
-        let until = Instant::now() + DRAIN_LIMIT;
-        while let Some(left) = until.checked_duration_since(Instant::now()) {
-            match lines.recv_timeout(left) {
-                Ok(line) => self.take(line, progress),
-                Err(_) => break,
-            }
-        }
-    }
-
-    /// The last lines, with the last stderr lines kept even when stdout
-    /// arrived after them: the error is usually there.
-    fn last_lines(&self) -> String {
-        let mut quoted: Vec<&(u64, String)> = self.last.iter().chain(&self.last_stderr).collect();
-        quoted.sort_by_key(|(n, _)| *n);
-        quoted.dedup_by_key(|(n, _)| *n);
-        if quoted.is_empty() {
-            return " (no output)".to_owned();
-        }
-        let mut text = String::from("; last output:");
-        for (_, line) in quoted {
-            text.push_str("\n    ");
-            text.push_str(line);
-        }
-        text
-    }
-}
-
-fn push_capped<T>(lines: &mut VecDeque<T>, cap: usize, line: T) {
-    if lines.len() == cap {
-        lines.pop_front();
-    }
-    lines.push_back(line);
 }
 
 /// `http://` or `https://`, a host, and only printable ASCII that chat
@@ -996,41 +672,6 @@ mod tests {
     fn command_lines_print_as_configured() {
         let line = CommandLine::parse(["./d.sh", "--env={env}", "{{x}}", "{commit}"]).unwrap();
         assert_eq!(line.to_string(), "./d.sh --env={env} {{x}} {commit}");
-    }
-
-    #[test]
-    fn lines_are_cleaned_for_chat() {
-        for (raw, shown) in [
-            (&b"plain\ttab"[..], "plain\ttab"),
-            (b"\x1b[31mred\x1b[0m done", "red done"),
-            (b"\x1b]0;title\x07after", "after"),
-            (b"bell\x07 cr\r", "bell cr"),
-            (b"a\xe2\x80\xaeb\xe2\x80\x8bc", "abc"),
-            (b"bad \xff utf8", "bad \u{fffd} utf8"),
-        ] {
-            assert_eq!(clean_line(raw, MAX_LINE_BYTES, false), shown, "{raw:?}");
-        }
-        let long = "é".repeat(MAX_LINE_BYTES);
-        let shown = clean_line(long.as_bytes(), MAX_LINE_BYTES, false);
-        assert!(shown.len() <= MAX_LINE_BYTES + 4 && shown.ends_with(" …"));
-        assert_eq!(clean_line(b"short", MAX_LINE_BYTES, true), "short …");
-    }
-
-    #[test]
-    fn long_lines_are_capped_while_reading() {
-        let input = format!("{}\nnext\nlast", "x".repeat(10_000));
-        let mut reader = BufReader::with_capacity(64, input.as_bytes());
-        let (first, cut) = read_capped_line(&mut reader, 100).unwrap().unwrap();
-        assert_eq!((first.len(), cut), (100, true));
-        assert_eq!(
-            read_capped_line(&mut reader, 100).unwrap(),
-            Some((b"next".to_vec(), false))
-        );
-        assert_eq!(
-            read_capped_line(&mut reader, 100).unwrap(),
-            Some((b"last".to_vec(), false))
-        );
-        assert_eq!(read_capped_line(&mut reader, 100).unwrap(), None);
     }
 
     #[test]

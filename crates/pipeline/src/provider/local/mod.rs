@@ -8,10 +8,12 @@
 //! Layout under `root`: `worktrees/<app>/<env>/`, `artifacts/<key>/`,
 //! `data/<app>/<env>/`, `logs/<app>/<env>/current.log`, `envs/<app>/<env>.json`
 //! (which artifact the env runs and whether it should be running),
-//! `run/<app>/<env>/<pgid>` (process groups running, stopped at start-up if
-//! a crashed rushbox left them).
+//! `groups/` (the ledger of the process groups running: builds, clone-data
+//! commands and apps, which [`LocalProvider::stop_leftovers`] stops after a
+//! crash).
 
-mod process;
+mod log;
+mod supervisor;
 mod workspace;
 
 use std::collections::BTreeMap;
@@ -20,7 +22,6 @@ use std::fmt;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -31,11 +32,15 @@ use rushbox_command::{AppName, EnvName};
 use serde::{Deserialize, Serialize};
 
 use super::script::StaticEnv;
-use super::{Action, CancelToken, Outcome, Provider, ProviderError, Request};
-use process::{CommandSpec, GroupMarks, Log, Supervisor};
+use super::{Action, CancelToken, CrashLoop, Outcome, Provider, ProviderError, Request};
+use crate::process::{self, Ended, GroupLedger, Limits, Spec, Tail};
+use log::Log;
+use supervisor::Supervisor;
 
-/// Log lines quoted when an app fails to start.
+/// Log lines quoted when an app fails to start, and output lines when a
+/// build or clone-data command fails.
 const LOG_LINES_IN_ERRORS: usize = 10;
+const OUTPUT_LINES_IN_ERRORS: usize = 8;
 /// Bytes of a health check's answer read (the rest is not waited for).
 const MAX_HEALTH_ANSWER: u64 = 64 * 1024;
 /// How often a starting app is asked for its health path.
@@ -71,7 +76,8 @@ pub struct LocalConfig {
     /// Envs are reached at `http://<env>.<domain>:<router_port>`.
     #[serde(default = "default_domain")]
     pub domain: String,
-    /// After SIGTERM, how long an app has to stop before SIGKILL.
+    /// After SIGTERM, how long an app (or a build or clone-data command
+    /// being stopped) has to stop before SIGKILL.
     #[serde(default = "default_stop_grace")]
     pub stop_grace_secs: u64,
     /// How long a build or clone-data command may run.
@@ -300,6 +306,8 @@ struct Running {
 pub struct LocalProvider {
     config: LocalConfig,
     repos: BTreeMap<AppName, PathBuf>,
+    /// Every process group the provider starts, recorded before it runs.
+    ledger: Arc<GroupLedger>,
     envs: Mutex<BTreeMap<EnvKey, Arc<EnvSlot>>>,
     /// One build at a time, so two envs on one commit build it once.
     build_lock: Mutex<()>,
@@ -321,7 +329,8 @@ fn failed(message: impl Into<String>) -> ProviderError {
 
 impl LocalProvider {
     /// `repos` maps each app to its repository on this machine. `root` is
-    /// made absolute (apps run elsewhere and get paths under it).
+    /// made absolute (apps run elsewhere and get paths under it). Touches
+    /// no process: what a crashed rushbox left is for [`stop_leftovers`](Self::stop_leftovers).
     pub fn new(
         mut config: LocalConfig,
         repos: BTreeMap<AppName, PathBuf>,
@@ -349,29 +358,13 @@ impl LocalProvider {
                 config.root.display()
             ))
         })?;
-        // A rushbox that died (SIGKILL, power) left its apps running in
-        // their own process groups; they would hold ports and write data.
-        let grace = Duration::from_secs(config.stop_grace_secs);
-        for (marks, pgid) in process::stop_leftover_groups(&config.root.join("run"), grace) {
-            if let Ok(rel) = marks.strip_prefix(config.root.join("run")) {
-                Log::new(config.root.join("logs").join(rel)).note(&format!(
-                    "stopped process group {pgid}, left running by an earlier rushbox"
-                ));
-            }
-        }
-        // Builds a crash interrupted (artifacts are renamed into place whole).
-        for entry in fs::read_dir(config.root.join("artifacts"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if entry.file_name().to_string_lossy().starts_with(".build-") {
-                let _ = workspace::remove_dir(&entry.path());
-            }
-        }
+        let groups = config.root.join("groups");
+        let ledger = GroupLedger::open(&groups)
+            .map_err(|e| LocalConfigError(format!("can't make `{}`: {e}", groups.display())))?;
         Ok(LocalProvider {
             config,
             repos,
+            ledger: Arc::new(ledger),
             envs: Mutex::new(BTreeMap::new()),
             build_lock: Mutex::new(()),
             builds: AtomicU64::new(0),
@@ -381,6 +374,41 @@ impl LocalProvider {
 
     pub fn config(&self) -> &LocalConfig {
         &self.config
+    }
+
+    /// Stops what a rushbox that died (SIGKILL, power) left running under
+    /// this root, builds and clone-data commands as well as apps (they would
+    /// hold ports and write data), notes each in its env's log, and removes
+    /// the builds it cut short. Call it only once the state store's lock is
+    /// held, so the processes are never a live rushbox's. Returns how many
+    /// process groups were stopped.
+    pub fn stop_leftovers(&self) -> usize {
+        let grace = Duration::from_secs(self.config.stop_grace_secs);
+        let reaped = self.ledger.reap(grace);
+        for group in &reaped {
+            // Labels are `<app>/<env> <what>`, as `spec` writes them.
+            let (env, what) = group.label.split_once(' ').unwrap_or((&group.label, ""));
+            let parsed = env.split_once('/').and_then(|(app, env)| {
+                Some((AppName::parse(app).ok()?, EnvName::parse(env).ok()?))
+            });
+            if let Some((app, env)) = parsed {
+                Log::new(self.logs_dir(&app, &env)).note(&format!(
+                    "stopped process group {} ({what}), left running by an earlier rushbox",
+                    group.pgid
+                ));
+            }
+        }
+        // Artifacts are renamed into place whole; these were being built.
+        for entry in fs::read_dir(self.artifacts_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if entry.file_name().to_string_lossy().starts_with(".build-") {
+                let _ = workspace::remove_dir(&entry.path());
+            }
+        }
+        reaped.len()
     }
 
     /// Builds run by this provider since it was made (promotion doesn't add one).
@@ -493,11 +521,6 @@ impl LocalProvider {
 
     fn logs_dir(&self, app: &AppName, env: &EnvName) -> PathBuf {
         self.dir("logs", app, env)
-    }
-
-    /// Marks of the env's running process groups (see [`GroupMarks`]).
-    fn marks_dir(&self, app: &AppName, env: &EnvName) -> PathBuf {
-        self.dir("run", app, env)
     }
 
     fn record_path(&self, app: &AppName, env: &EnvName) -> PathBuf {
@@ -615,6 +638,59 @@ impl LocalProvider {
         )
     }
 
+    /// A command of the app's config, run in `dir` and recorded in the
+    /// ledger as `<app>/<env> <what>` before it runs. Values reach it as
+    /// environment variables only.
+    fn spec(&self, argv: &Argv, dir: &Path, app: &AppName, env: &EnvName, what: &str) -> Spec {
+        Spec::new(argv.program())
+            .args(argv.args())
+            .cwd(dir)
+            .recorded_in(&self.ledger, format!("{app}/{env} {what}"))
+    }
+
+    /// Runs a build or clone-data command to its end, each output line to
+    /// `progress` and the env's log; stopped on cancel or after the
+    /// command timeout. `what` names it in errors.
+    fn run_to_end(
+        &self,
+        spec: &Spec,
+        what: &str,
+        app: &AppName,
+        env: &EnvName,
+        progress: &mut dyn FnMut(&str),
+        cancel: &CancelToken,
+    ) -> Result<(), ProviderError> {
+        let log = self.log(&self.slot(app, env), app, env);
+        let timeout = Duration::from_secs(self.config.command_timeout_secs);
+        let grace = Duration::from_secs(self.config.stop_grace_secs);
+        let mut tail = Tail::new(OUTPUT_LINES_IN_ERRORS, 0);
+        let ended = process::run(
+            spec,
+            process::Output::MergedLines,
+            Limits::new(timeout, grace).cancel(cancel),
+            &mut |line| {
+                progress(&line.text);
+                log.append_line(&line.text);
+                tail.push(&line);
+            },
+        )
+        .map_err(|e| failed(format!("{what} could not start `{}`: {e}", spec.program())))?;
+        match ended {
+            Ended::Cancelled => Err(ProviderError::Cancelled),
+            Ended::TimedOut => Err(failed(format!(
+                "{what} took longer than {}s and was stopped{}",
+                timeout.as_secs(),
+                tail.quote()
+            ))),
+            Ended::Exited(exit) if exit.success() => Ok(()),
+            Ended::Exited(exit) => Err(failed(format!(
+                "{what} failed: `{}` {exit}{}",
+                spec.program(),
+                tail.quote()
+            ))),
+        }
+    }
+
     // ----- actions -----
 
     /// Makes the env's directories and record; on failure removes what it made.
@@ -684,26 +760,14 @@ impl LocalProvider {
             progress(&format!("cloning {source}'s data with `{command}`"));
             fs::create_dir_all(&to)
                 .map_err(|e| failed(format!("can't make `{}`: {e}", to.display())))?;
-            let spec = CommandSpec::new(
-                command,
-                to.clone(),
-                vec![
-                    ("RUSHBOX_APP".to_owned(), app.as_str().into()),
-                    ("RUSHBOX_ENV".to_owned(), env.as_str().into()),
-                    ("RUSHBOX_SOURCE_ENV".to_owned(), source.as_str().into()),
-                    ("RUSHBOX_SOURCE_DATA_DIR".to_owned(), from.clone().into()),
-                    ("RUSHBOX_DATA_DIR".to_owned(), to.clone().into()),
-                ],
-            );
-            let log = self.log(&self.slot(app, env), app, env);
-            process::run_to_end(
-                &spec,
-                "clone-data",
-                Some(&log),
-                progress,
-                cancel,
-                Duration::from_secs(self.config.command_timeout_secs),
-            )?;
+            let spec = self
+                .spec(command, &to, app, env, "clone-data")
+                .env("RUSHBOX_APP", app.as_str())
+                .env("RUSHBOX_ENV", env.as_str())
+                .env("RUSHBOX_SOURCE_ENV", source.as_str())
+                .env("RUSHBOX_SOURCE_DATA_DIR", &from)
+                .env("RUSHBOX_DATA_DIR", &to);
+            self.run_to_end(&spec, "clone-data", app, env, progress, cancel)?;
         } else if from.is_dir() {
             progress(&format!("copying {source}'s data directory"));
             // Into a fresh directory first, so a failed copy leaves the old data whole.
@@ -849,25 +913,13 @@ impl LocalProvider {
             Some(command) => {
                 progress(&format!("building with `{command}`"));
                 // No config variables: one artifact serves every env.
-                let spec = CommandSpec::new(
-                    command,
-                    worktree.to_path_buf(),
-                    vec![
-                        ("RUSHBOX_APP".to_owned(), request.app.as_str().into()),
-                        ("RUSHBOX_COMMIT".to_owned(), commit.into()),
-                        ("RUSHBOX_ARTIFACT_DIR".to_owned(), tmp.clone().into()),
-                    ],
-                );
-                let slot = self.slot(&request.app, &request.env);
-                let log = self.log(&slot, &request.app, &request.env);
-                process::run_to_end(
-                    &spec,
-                    "the build",
-                    Some(&log),
-                    progress,
-                    cancel,
-                    Duration::from_secs(self.config.command_timeout_secs),
-                )
+                let (app, env) = (&request.app, &request.env);
+                let spec = self
+                    .spec(command, worktree, app, env, "build")
+                    .env("RUSHBOX_APP", app.as_str())
+                    .env("RUSHBOX_COMMIT", commit)
+                    .env("RUSHBOX_ARTIFACT_DIR", &tmp);
+                self.run_to_end(&spec, "the build", app, env, progress, cancel)
             }
             None => {
                 progress("no build command: the artifact is a copy of the worktree");
@@ -921,8 +973,6 @@ impl LocalProvider {
         let log = self.log(slot, app, env);
         let grace = Duration::from_secs(self.config.stop_grace_secs);
         let run = &settings.run;
-        let mut marks_entry = b"RUSHBOX_DATA_DIR=".to_vec();
-        marks_entry.extend_from_slice(data.as_os_str().as_bytes());
         let mut retried = false;
         loop {
             let port =
@@ -935,14 +985,10 @@ impl LocalProvider {
                 ("RUSHBOX_ENV".to_owned(), env.as_str().into()),
                 ("RUSHBOX_APP".to_owned(), app.as_str().into()),
             ]);
-            let spec = CommandSpec::new(run, artifact.clone(), vars);
+            let spec = self.spec(run, &artifact, app, env, "app").envs(vars);
             progress(&format!("starting `{run}` on port {port}"));
             log.note(&format!("starting {env} on port {port}"));
-            let marks = GroupMarks {
-                dir: self.marks_dir(app, env),
-                entry: marks_entry.clone(),
-            };
-            let supervisor = Supervisor::start(spec, Arc::clone(&log), marks, grace)
+            let supervisor = Supervisor::start(spec, Arc::clone(&log), grace)
                 .map_err(|e| failed(format!("can't start a supervisor thread: {e}")))?;
             lock(&slot.state).starts += 1;
             let timeout = Duration::from_secs(settings.health_timeout_secs);
@@ -989,7 +1035,7 @@ impl LocalProvider {
             }
             return Err(failed(format!(
                 "{env} did not start: {why}{}",
-                process::quote_lines(tail.iter().map(String::as_str))
+                process::quote(tail.iter().map(String::as_str))
                     .replace("last output", "last log lines")
             )));
         }
@@ -1126,7 +1172,6 @@ impl LocalProvider {
         }
         let _ = workspace::remove_dir(&self.data_dir(app, env));
         let _ = workspace::remove_dir(&self.logs_dir(app, env));
-        let _ = workspace::remove_dir(&self.marks_dir(app, env));
         let _ = fs::remove_file(self.record_path(app, env));
     }
 }
@@ -1140,6 +1185,12 @@ impl Drop for LocalProvider {
 impl Provider for LocalProvider {
     fn name(&self) -> &str {
         "local"
+    }
+
+    fn crash_loop(&self, app: &AppName, env: &EnvName) -> Option<CrashLoop> {
+        let slot = self.existing_slot(app, env)?;
+        let state = lock(&slot.state);
+        state.running.as_ref()?.supervisor.crash_loop()
     }
 
     fn run(
@@ -1204,7 +1255,8 @@ enum Unhealthy {
 }
 
 /// Asks `GET <path>` every [`HEALTH_POLL`] until a 2xx or 3xx answer, the
-/// process exits, the time is up or the operation is cancelled.
+/// process exits, the time is up or the operation is cancelled (the last
+/// two end the wait between two asks at once).
 fn wait_healthy(
     supervisor: &Supervisor,
     addr: SocketAddr,
@@ -1234,7 +1286,7 @@ fn wait_healthy(
         if Instant::now() >= deadline {
             return Err(Unhealthy::TimedOut);
         }
-        thread::sleep(HEALTH_POLL);
+        supervisor.wait_exit(0, HEALTH_POLL, cancel);
     }
 }
 

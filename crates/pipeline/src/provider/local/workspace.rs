@@ -1,86 +1,48 @@
-//! The files of the local provider: git worktrees (git runs as an argument
-//! list, commits after `--end-of-options`), artifact keys, and copies of
-//! directories (copy-on-write where the file system does it).
+//! The files of the local provider: git worktrees (git runs through
+//! [`crate::git`], commits after `--end-of-options`), artifact keys, and
+//! copies of directories (copy-on-write where the file system does it).
 
 use std::ffi::OsStr;
 use std::fs;
 use std::io;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
 use super::Argv;
+use crate::git::GitError;
 
-use crate::git::GIT_LOCATION_VARS;
+/// How long one git command on a worktree may take (a checkout of a
+/// large repository is slow, but never this slow).
+const GIT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-/// What went wrong running git, for a message.
-pub(super) enum GitFailure {
-    /// Git said no (exit 1 of `rev-parse --verify --quiet`, for instance).
-    Exit { code: Option<i32>, stderr: String },
-    /// Git could not be run at all.
-    Start(io::Error),
-}
-
-impl GitFailure {
-    pub fn describe(&self, what: &str) -> String {
-        match self {
-            GitFailure::Exit { stderr, code } if stderr.trim().is_empty() => {
-                let code = code.map_or("a signal".to_owned(), |c| format!("code {c}"));
-                format!("`git {what}` exited with {code}")
-            }
-            GitFailure::Exit { stderr, .. } => format!("`git {what}`: {}", stderr.trim()),
-            GitFailure::Start(e) if e.kind() == io::ErrorKind::NotFound => {
-                "git is not installed (no `git` on PATH)".to_owned()
-            }
-            GitFailure::Start(e) => format!("could not start git: {e}"),
-        }
-    }
-}
-
-/// `git -C <dir> <args>`: no prompts, no inherited repository location,
-/// output captured. Local operations only, so no time limit.
-fn git<S: AsRef<OsStr>>(dir: &Path, args: &[S]) -> Result<String, GitFailure> {
-    let mut command = Command::new("git");
-    command
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("LC_ALL", "C");
-    for var in GIT_LOCATION_VARS {
-        command.env_remove(var);
-    }
-    let out = command.output().map_err(GitFailure::Start)?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+/// `git -C <dir> <args>` (through [`crate::git`]); its stdout trimmed, or
+/// what went wrong, for a message.
+fn git<S: AsRef<OsStr>>(dir: &Path, args: &[S], what: &str) -> Result<String, String> {
+    let out = crate::git::git(dir, args, GIT_TIMEOUT).map_err(describe)?;
+    if out.exit.success() {
+        Ok(out.stdout.trim().to_owned())
     } else {
-        Err(GitFailure::Exit {
-            code: out.status.code(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        Err(describe(out.failure(what)))
+    }
+}
+
+/// A git error in words that fit after "checking out … failed: ".
+fn describe(error: GitError) -> String {
+    match error {
+        GitError::GitFailed { message } => message,
+        GitError::GitMissing => "git is not installed (no `git` on PATH)".to_owned(),
+        other => other.to_string(),
     }
 }
 
 /// The full id of the commit `commit` names in `repo`; `Ok(None)` when it
 /// names nothing there.
 pub(super) fn resolve_commit(repo: &Path, commit: &str) -> Result<Option<String>, String> {
-    let spec = format!("{commit}^{{commit}}");
-    match git(
-        repo,
-        &[
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            "--end-of-options",
-            &spec,
-        ],
-    ) {
-        Ok(full) => Ok(Some(full)),
-        Err(GitFailure::Exit { code: Some(1), .. }) => Ok(None),
-        Err(e) => Err(e.describe("rev-parse")),
-    }
+    crate::git::rev_parse(repo, commit, GIT_TIMEOUT)
+        .map(|found| found.map(|c| c.as_str().to_owned()))
+        .map_err(describe)
 }
 
 /// Puts `worktree` at `commit` (detached): checks out in place when it
@@ -98,8 +60,8 @@ pub(super) fn checkout(repo: &Path, worktree: &Path, commit: &str) -> Result<boo
                 "--end-of-options",
                 commit,
             ],
-        )
-        .map_err(|e| e.describe("checkout"))?;
+            "checkout",
+        )?;
         return Ok(false);
     }
     if let Some(parent) = worktree.parent() {
@@ -107,7 +69,7 @@ pub(super) fn checkout(repo: &Path, worktree: &Path, commit: &str) -> Result<boo
             .map_err(|e| format!("could not make the worktree's directory: {e}"))?;
     }
     // A worktree registered but gone (removed by hand) would block `add`.
-    let _ = git(repo, &["worktree", "prune"]);
+    let _ = git(repo, &["worktree", "prune"], "worktree prune");
     let added = git(
         repo,
         &[
@@ -120,12 +82,13 @@ pub(super) fn checkout(repo: &Path, worktree: &Path, commit: &str) -> Result<boo
             worktree.as_os_str(),
             OsStr::new(commit),
         ],
+        "worktree add",
     );
     match added {
         Ok(_) => Ok(true),
         Err(e) => {
             remove_worktree(repo, worktree);
-            Err(e.describe("worktree add"))
+            Err(e)
         }
     }
 }
@@ -143,15 +106,16 @@ pub(super) fn remove_worktree(repo: &Path, worktree: &Path) {
                 OsStr::new("--end-of-options"),
                 worktree.as_os_str(),
             ],
+            "worktree remove",
         );
     }
     let _ = remove_dir(worktree);
-    let _ = git(repo, &["worktree", "prune"]);
+    let _ = git(repo, &["worktree", "prune"], "worktree prune");
 }
 
 /// Whether `repo` is a git repository (bare or not).
 pub(super) fn is_repository(repo: &Path) -> bool {
-    repo.is_dir() && git(repo, &["rev-parse", "--git-dir"]).is_ok()
+    repo.is_dir() && git(repo, &["rev-parse", "--git-dir"], "rev-parse").is_ok()
 }
 
 /// The artifact of one build of one commit: sha256 of both, in hex. Without
