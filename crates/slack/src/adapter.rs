@@ -10,7 +10,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rushbox_chat::{Actor, Answer, Incoming, Notice, NoticeFeed, ProgressFeed, Reply, Robot};
+use rushbox_chat::{Actor, Answer, Incoming, Notice, NoticeFeed, ProgressFeed, Reply, Robot, Tone};
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use tokio::time::Instant;
@@ -406,9 +406,12 @@ impl SlackBot {
             .with_response_type(SlackMessageResponseType::InChannel)
     }
 
-    /// A button click: says on the clicked message who chose what (and
-    /// removes its buttons so nobody clicks twice), then runs the command as
-    /// the person who clicked, answering in the message's thread.
+    /// A button click: runs the command as the person who clicked, checked
+    /// exactly as if typed. Granted, the clicked message says who chose what
+    /// and loses its buttons (nobody runs it twice), and the answer goes in
+    /// the message's thread for everyone. Refused (or failed), only the
+    /// clicker is told why, and the message keeps its buttons for whoever
+    /// may click them.
     pub async fn on_block_actions(self: &Arc<Self>, event: SlackInteractionBlockActionsEvent) {
         let Some(user) = &event.user else { return };
         let Some(action) = event
@@ -441,59 +444,85 @@ impl SlackBot {
         else {
             return;
         };
-        let mut blocks: Vec<SlackBlock> = event
-            .message
-            .as_ref()
-            .and_then(|m| m.content.blocks.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|b| !matches!(b, SlackBlock::Actions(_)))
-            .collect();
-        blocks.push(
-            SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
-                SlackBlockMarkDownText::new(format!(
-                    "<@{}> chose `{}`",
-                    user.id.0,
-                    render::escape(&command)
-                )),
-            )])
-            .into(),
-        );
-        let text = event
-            .message
-            .as_ref()
-            .and_then(|m| m.content.text.clone())
-            .unwrap_or_else(|| format!("<@{}> chose `{}`", user.id.0, render::escape(&command)));
-        let update = SlackApiChatUpdateRequest::new(
-            channel.clone(),
-            SlackMessageContent::new()
-                .with_text(text)
-                .with_blocks(blocks),
-            container.message_ts.clone(),
-        );
         let team = user
             .team_id
             .as_ref()
             .map_or(event.team.id.0.as_str(), |t| t.0.as_str());
-        let thread = event
+        // The thread the clicked message is in, if it is in one.
+        let its_thread = event
             .message
             .as_ref()
-            .and_then(|m| m.origin.thread_ts.clone())
+            .and_then(|m| m.origin.thread_ts.clone());
+        let thread = its_thread
+            .clone()
             .unwrap_or_else(|| container.message_ts.clone());
-        let incoming = self.incoming(team, &user.id.0, &channel.0, command, Some(thread.0));
+        let incoming = self.incoming(
+            team,
+            &user.id.0,
+            &channel.0,
+            command,
+            Some(thread.0.clone()),
+        );
         let delivery = format!("slack:{click}");
         let Some((incoming, answer)) = self.decide(incoming, Some(&delivery)).await else {
             return;
         };
         let bot = self.clone();
+        if !granted(&answer.reply) {
+            let clicker = user.id.clone();
+            tokio::spawn(async move {
+                bot.tell_only(&channel, &clicker, its_thread, &answer.reply)
+                    .await;
+                for feed in answer.progress {
+                    let bot = bot.clone();
+                    let (channel, thread) = (channel.clone(), Some(thread.clone()));
+                    tokio::spawn(async move { bot.follow(feed, channel, thread).await });
+                }
+            });
+            return;
+        }
+        // An ephemeral message (a refusal's own buttons) can't be updated; it stays.
+        let update = (container.is_ephemeral != Some(true)).then(|| {
+            chosen(
+                &event,
+                &channel,
+                &container.message_ts,
+                &user.id,
+                &incoming.text,
+            )
+        });
         tokio::spawn(async move {
-            if let Err(error) = retrying!(bot, |s| s.chat_update(&update)) {
+            if let Some(update) = update
+                && let Err(error) = retrying!(bot, |s| s.chat_update(&update))
+            {
                 (bot.log)(&format!(
                     "rushbox-slack: could not mark the clicked message: {error}"
                 ));
             }
             bot.deliver(&incoming, answer, None).await;
         });
+    }
+
+    /// A reply only `user` sees (`chat.postEphemeral`), in `thread` if given.
+    async fn tell_only(
+        &self,
+        channel: &SlackChannelId,
+        user: &SlackUserId,
+        thread: Option<SlackTs>,
+        reply: &Reply,
+    ) {
+        let mut request = SlackApiChatPostEphemeralRequest::new(
+            channel.clone(),
+            user.clone(),
+            render::render(reply),
+        );
+        request.thread_ts = thread;
+        if let Err(error) = retrying!(self, |s| s.chat_post_ephemeral(&request)) {
+            (self.log)(&format!(
+                "rushbox-slack: could not answer a click in {}: {error}",
+                channel.0
+            ));
+        }
     }
 
     /// Hands one message to the Robot, its asker named as the workspace
@@ -699,6 +728,50 @@ impl SlackBot {
         let (team, user) = rest.split_once(':')?;
         (team == self.me.team_id).then(|| user.to_owned())
     }
+}
+
+/// Whether the Robot did (or answered) what was asked, rather than refusing
+/// or failing: only then does a click change the message for everyone.
+fn granted(reply: &Reply) -> bool {
+    !matches!(reply.tone, Tone::Refused | Tone::Error)
+}
+
+/// The clicked message as it was, without its buttons, and a line saying
+/// who chose which command.
+fn chosen(
+    event: &SlackInteractionBlockActionsEvent,
+    channel: &SlackChannelId,
+    ts: &SlackTs,
+    user: &SlackUserId,
+    command: &str,
+) -> SlackApiChatUpdateRequest {
+    let said = format!("<@{}> chose `{}`", user.0, render::escape(command));
+    let mut blocks: Vec<SlackBlock> = event
+        .message
+        .as_ref()
+        .and_then(|m| m.content.blocks.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|b| !matches!(b, SlackBlock::Actions(_)))
+        .collect();
+    blocks.push(
+        SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
+            SlackBlockMarkDownText::new(said.clone()),
+        )])
+        .into(),
+    );
+    let text = event
+        .message
+        .as_ref()
+        .and_then(|m| m.content.text.clone())
+        .unwrap_or(said);
+    SlackApiChatUpdateRequest::new(
+        channel.clone(),
+        SlackMessageContent::new()
+            .with_text(text)
+            .with_blocks(blocks),
+        ts.clone(),
+    )
 }
 
 /// A panic elsewhere poisoned the lock: what it guards (names to show, what

@@ -531,7 +531,7 @@ async fn a_slash_command_where_rushbox_is_not_invited_is_answered_privately() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_promote_button_works_for_a_lead_and_is_refused_to_a_developer() {
+async fn a_refused_click_is_told_to_the_clicker_alone_and_leaves_the_button_for_a_lead() {
     let w = World::start().await;
     w.fake
         .push(direct("e1", "Ev1", "UDEV", "deploy branch foo to dev"));
@@ -540,23 +540,39 @@ async fn a_promote_button_works_for_a_lead_and_is_refused_to_a_developer() {
         .push(direct("e2", "Ev2", "UDEV", "deploy dev-foo to staging"));
     let staged = w.final_update("staging` is ready").await;
     assert!(text_of(&staged).contains("promote staging to prod"));
+    let updates = w.fake.calls("chat.update").len();
+    let posts = w.fake.calls("chat.postMessage").len();
 
-    // The developer clicks: the message says so and loses its buttons; the engine refuses.
+    // The developer clicks: the engine refuses, and only they are told why.
     w.fake
         .push(click("k1", "UDEV", &staged, "promote staging to prod"));
-    let marked = w.final_update("<@UDEV> chose").await;
+    let refused = w.fake.wait_call("chat.postEphemeral", ":no_entry:").await;
+    assert_eq!(refused.body["user"], "UDEV");
+    assert_eq!(refused.body["channel"], staged.body["channel"]);
+    assert!(text_of(&refused).contains("lead"), "{}", text_of(&refused));
+    // The clicked message is updated before anything is said, if at all: it was not.
+    assert_eq!(
+        w.fake.calls("chat.update").len(),
+        updates,
+        "the button stays for a lead: {:#?}",
+        w.fake.calls("chat.update")
+    );
+    assert_eq!(
+        w.fake.calls("chat.postMessage").len(),
+        posts,
+        "nothing said in public"
+    );
+
+    // The lead clicks the same button: granted, so the message changes for everyone.
+    w.fake
+        .push(click("k2", "ULEAD", &staged, "promote staging to prod"));
+    let marked = w.final_update("<@ULEAD> chose").await;
+    assert_eq!(marked.body["ts"], staged.body["ts"]);
     assert!(
         !text_of(&marked).contains("\"actions\""),
         "{}",
         text_of(&marked)
     );
-    let refused = w.posted(":no_entry:").await;
-    assert!(text_of(&refused).contains("lead"), "{}", text_of(&refused));
-
-    // The lead clicks the same command: prod is deployed.
-    w.fake
-        .push(click("k2", "ULEAD", &staged, "promote staging to prod"));
-    w.final_update("<@ULEAD> chose").await;
     w.final_update("prod` is ready").await;
     assert_eq!(
         deploys_to(&w.provider, "prod"),
@@ -564,6 +580,8 @@ async fn a_promote_button_works_for_a_lead_and_is_refused_to_a_developer() {
         "{:?}",
         w.provider.requests()
     );
+    assert!(!text_of(&marked).contains("UDEV"), "{}", text_of(&marked));
+    assert_eq!(w.fake.calls("chat.postEphemeral").len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -321,6 +321,7 @@ async fn web_api(
         }
         "chat.update" => json!({"ok":true,"channel":body["channel"],"ts":body["ts"],
             "message":{"text":""}}),
+        "chat.postEphemeral" => json!({"ok":true,"message_ts":fake.ts()}),
         "users.info" => {
             let id = body["user"].as_str().unwrap_or("");
             let mut user = json!({"id": id, "team_id": "T1", "name": id.to_lowercase()});
