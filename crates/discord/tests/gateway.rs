@@ -145,7 +145,21 @@ impl Discord {
         let gateway_url = format!("ws://{}", ws.local_addr().unwrap());
         let (dispatch, dispatches) = mpsc::unbounded_channel();
         tokio::spawn(gateway(ws, gateway_url.clone(), dispatches));
+        let discord = Discord::launch(guild, gateway_url, dispatch).await;
+        // READY has been handled once the commands are registered.
+        discord
+            .wait_for("command registration", |c| c.path.ends_with("/commands"))
+            .await;
+        discord
+    }
 
+    /// The local REST API, saying the gateway is at `gateway_url`, and the
+    /// bot started against it (not waiting for it to connect).
+    async fn launch(
+        guild: Option<u64>,
+        gateway_url: String,
+        dispatch: mpsc::UnboundedSender<(String, Value)>,
+    ) -> Discord {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let expired = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let state = Rest {
@@ -199,19 +213,14 @@ impl Discord {
                 eprintln!("bot stopped: {e}");
             }
         });
-        let discord = Discord {
+        Discord {
             calls,
             dispatch,
             expired,
             robot,
             _stop: stop,
             _dir: dir,
-        };
-        // READY has been handled once the commands are registered.
-        discord
-            .wait_for("command registration", |c| c.path.ends_with("/commands"))
-            .await;
-        discord
+        }
     }
 
     fn send(&self, event: &str, data: Value) {
@@ -270,19 +279,42 @@ impl Discord {
     }
 }
 
-/// One gateway session: Hello, Identify, READY, then the dispatches.
+/// The gateway: one connection at a time (rushbox opens one to see that
+/// the gateway answers, then its client opens the session).
 async fn gateway(
     listener: TcpListener,
     url: String,
     mut dispatches: mpsc::UnboundedReceiver<(String, Value)>,
 ) {
-    let (stream, _) = listener.accept().await.unwrap();
-    let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+    while let Ok((stream, _)) = listener.accept().await {
+        if session(stream, &url, &mut dispatches).await == Ended::NoMoreDispatches {
+            return;
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    ConnectionClosed,
+    NoMoreDispatches,
+}
+
+/// One gateway session: Hello, Identify, READY, then the dispatches.
+async fn session(
+    stream: tokio::net::TcpStream,
+    url: &str,
+    dispatches: &mut mpsc::UnboundedReceiver<(String, Value)>,
+) -> Ended {
+    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+        return Ended::ConnectionClosed;
+    };
     let hello = json!({ "op": 10, "d": { "heartbeat_interval": 45000 } });
-    ws.send(Frame::text(hello.to_string())).await.unwrap();
+    if ws.send(Frame::text(hello.to_string())).await.is_err() {
+        return Ended::ConnectionClosed;
+    }
     loop {
         let Some(Ok(Frame::Text(text))) = ws.next().await else {
-            return;
+            return Ended::ConnectionClosed;
         };
         let frame: Value = serde_json::from_str(text.as_str()).unwrap();
         if frame["op"] == 2 {
@@ -295,15 +327,17 @@ async fn gateway(
         "guilds": [], "session_id": "session", "resume_gateway_url": url,
         "application": { "id": APP, "flags": 0 },
     }});
-    ws.send(Frame::text(ready.to_string())).await.unwrap();
+    if ws.send(Frame::text(ready.to_string())).await.is_err() {
+        return Ended::ConnectionClosed;
+    }
     loop {
         tokio::select! {
             event = dispatches.recv() => {
-                let Some((name, data)) = event else { return };
+                let Some((name, data)) = event else { return Ended::NoMoreDispatches };
                 seq += 1;
                 let frame = json!({ "op": 0, "s": seq, "t": name, "d": data });
                 if ws.send(Frame::text(frame.to_string())).await.is_err() {
-                    return;
+                    return Ended::ConnectionClosed;
                 }
             }
             frame = ws.next() => match frame {
@@ -315,7 +349,7 @@ async fn gateway(
                     }
                 }
                 Some(Ok(_)) => {}
-                _ => return,
+                _ => return Ended::ConnectionClosed,
             }
         }
     }
@@ -533,6 +567,45 @@ async fn a_button_click_promotes_for_a_lead_and_is_refused_privately_for_a_devel
                 && c.path
                     .starts_with(&format!("/api/v10/webhooks/{APP}/tok-5002/messages/"))
                 && description(c).contains("`prod` is ready")
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gateway_that_is_down_at_start_is_tried_again_until_it_answers() {
+    // A port nothing listens on, yet.
+    let address = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let gateway_url = format!("ws://{address}");
+    let (dispatch, dispatches) = mpsc::unbounded_channel();
+    let discord =
+        Discord::launch(Some(GUILD.parse().unwrap()), gateway_url.clone(), dispatch).await;
+    discord
+        .wait_for("the first lookup of the gateway", |c| {
+            c.path == "/api/v10/gateway"
+        })
+        .await;
+    let ws = TcpListener::bind(address).await.unwrap();
+    tokio::spawn(gateway(ws, gateway_url, dispatches));
+    // The next attempt comes 5 s after the refused one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while discord.calls(|c| c.path.ends_with("/commands")).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never connected: {:#?}",
+            discord.calls.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(discord.calls(|c| c.path == "/api/v10/gateway").len() >= 2);
+    // Connected: messages work as usual.
+    discord.command("4101", DAVE, "dave", "envs", json!([]));
+    discord
+        .wait_for("the answer", |c| {
+            c.path == format!("/api/v10/webhooks/{APP}/tok-4101/messages/@original")
         })
         .await;
 }
