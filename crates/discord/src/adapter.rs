@@ -9,8 +9,9 @@ use std::time::Duration;
 use rushbox_chat::{Answer, Incoming, Notice, ProgressFeed, Reply, Robot, Tone};
 use serenity::all::{
     ChannelId, CommandInteraction, ComponentInteraction, Context, CreateAutocompleteResponse,
-    CreateInteractionResponse, CreateInteractionResponseMessage, EventHandler, GatewayIntents,
-    GuildId, Http, HttpBuilder, Interaction, Message, MessageId, Ready, RoleId, User, UserId,
+    CreateInteractionResponse, CreateInteractionResponseMessage, EditInteractionResponse,
+    EventHandler, GatewayIntents, GuildId, Http, HttpBuilder, Interaction, Message, MessageId,
+    Ready, RoleId, User, UserId,
 };
 use serenity::async_trait;
 
@@ -512,6 +513,15 @@ impl Adapter {
             return;
         };
         let rendered = render(&answer.reply, &self.buttons);
+        if granted(&answer.reply) {
+            // Granted: the clicked message loses its buttons for everyone, so
+            // nobody runs it twice. Refused: it stays as it was, so someone
+            // allowed to can still click; only the clicker sees why not.
+            let spent = EditInteractionResponse::new().components(Vec::new());
+            if let Err(e) = component.edit_response(&ctx.http, spent).await {
+                eprintln!("discord: could not remove the clicked buttons: {e}");
+            }
+        }
         let first = match component
             .create_followup(&ctx.http, rendered.followup())
             .await
@@ -538,6 +548,12 @@ impl Adapter {
         })
         .await;
     }
+}
+
+/// Whether the Robot did (or answered) what was asked, rather than refusing
+/// or failing.
+fn granted(reply: &Reply) -> bool {
+    !matches!(reply.tone, Tone::Refused | Tone::Error)
 }
 
 /// Edits `target` as the feed moves.

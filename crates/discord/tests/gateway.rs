@@ -524,8 +524,16 @@ async fn staging_has_foo(robot: &Robot) {
     }
 }
 
+/// Edits of the message whose button was clicked (the interaction's original
+/// message for a component, or the channel message itself).
+fn edits_of_clicked(discord: &Discord, token: &str) -> Vec<Call> {
+    let original = format!("/api/v10/webhooks/{APP}/{token}/messages/@original");
+    let message = format!("/api/v10/channels/{CHANNEL}/messages/999");
+    discord.calls(|c| c.method != Method::POST && (c.path == original || c.path == message))
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_button_click_promotes_for_a_lead_and_is_refused_privately_for_a_developer() {
+async fn a_refused_click_is_told_to_the_clicker_alone_and_leaves_the_button_for_a_lead() {
     let discord = Discord::start().await;
     staging_has_foo(&discord.robot).await;
 
@@ -543,6 +551,9 @@ async fn a_button_click_promotes_for_a_lead_and_is_refused_privately_for_a_devel
         .await;
     assert_eq!(refusal.body["flags"], json!(64), "only dave sees it");
     assert!(description(&refusal).contains("lead"), "{:?}", refusal.body);
+    // The clicked message is edited before the answer goes out, if at all.
+    let edits = edits_of_clicked(&discord, "tok-5001");
+    assert!(edits.is_empty(), "the button stays for a lead: {edits:#?}");
 
     discord.click("5002", LENA, "lena", "run:promote staging to prod");
     let promoted = discord
@@ -561,6 +572,24 @@ async fn a_button_click_promotes_for_a_lead_and_is_refused_privately_for_a_devel
         "{:?}",
         promoted.body
     );
+    let edits = edits_of_clicked(&discord, "tok-5002");
+    assert_eq!(
+        edits.len(),
+        1,
+        "granted: the buttons go for everyone: {edits:#?}"
+    );
+    assert_eq!(edits[0].method, Method::PATCH);
+    assert_eq!(
+        edits[0].body["components"],
+        json!([]),
+        "{:?}",
+        edits[0].body
+    );
+    assert!(
+        edits[0].body.get("embeds").is_none(),
+        "the text stays: {:?}",
+        edits[0].body
+    );
     discord
         .wait_for("prod ready", |c| {
             c.method == Method::PATCH
@@ -569,6 +598,7 @@ async fn a_button_click_promotes_for_a_lead_and_is_refused_privately_for_a_devel
                 && description(c).contains("`prod` is ready")
         })
         .await;
+    assert!(edits_of_clicked(&discord, "tok-5001").is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
