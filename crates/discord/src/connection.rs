@@ -11,7 +11,8 @@
 //!    not connected for [`NOT_CONNECTED_GRACE`] means the session is lost;
 //! 3. a lost session's runtime is shut down, which ends every task serenity
 //!    spawned (its queuer included, so it never connects a second session);
-//!    then [`Backoff`] says how long to wait, and the log says so.
+//!    then [`Backoff`] says how long to wait (5 s, doubling up to 5 min),
+//!    and the log says so.
 //!
 //! Shutdown is bounded the same way: shards are asked to close for at most
 //! [`SHUTDOWN_GRACE`], then the session's runtime goes.
@@ -29,6 +30,8 @@ use serenity::all::{
 use tokio::sync::{Mutex, oneshot};
 use tokio::time::Instant;
 
+use rushbox_chat::backoff::{Backoff, short};
+
 use crate::adapter::{Error, intents};
 
 /// How long the REST lookup of the gateway, and opening the gateway, may take.
@@ -40,79 +43,6 @@ pub const NOT_CONNECTED_GRACE: Duration = Duration::from_secs(10);
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// How often the shard's state is looked at.
 const WATCH_EVERY: Duration = Duration::from_millis(250);
-
-/// The waits between attempts: 5 s, doubling, at most 5 minutes; back to
-/// the start once a session connects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Backoff {
-    next: Duration,
-}
-
-impl Backoff {
-    pub const FIRST: Duration = Duration::from_secs(5);
-    pub const MAX: Duration = Duration::from_secs(5 * 60);
-
-    pub fn new() -> Backoff {
-        Backoff { next: Self::FIRST }
-    }
-
-    /// The wait before the next attempt; the one after it is longer.
-    pub fn next_wait(&mut self) -> Duration {
-        let wait = self.next;
-        self.next = Self::after(wait);
-        wait
-    }
-
-    pub fn reset(&mut self) {
-        self.next = Self::FIRST;
-    }
-
-    fn after(wait: Duration) -> Duration {
-        (wait * 2).min(Self::MAX)
-    }
-
-    /// The schedule from `wait` on, for a person reading the log:
-    /// "retrying in 5s, then 10s, 20s … up to 5m".
-    pub fn schedule(wait: Duration) -> String {
-        let then = Self::after(wait);
-        let after_that = Self::after(then);
-        let max = short(Self::MAX);
-        if wait >= Self::MAX {
-            format!("retrying in {max}, and every {max} after that")
-        } else if then >= Self::MAX {
-            format!("retrying in {}, then every {max}", short(wait))
-        } else if after_that >= Self::MAX {
-            format!(
-                "retrying in {}, then {}, then every {max}",
-                short(wait),
-                short(then)
-            )
-        } else {
-            format!(
-                "retrying in {}, then {}, {} … up to {max}",
-                short(wait),
-                short(then),
-                short(after_that)
-            )
-        }
-    }
-}
-
-impl Default for Backoff {
-    fn default() -> Backoff {
-        Backoff::new()
-    }
-}
-
-/// `5s`, `1m20s`, `5m`.
-fn short(duration: Duration) -> String {
-    let secs = duration.as_secs();
-    match (secs / 60, secs % 60) {
-        (0, s) => format!("{s}s"),
-        (m, 0) => format!("{m}m"),
-        (m, s) => format!("{m}m{s}s"),
-    }
-}
 
 /// Why there is no session with Discord right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -401,29 +331,6 @@ pub(crate) async fn stay_connected<H: EventHandler + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_wait_doubles_from_5s_to_at_most_5m_and_starts_again_after_a_session() {
-        let mut backoff = Backoff::new();
-        let waits: Vec<u64> = (0..9).map(|_| backoff.next_wait().as_secs()).collect();
-        assert_eq!(waits, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
-        backoff.reset();
-        assert_eq!(backoff.next_wait(), Backoff::FIRST);
-    }
-
-    #[test]
-    fn the_schedule_reads_as_it_is() {
-        let table = [
-            (5, "retrying in 5s, then 10s, 20s … up to 5m"),
-            (40, "retrying in 40s, then 1m20s, 2m40s … up to 5m"),
-            (80, "retrying in 1m20s, then 2m40s, then every 5m"),
-            (160, "retrying in 2m40s, then every 5m"),
-            (300, "retrying in 5m, and every 5m after that"),
-        ];
-        for (wait, said) in table {
-            assert_eq!(Backoff::schedule(Duration::from_secs(wait)), said, "{wait}");
-        }
-    }
 
     #[test]
     fn each_way_of_being_down_names_where() {

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use rushbox_chat::Notice;
-use rushbox_slack::SlackMode;
+use rushbox_slack::{SlackMode, SlackTokens};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -94,10 +94,16 @@ async fn serve(config: &Config, bot: &Bot, interrupted: &[Notice]) -> Result<(),
         let notices = for_platform(interrupted, "slack");
         let shutdown = stopped(stopping.clone());
         let server_shutdown = stopped(stopping.clone());
+        let connecting_shutdown = stopped(stopping.clone());
         let task = tasks.spawn(async move {
-            let slack = rushbox_slack::connect(&slack, robot)
-                .await
-                .map_err(|e| format!("slack: {e}"))?;
+            let tokens = SlackTokens::from_env(&slack).map_err(|e| format!("slack: {e}"))?;
+            let connected =
+                rushbox_slack::connect_retrying(&slack, tokens, robot, connecting_shutdown)
+                    .await
+                    .map_err(|e| format!("slack: {e}"))?;
+            let Some(slack) = connected else {
+                return Ok(()); // stopped before Slack answered
+            };
             let dms = slack.bot().clone();
             tokio::spawn(async move {
                 for notice in notices {

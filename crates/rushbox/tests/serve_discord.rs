@@ -9,43 +9,10 @@
 mod common;
 mod serving;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use serde_json::json;
-use serving::{PATIENCE, Running};
-
-/// Seconds are enough to stop, whatever the gateway does (rushbox allows
-/// its platforms 5 s, then goes); this is the failure guard, not a wait.
-const STOPS_WITHIN: Duration = Duration::from_secs(10);
-
-/// A loopback address nothing listens on: connecting is refused.
-fn refused_address() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// A gateway that accepts TCP connections and then says nothing; each
-/// accepted connection is reported on the channel and kept open.
-fn silent_gateway() -> (SocketAddr, mpsc::Receiver<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    let (accepted, accepts) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut held: Vec<TcpStream> = Vec::new();
-        for stream in listener.incoming().map_while(Result::ok) {
-            held.push(stream);
-            if accepted.send(()).is_err() {
-                return;
-            }
-        }
-    });
-    (address, accepts)
-}
+use serving::{PATIENCE, Running, refused_address, silent_server};
 
 /// Discord's REST API on loopback, saying the gateway is at `gateway`.
 struct FakeDiscordApi {
@@ -100,12 +67,6 @@ fn serve(config: &Path, api: &str) -> Running {
     Running::spawn(&mut command)
 }
 
-fn stops_cleanly_on_sigterm(serve: Running) {
-    let (status, took) = serve.terminate_within(STOPS_WITHIN);
-    assert!(status.success(), "{status}");
-    assert!(took < STOPS_WITHIN, "{took:?}");
-}
-
 #[test]
 fn while_discords_api_refuses_connections_serve_says_so_retries_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -125,7 +86,7 @@ fn while_discords_api_refuses_connections_serve_says_so_retries_and_stops_on_sig
     assert!(second.contains(&api), "{second}");
     assert!(!serve.stderr().contains("serve-test-token"));
 
-    stops_cleanly_on_sigterm(serve);
+    serve.stops_cleanly_on_sigterm();
 }
 
 #[test]
@@ -144,14 +105,14 @@ fn while_the_gateway_refuses_connections_serve_says_so_and_stops_on_sigterm() {
         "{line}"
     );
 
-    stops_cleanly_on_sigterm(serve);
+    serve.stops_cleanly_on_sigterm();
 }
 
 #[test]
 fn a_gateway_that_accepts_and_then_stalls_is_given_up_and_sigterm_still_stops_serve() {
     let dir = tempfile::tempdir().unwrap();
     let config = setup(dir.path());
-    let (address, accepts) = silent_gateway();
+    let (address, accepts) = silent_server();
     let gateway = format!("ws://{address}");
     let api = FakeDiscordApi::start(&gateway);
     let mut serve = serve(&config, &api.url);
@@ -168,5 +129,5 @@ fn a_gateway_that_accepts_and_then_stalls_is_given_up_and_sigterm_still_stops_se
     // The next attempt stalls as well: SIGTERM arrives in the middle of it.
     accepts.recv_timeout(PATIENCE).expect("rushbox tries again");
 
-    stops_cleanly_on_sigterm(serve);
+    serve.stops_cleanly_on_sigterm();
 }

@@ -1,14 +1,48 @@
 //! What the `rushbox serve` tests share: the real binary as a child
 //! process, its standard error collected as it comes, waited on line by
-//! line, and stopped the way a service manager stops it.
+//! line, and stopped the way a service manager stops it; and the kinds of
+//! unreachable server a platform can be.
+
+// Each test binary uses the part it needs.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 /// How long anything rushbox does may take on a busy 2-core machine.
 pub const PATIENCE: Duration = Duration::from_secs(60);
+/// Seconds are enough to stop, whatever the platforms do (rushbox allows
+/// them 5 s, then goes); this is the failure guard, not a wait.
+pub const STOPS_WITHIN: Duration = Duration::from_secs(10);
+
+/// A loopback address nothing listens on: connecting is refused.
+pub fn refused_address() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A server that accepts TCP connections and then says nothing; each
+/// accepted connection is reported on the channel and kept open.
+pub fn silent_server() -> (SocketAddr, mpsc::Receiver<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let (accepted, accepts) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held: Vec<TcpStream> = Vec::new();
+        for stream in listener.incoming().map_while(Result::ok) {
+            held.push(stream);
+            if accepted.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    (address, accepts)
+}
 
 /// `rushbox serve` with `args`, its standard output discarded and no input.
 pub fn serve_command(args: &[&std::ffi::OsStr]) -> Command {
@@ -95,6 +129,15 @@ impl Running {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+impl Running {
+    /// SIGTERM: exit status 0, within [`STOPS_WITHIN`].
+    pub fn stops_cleanly_on_sigterm(self) {
+        let (status, took) = self.terminate_within(STOPS_WITHIN);
+        assert!(status.success(), "{status}");
+        assert!(took < STOPS_WITHIN, "{took:?}");
     }
 }
 
