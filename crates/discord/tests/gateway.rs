@@ -829,3 +829,55 @@ async fn progress_outliving_the_interaction_token_goes_on_in_a_channel_message()
         })
         .await;
 }
+
+/// A gateway that can be taken down: while `up` is false it drops every
+/// connection at once, and taking it down ends the session it serves.
+async fn flaky_gateway(listener: TcpListener, url: String, up: tokio::sync::watch::Receiver<bool>) {
+    while let Ok((stream, _)) = listener.accept().await {
+        if !*up.borrow() {
+            continue; // dropped: the handshake fails
+        }
+        let (_dispatch, mut dispatches) = mpsc::unbounded_channel();
+        let mut down = up.clone();
+        tokio::select! {
+            _ = session(stream, &url, &mut dispatches) => {}
+            // Dropping the session cuts the TCP connection without a close frame.
+            _ = down.wait_for(|up| !*up) => {}
+        }
+    }
+}
+
+/// Waits (up to a minute) until `done`.
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_whose_gateway_goes_away_is_given_up_and_started_again_once() {
+    let ws = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway_url = format!("ws://{}", ws.local_addr().unwrap());
+    let (up, is_up) = tokio::sync::watch::channel(true);
+    tokio::spawn(flaky_gateway(ws, gateway_url.clone(), is_up));
+    let (dispatch, _dispatches) = mpsc::unbounded_channel();
+    let discord = Discord::launch(Some(GUILD.parse().unwrap()), gateway_url, dispatch).await;
+    let registrations = || discord.calls(|c| c.path.ends_with("/commands")).len();
+    let lookups = || discord.calls(|c| c.path == "/api/v10/gateway").len();
+    wait_until("connected", || registrations() == 1).await;
+    let looked_up = lookups();
+
+    // The gateway goes away. serenity's own resume fails; after 10 s
+    // rushbox gives the session up, and 5 s later looks the gateway up again.
+    up.send_replace(false);
+    wait_until("a new attempt", || lookups() > looked_up).await;
+    up.send_replace(true);
+    wait_until("connected again", || registrations() == 2).await;
+
+    // The session given up is gone for good: its shard queuer (which would
+    // retry every 5 s) does not connect a second one now that the gateway is back.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(registrations(), 2, "{:#?}", discord.calls.lock().unwrap());
+}
