@@ -3,6 +3,7 @@
 //! into engine calls and replies. It knows no platform: the shell, Slack and
 //! Discord adapters render [`Reply`] in their own idiom.
 
+pub mod backoff;
 mod model;
 mod robot;
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use rushbox_chat::{Answer, Incoming, Notice, ProgressFeed, Reply, Robot, Tone};
 use serenity::all::{
-    ChannelId, Client, ClientBuilder, CommandInteraction, ComponentInteraction, Context,
-    CreateAutocompleteResponse, CreateInteractionResponse, CreateInteractionResponseMessage,
+    ChannelId, CommandInteraction, ComponentInteraction, Context, CreateAutocompleteResponse,
+    CreateInteractionResponse, CreateInteractionResponseMessage, EditInteractionResponse,
     EventHandler, GatewayIntents, GuildId, Http, HttpBuilder, Interaction, Message, MessageId,
     Ready, RoleId, User, UserId,
 };
@@ -31,6 +31,8 @@ pub enum Error {
     MissingToken { var: String },
     /// Boxed: serenity's error is large, and `Result<_, Error>` is returned often.
     Discord(Box<serenity::Error>),
+    /// No thread or runtime for a session could be made (the machine is out of them).
+    Runtime(String),
 }
 
 impl std::fmt::Display for Error {
@@ -41,6 +43,7 @@ impl std::fmt::Display for Error {
                 "no Discord bot token: set the environment variable {var} (Developer Portal → your app → Bot → Reset Token)"
             ),
             Error::Discord(e) => write!(f, "Discord: {e}"),
+            Error::Runtime(why) => write!(f, "can't start a thread for the gateway: {why}"),
         }
     }
 }
@@ -120,32 +123,43 @@ pub async fn notify(config: &DiscordConfig, token: &str, notices: &[Notice]) {
 }
 
 /// [`run`] with the token given (tests, or a binary with its own secret store).
+///
+/// While Discord can't be reached it says so on standard error and tries
+/// again, 5 s after the first failure, doubling up to every 5 minutes (see
+/// [`crate::connection`]). When `shutdown` resolves it returns within a few
+/// seconds, connected or not. A refused token or intents end it with the error.
 pub async fn run_with_token(
     config: DiscordConfig,
     robot: Robot,
     token: &str,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let http = rest_client(&config, token);
+    // Progress and notices go out over this client, on this runtime, so they
+    // outlive a gateway session that is given up.
+    let rest = Arc::new(rest_client(&config, token));
     let adapter = Adapter {
         robot: robot.clone(),
-        config,
+        config: config.clone(),
         buttons: Arc::new(ButtonCommands::new()),
         bot: Arc::new(OnceLock::new()),
+        rest: rest.clone(),
+        outer: tokio::runtime::Handle::current(),
     };
-    let mut client: Client = ClientBuilder::new_with_http(http, intents())
-        .event_handler(adapter)
-        .await?;
-
-    let shards = client.shard_manager.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        shards.shutdown_all().await;
-    });
-    let notices = tokio::spawn(deliver_notices(robot, client.http.clone()));
-    let result = client.start().await;
+    let notices = tokio::spawn(deliver_notices(robot, rest));
+    let base = config
+        .api_proxy
+        .as_deref()
+        .map_or("https://discord.com", |p| p.trim_end_matches('/'));
+    let result = crate::connection::stay_connected(
+        base,
+        token,
+        || rest_client(&config, token),
+        || adapter.clone(),
+        shutdown,
+    )
+    .await;
     notices.abort();
-    result.map_err(Error::from)
+    result
 }
 
 /// Notices the engine decides outside any one message, by DM to Discord users.
@@ -167,12 +181,17 @@ async fn dm(http: &Http, notice: &Notice, buttons: &ButtonCommands) {
     }
 }
 
+#[derive(Clone)]
 struct Adapter {
     robot: Robot,
     config: DiscordConfig,
     buttons: Arc<ButtonCommands>,
     /// Our own user id, known from READY.
     bot: Arc<OnceLock<UserId>>,
+    /// REST on the caller's runtime, for work that outlives a gateway session.
+    rest: Arc<Http>,
+    /// The caller's runtime (events arrive on the session's own).
+    outer: tokio::runtime::Handle,
 }
 
 /// A message that progress edits in place.
@@ -222,6 +241,8 @@ impl Target {
 impl EventHandler for Adapter {
     async fn ready(&self, ctx: Context, ready: Ready) {
         let _ = self.bot.set(ready.user.id);
+        // Interaction edits need it; serenity sets it only on the session's own client.
+        self.rest.set_application_id(ready.application.id);
         let registered = match self.config.guild_id {
             Some(guild) if guild != 0 => GuildId::new(guild)
                 .set_commands(&ctx.http, definitions())
@@ -345,7 +366,12 @@ impl Adapter {
                     }
                 }
             };
-            tokio::spawn(follow(feed, target, ctx.http.clone(), self.buttons.clone()));
+            self.outer.spawn(follow(
+                feed,
+                target,
+                self.rest.clone(),
+                self.buttons.clone(),
+            ));
         }
     }
 
@@ -487,6 +513,15 @@ impl Adapter {
             return;
         };
         let rendered = render(&answer.reply, &self.buttons);
+        if granted(&answer.reply) {
+            // Granted: the clicked message loses its buttons for everyone, so
+            // nobody runs it twice. Refused: it stays as it was, so someone
+            // allowed to can still click; only the clicker sees why not.
+            let spent = EditInteractionResponse::new().components(Vec::new());
+            if let Err(e) = component.edit_response(&ctx.http, spent).await {
+                eprintln!("discord: could not remove the clicked buttons: {e}");
+            }
+        }
         let first = match component
             .create_followup(&ctx.http, rendered.followup())
             .await
@@ -513,6 +548,12 @@ impl Adapter {
         })
         .await;
     }
+}
+
+/// Whether the Robot did (or answered) what was asked, rather than refusing
+/// or failing.
+fn granted(reply: &Reply) -> bool {
+    !matches!(reply.tone, Tone::Refused | Tone::Error)
 }
 
 /// Edits `target` as the feed moves.

@@ -6,6 +6,7 @@ mod adapter;
 pub mod addressed;
 pub mod commands;
 pub mod config;
+pub mod connection;
 pub mod identity;
 mod progress;
 pub mod render;

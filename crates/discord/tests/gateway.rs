@@ -145,7 +145,21 @@ impl Discord {
         let gateway_url = format!("ws://{}", ws.local_addr().unwrap());
         let (dispatch, dispatches) = mpsc::unbounded_channel();
         tokio::spawn(gateway(ws, gateway_url.clone(), dispatches));
+        let discord = Discord::launch(guild, gateway_url, dispatch).await;
+        // READY has been handled once the commands are registered.
+        discord
+            .wait_for("command registration", |c| c.path.ends_with("/commands"))
+            .await;
+        discord
+    }
 
+    /// The local REST API, saying the gateway is at `gateway_url`, and the
+    /// bot started against it (not waiting for it to connect).
+    async fn launch(
+        guild: Option<u64>,
+        gateway_url: String,
+        dispatch: mpsc::UnboundedSender<(String, Value)>,
+    ) -> Discord {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let expired = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let state = Rest {
@@ -199,19 +213,14 @@ impl Discord {
                 eprintln!("bot stopped: {e}");
             }
         });
-        let discord = Discord {
+        Discord {
             calls,
             dispatch,
             expired,
             robot,
             _stop: stop,
             _dir: dir,
-        };
-        // READY has been handled once the commands are registered.
-        discord
-            .wait_for("command registration", |c| c.path.ends_with("/commands"))
-            .await;
-        discord
+        }
     }
 
     fn send(&self, event: &str, data: Value) {
@@ -270,19 +279,42 @@ impl Discord {
     }
 }
 
-/// One gateway session: Hello, Identify, READY, then the dispatches.
+/// The gateway: one connection at a time (rushbox opens one to see that
+/// the gateway answers, then its client opens the session).
 async fn gateway(
     listener: TcpListener,
     url: String,
     mut dispatches: mpsc::UnboundedReceiver<(String, Value)>,
 ) {
-    let (stream, _) = listener.accept().await.unwrap();
-    let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+    while let Ok((stream, _)) = listener.accept().await {
+        if session(stream, &url, &mut dispatches).await == Ended::NoMoreDispatches {
+            return;
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    ConnectionClosed,
+    NoMoreDispatches,
+}
+
+/// One gateway session: Hello, Identify, READY, then the dispatches.
+async fn session(
+    stream: tokio::net::TcpStream,
+    url: &str,
+    dispatches: &mut mpsc::UnboundedReceiver<(String, Value)>,
+) -> Ended {
+    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+        return Ended::ConnectionClosed;
+    };
     let hello = json!({ "op": 10, "d": { "heartbeat_interval": 45000 } });
-    ws.send(Frame::text(hello.to_string())).await.unwrap();
+    if ws.send(Frame::text(hello.to_string())).await.is_err() {
+        return Ended::ConnectionClosed;
+    }
     loop {
         let Some(Ok(Frame::Text(text))) = ws.next().await else {
-            return;
+            return Ended::ConnectionClosed;
         };
         let frame: Value = serde_json::from_str(text.as_str()).unwrap();
         if frame["op"] == 2 {
@@ -295,15 +327,17 @@ async fn gateway(
         "guilds": [], "session_id": "session", "resume_gateway_url": url,
         "application": { "id": APP, "flags": 0 },
     }});
-    ws.send(Frame::text(ready.to_string())).await.unwrap();
+    if ws.send(Frame::text(ready.to_string())).await.is_err() {
+        return Ended::ConnectionClosed;
+    }
     loop {
         tokio::select! {
             event = dispatches.recv() => {
-                let Some((name, data)) = event else { return };
+                let Some((name, data)) = event else { return Ended::NoMoreDispatches };
                 seq += 1;
                 let frame = json!({ "op": 0, "s": seq, "t": name, "d": data });
                 if ws.send(Frame::text(frame.to_string())).await.is_err() {
-                    return;
+                    return Ended::ConnectionClosed;
                 }
             }
             frame = ws.next() => match frame {
@@ -315,7 +349,7 @@ async fn gateway(
                     }
                 }
                 Some(Ok(_)) => {}
-                _ => return,
+                _ => return Ended::ConnectionClosed,
             }
         }
     }
@@ -490,8 +524,16 @@ async fn staging_has_foo(robot: &Robot) {
     }
 }
 
+/// Edits of the message whose button was clicked (the interaction's original
+/// message for a component, or the channel message itself).
+fn edits_of_clicked(discord: &Discord, token: &str) -> Vec<Call> {
+    let original = format!("/api/v10/webhooks/{APP}/{token}/messages/@original");
+    let message = format!("/api/v10/channels/{CHANNEL}/messages/999");
+    discord.calls(|c| c.method != Method::POST && (c.path == original || c.path == message))
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_button_click_promotes_for_a_lead_and_is_refused_privately_for_a_developer() {
+async fn a_refused_click_is_told_to_the_clicker_alone_and_leaves_the_button_for_a_lead() {
     let discord = Discord::start().await;
     staging_has_foo(&discord.robot).await;
 
@@ -509,6 +551,9 @@ async fn a_button_click_promotes_for_a_lead_and_is_refused_privately_for_a_devel
         .await;
     assert_eq!(refusal.body["flags"], json!(64), "only dave sees it");
     assert!(description(&refusal).contains("lead"), "{:?}", refusal.body);
+    // The clicked message is edited before the answer goes out, if at all.
+    let edits = edits_of_clicked(&discord, "tok-5001");
+    assert!(edits.is_empty(), "the button stays for a lead: {edits:#?}");
 
     discord.click("5002", LENA, "lena", "run:promote staging to prod");
     let promoted = discord
@@ -527,12 +572,70 @@ async fn a_button_click_promotes_for_a_lead_and_is_refused_privately_for_a_devel
         "{:?}",
         promoted.body
     );
+    let edits = edits_of_clicked(&discord, "tok-5002");
+    assert_eq!(
+        edits.len(),
+        1,
+        "granted: the buttons go for everyone: {edits:#?}"
+    );
+    assert_eq!(edits[0].method, Method::PATCH);
+    assert_eq!(
+        edits[0].body["components"],
+        json!([]),
+        "{:?}",
+        edits[0].body
+    );
+    assert!(
+        edits[0].body.get("embeds").is_none(),
+        "the text stays: {:?}",
+        edits[0].body
+    );
     discord
         .wait_for("prod ready", |c| {
             c.method == Method::PATCH
                 && c.path
                     .starts_with(&format!("/api/v10/webhooks/{APP}/tok-5002/messages/"))
                 && description(c).contains("`prod` is ready")
+        })
+        .await;
+    assert!(edits_of_clicked(&discord, "tok-5001").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gateway_that_is_down_at_start_is_tried_again_until_it_answers() {
+    // A port nothing listens on, yet.
+    let address = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let gateway_url = format!("ws://{address}");
+    let (dispatch, dispatches) = mpsc::unbounded_channel();
+    let discord =
+        Discord::launch(Some(GUILD.parse().unwrap()), gateway_url.clone(), dispatch).await;
+    discord
+        .wait_for("the first lookup of the gateway", |c| {
+            c.path == "/api/v10/gateway"
+        })
+        .await;
+    let ws = TcpListener::bind(address).await.unwrap();
+    tokio::spawn(gateway(ws, gateway_url, dispatches));
+    // The next attempt comes 5 s after the refused one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while discord.calls(|c| c.path.ends_with("/commands")).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never connected: {:#?}",
+            discord.calls.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(discord.calls(|c| c.path == "/api/v10/gateway").len() >= 2);
+    // Connected: messages work as usual.
+    discord.command("4101", DAVE, "dave", "envs", json!([]));
+    discord
+        .wait_for("the answer", |c| {
+            c.path == format!("/api/v10/webhooks/{APP}/tok-4101/messages/@original")
         })
         .await;
 }
@@ -725,4 +828,56 @@ async fn progress_outliving_the_interaction_token_goes_on_in_a_channel_message()
                 && description(c).contains("`dev-foo` is ready")
         })
         .await;
+}
+
+/// A gateway that can be taken down: while `up` is false it drops every
+/// connection at once, and taking it down ends the session it serves.
+async fn flaky_gateway(listener: TcpListener, url: String, up: tokio::sync::watch::Receiver<bool>) {
+    while let Ok((stream, _)) = listener.accept().await {
+        if !*up.borrow() {
+            continue; // dropped: the handshake fails
+        }
+        let (_dispatch, mut dispatches) = mpsc::unbounded_channel();
+        let mut down = up.clone();
+        tokio::select! {
+            _ = session(stream, &url, &mut dispatches) => {}
+            // Dropping the session cuts the TCP connection without a close frame.
+            _ = down.wait_for(|up| !*up) => {}
+        }
+    }
+}
+
+/// Waits (up to a minute) until `done`.
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_whose_gateway_goes_away_is_given_up_and_started_again_once() {
+    let ws = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway_url = format!("ws://{}", ws.local_addr().unwrap());
+    let (up, is_up) = tokio::sync::watch::channel(true);
+    tokio::spawn(flaky_gateway(ws, gateway_url.clone(), is_up));
+    let (dispatch, _dispatches) = mpsc::unbounded_channel();
+    let discord = Discord::launch(Some(GUILD.parse().unwrap()), gateway_url, dispatch).await;
+    let registrations = || discord.calls(|c| c.path.ends_with("/commands")).len();
+    let lookups = || discord.calls(|c| c.path == "/api/v10/gateway").len();
+    wait_until("connected", || registrations() == 1).await;
+    let looked_up = lookups();
+
+    // The gateway goes away. serenity's own resume fails; after 10 s
+    // rushbox gives the session up, and 5 s later looks the gateway up again.
+    up.send_replace(false);
+    wait_until("a new attempt", || lookups() > looked_up).await;
+    up.send_replace(true);
+    wait_until("connected again", || registrations() == 2).await;
+
+    // The session given up is gone for good: its shard queuer (which would
+    // retry every 5 s) does not connect a second one now that the gateway is back.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(registrations(), 2, "{:#?}", discord.calls.lock().unwrap());
 }

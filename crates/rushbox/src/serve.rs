@@ -2,13 +2,15 @@
 //! names (`[slack]`, `[discord]`), until SIGINT or SIGTERM. Timed rules run
 //! every few seconds; with the local provider, the router serves the envs;
 //! with `[slack] mode = "http"`, the webhook server (`[http] listen`) takes
-//! Slack's requests under `/slack`.
+//! Slack's requests under `/slack`. Once asked to stop, the platforms get
+//! [`SHUTDOWN_GRACE`] to finish and are then left behind: a platform that
+//! can't be reached never keeps rushbox running.
 
 use std::future::Future;
 use std::time::Duration;
 
 use rushbox_chat::Notice;
-use rushbox_slack::SlackMode;
+use rushbox_slack::{SlackMode, SlackTokens};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -17,6 +19,8 @@ use crate::shell::Bot;
 
 /// How often timed rules (lease expiry, idle suspend, TTL) are checked.
 const TICK: Duration = Duration::from_secs(5);
+/// How long the platforms get to finish once rushbox is asked to stop.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Endpoint overrides from the environment, for GovSlack, proxies and tests:
 /// `SLACK_API_URL` and `DISCORD_API_PROXY`, used when the config sets none.
@@ -64,6 +68,8 @@ pub fn run(mut config: Config) -> Result<(), String> {
         .build()
         .map_err(|e| format!("can't start the runtime: {e}"))?;
     let result = runtime.block_on(serve(&config, &bot, &interrupted));
+    // Whatever a platform still does (a stalled connect) must not hold the exit.
+    runtime.shutdown_timeout(Duration::from_secs(1));
     bot.stop();
     result
 }
@@ -81,15 +87,23 @@ async fn serve(config: &Config, bot: &Bot, interrupted: &[Notice]) -> Result<(),
         _ => None,
     };
     let mut tasks = tokio::task::JoinSet::new();
+    // What each task is, to say which one would not stop.
+    let mut names = std::collections::HashMap::new();
     if let Some(slack) = config.slack.clone() {
         let robot = bot.robot.clone();
         let notices = for_platform(interrupted, "slack");
         let shutdown = stopped(stopping.clone());
         let server_shutdown = stopped(stopping.clone());
-        tasks.spawn(async move {
-            let slack = rushbox_slack::connect(&slack, robot)
-                .await
-                .map_err(|e| format!("slack: {e}"))?;
+        let connecting_shutdown = stopped(stopping.clone());
+        let task = tasks.spawn(async move {
+            let tokens = SlackTokens::from_env(&slack).map_err(|e| format!("slack: {e}"))?;
+            let connected =
+                rushbox_slack::connect_retrying(&slack, tokens, robot, connecting_shutdown)
+                    .await
+                    .map_err(|e| format!("slack: {e}"))?;
+            let Some(slack) = connected else {
+                return Ok(()); // stopped before Slack answered
+            };
             let dms = slack.bot().clone();
             tokio::spawn(async move {
                 for notice in notices {
@@ -103,12 +117,13 @@ async fn serve(config: &Config, bot: &Bot, interrupted: &[Notice]) -> Result<(),
             let running = async { slack.run(shutdown).await.map_err(|e| format!("slack: {e}")) };
             tokio::try_join!(webhooks.serve(routes, server_shutdown), running).map(drop)
         });
+        names.insert(task.id(), "slack");
     }
     if let Some(discord) = config.discord.clone() {
         let robot = bot.robot.clone();
         let notices = for_platform(interrupted, "discord");
         let shutdown = stopped(stopping.clone());
-        tasks.spawn(async move {
+        let task = tasks.spawn(async move {
             let token =
                 rushbox_discord::token_from_env(&discord).map_err(|e| format!("discord: {e}"))?;
             if !notices.is_empty() {
@@ -122,10 +137,11 @@ async fn serve(config: &Config, bot: &Bot, interrupted: &[Notice]) -> Result<(),
                 .await
                 .map_err(|e| format!("discord: {e}"))
         });
+        names.insert(task.id(), "discord");
     }
     let robot = bot.robot.clone();
     let mut ticking = stopping.clone();
-    tasks.spawn(async move {
+    let task = tasks.spawn(async move {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(TICK) => {}
@@ -136,22 +152,46 @@ async fn serve(config: &Config, bot: &Bot, interrupted: &[Notice]) -> Result<(),
             let _ = tokio::task::spawn_blocking(move || robot.tick()).await;
         }
     });
+    names.insert(task.id(), "the timed rules");
     eprintln!("rushbox: serving; Ctrl-C or SIGTERM stops it");
     let mut first_error = None;
     tokio::select! {
-        _ = shutdown_signal() => {}
-        Some(ended) = tasks.join_next() => {
+        _ = shutdown_signal() => eprintln!("rushbox: stopping"),
+        Some(ended) = tasks.join_next_with_id() => {
             // An adapter that stops on its own (a bad token) stops rushbox, saying why.
-            if let Ok(Err(why)) = ended {
-                first_error = Some(why);
+            match ended {
+                Ok((id, result)) => {
+                    names.remove(&id);
+                    first_error = result.err();
+                }
+                Err(panicked) => {
+                    names.remove(&panicked.id());
+                }
             }
         }
     }
     let _ = stop.send(true);
-    while let Some(ended) = tasks.join_next().await {
-        if let (Ok(Err(why)), None) = (ended, &first_error) {
-            first_error = Some(why);
+    let finished = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while let Some(ended) = tasks.join_next_with_id().await {
+            let (id, result) = match ended {
+                Ok(ended) => ended,
+                Err(panicked) => (panicked.id(), Ok(())),
+            };
+            names.remove(&id);
+            if let (Err(why), None) = (result, &first_error) {
+                first_error = Some(why);
+            }
         }
+    })
+    .await;
+    if finished.is_err() {
+        let busy: Vec<&str> = names.into_values().collect();
+        eprintln!(
+            "rushbox: {} did not stop within {}s; stopping without waiting",
+            busy.join(" and "),
+            SHUTDOWN_GRACE.as_secs()
+        );
+        tasks.abort_all();
     }
     match first_error {
         Some(why) => Err(why),

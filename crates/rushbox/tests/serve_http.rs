@@ -4,14 +4,17 @@
 //! rushbox says. Requests are signed here the way Slack signs them.
 
 mod common;
+mod serving;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serving::{PATIENCE, Running};
 
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -19,8 +22,6 @@ use sha2::Sha256;
 
 const SECRET: &str = "serve-test-signing-secret-0123456789";
 const BOT_TOKEN: &str = "xoxb-serve-test-token";
-/// How long anything rushbox does may take on a busy 2-core machine.
-const PATIENCE: Duration = Duration::from_secs(60);
 
 /// One Web API call rushbox made.
 #[derive(Debug, Clone)]
@@ -140,79 +141,40 @@ fn setup(dir: &Path, provider: &str, listen: &str) -> PathBuf {
 }
 
 fn serve_command(config: &Path, api: &FakeWebApi) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rushbox"));
+    let mut command = serving::serve_command(&["--config".as_ref(), config.as_ref()]);
     command
-        .args(["serve", "--config"])
-        .arg(config)
         .env("SLACK_API_URL", &api.url)
         .env("SLACK_BOT_TOKEN", BOT_TOKEN)
-        .env("SLACK_SIGNING_SECRET", SECRET)
-        .env_remove("SLACK_APP_TOKEN")
-        .env_remove("DISCORD_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .env("SLACK_SIGNING_SECRET", SECRET);
     command
 }
 
-/// `rushbox serve`, running, its standard error collected as it comes.
+/// `rushbox serve` on Slack over HTTP, running.
 struct Serve {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
+    process: Running,
     /// Where its webhook server listens, from its start-up line.
     address: SocketAddr,
 }
 
 impl Serve {
     fn start(config: &Path, api: &FakeWebApi) -> Serve {
-        let mut child = serve_command(config, api).spawn().unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut text = sink.lock().unwrap();
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
-        let mut serve = Serve {
-            child,
-            stderr,
-            address: ([127, 0, 0, 1], 0).into(),
-        };
-        let line = serve.wait_for_line("rushbox: Slack Events API at http://");
-        serve.address = line
+        let mut process = Running::spawn(&mut serve_command(config, api));
+        let line = process.wait_for_line("rushbox: Slack Events API at http://");
+        let address = line
             .split("http://")
             .nth(1)
             .and_then(|rest| rest.split("/slack/events").next())
             .and_then(|address| address.parse().ok())
             .unwrap_or_else(|| panic!("no address in {line:?}"));
-        serve
+        Serve { process, address }
     }
 
     fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.process.stderr()
     }
 
-    /// The first line of standard error containing `needle`, waiting for it.
     fn wait_for_line(&mut self, needle: &str) -> String {
-        let start = Instant::now();
-        loop {
-            let text = self.stderr();
-            if let Some(line) = text.lines().find(|l| l.contains(needle)) {
-                return line.to_owned();
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(100));
-                panic!(
-                    "rushbox serve ended ({status}) before {needle:?}:\n{}",
-                    self.stderr()
-                );
-            }
-            assert!(start.elapsed() < PATIENCE, "never saw {needle:?}:\n{text}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.process.wait_for_line(needle)
     }
 
     /// One HTTP/1.1 request to the webhook server: (status, body).
@@ -262,32 +224,8 @@ impl Serve {
     }
 
     /// SIGTERM, as a service manager stops it; the exit status.
-    fn terminate(mut self) -> ExitStatus {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                start.elapsed() < PATIENCE,
-                "rushbox serve did not stop on SIGTERM:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        // A failed test must not leave rushbox running.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn terminate(self) -> ExitStatus {
+        self.process.terminate_within(PATIENCE).0
     }
 }
 
@@ -412,8 +350,8 @@ fn an_operation_a_crash_cut_short_is_told_by_dm_at_the_next_start() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    first.child.kill().unwrap();
-    first.child.wait().unwrap();
+    first.process.child.kill().unwrap();
+    first.process.child.wait().unwrap();
 
     let mut second = Serve::start(&config, &api);
     second.wait_for_line("rushbox: for slack:T1:U1: rushbox restarted while operation #1");

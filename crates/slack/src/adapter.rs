@@ -10,9 +10,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rushbox_chat::{
-    Actor, Answer, Incoming, Notice, NoticeFeed, ProgressFeed, Reply, Robot, Tone,
-};
+use rushbox_chat::{Actor, Answer, Incoming, Notice, NoticeFeed, ProgressFeed, Reply, Robot, Tone};
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use tokio::time::Instant;
@@ -458,7 +456,13 @@ impl SlackBot {
         let thread = its_thread
             .clone()
             .unwrap_or_else(|| container.message_ts.clone());
-        let incoming = self.incoming(team, &user.id.0, &channel.0, command, Some(thread.0.clone()));
+        let incoming = self.incoming(
+            team,
+            &user.id.0,
+            &channel.0,
+            command,
+            Some(thread.0.clone()),
+        );
         let delivery = format!("slack:{click}");
         let Some((incoming, answer)) = self.decide(incoming, Some(&delivery)).await else {
             return;
@@ -478,8 +482,15 @@ impl SlackBot {
             return;
         }
         // An ephemeral message (a refusal's own buttons) can't be updated; it stays.
-        let update = (container.is_ephemeral != Some(true))
-            .then(|| chosen(&event, &channel, &container.message_ts, &user.id, &incoming.text));
+        let update = (container.is_ephemeral != Some(true)).then(|| {
+            chosen(
+                &event,
+                &channel,
+                &container.message_ts,
+                &user.id,
+                &incoming.text,
+            )
+        });
         tokio::spawn(async move {
             if let Some(update) = update
                 && let Err(error) = retrying!(bot, |s| s.chat_update(&update))
@@ -756,7 +767,9 @@ fn chosen(
         .unwrap_or(said);
     SlackApiChatUpdateRequest::new(
         channel.clone(),
-        SlackMessageContent::new().with_text(text).with_blocks(blocks),
+        SlackMessageContent::new()
+            .with_text(text)
+            .with_blocks(blocks),
         ts.clone(),
     )
 }

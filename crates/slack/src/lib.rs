@@ -17,13 +17,18 @@ pub mod socket_mode;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
+use rushbox_chat::backoff::{Backoff, short};
 use rushbox_chat::{NoticeFeed, Robot};
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
 pub use adapter::{BotIdentity, Log, SlackBot};
 pub use config::{SlackConfig, SlackMode, SlackTokens};
+
+/// How long each call that checks the connection at start may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What can stop the adapter, said so a person can fix it.
 #[derive(Debug)]
@@ -39,6 +44,9 @@ pub enum SlackError {
         variable: String,
         error: SlackClientError,
     },
+    /// Slack's Web API did not answer, or answered that it is in trouble
+    /// (5xx, rate limits): worth trying again.
+    Unreachable { url: String, error: String },
 }
 
 impl std::fmt::Display for SlackError {
@@ -57,6 +65,9 @@ impl std::fmt::Display for SlackError {
                 f,
                 "Slack refused the app-level token in `{variable}` ({error}); make one under Basic Information → App-Level Tokens with the `connections:write` scope"
             ),
+            SlackError::Unreachable { url, error } => {
+                write!(f, "can't reach Slack's Web API at {url}: {error}")
+            }
         }
     }
 }
@@ -90,18 +101,88 @@ pub async fn connect(config: &SlackConfig, robot: Robot) -> Result<Slack, SlackE
     connect_with(config, tokens, robot).await
 }
 
-/// Checks the bot token with `auth.test` and subscribes to the Robot's notices.
+/// [`connect_with`], tried again while Slack can't be reached
+/// ([`SlackError::Unreachable`]): each failure, and when the next attempt
+/// comes (5 s, doubling up to every 5 minutes), on standard error. `None`
+/// if `shutdown` resolves first. Slack's refusals (a wrong token) end it at once.
+pub async fn connect_retrying(
+    config: &SlackConfig,
+    tokens: SlackTokens,
+    robot: Robot,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Option<Slack>, SlackError> {
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut backoff = Backoff::new();
+    let mut failed = false;
+    loop {
+        let attempt = tokio::select! {
+            _ = shutdown.as_mut() => return Ok(None),
+            attempt = connect_with(config, tokens.clone(), robot.clone()) => attempt,
+        };
+        match attempt {
+            Err(error @ SlackError::Unreachable { .. }) => {
+                failed = true;
+                let wait = backoff.next_wait();
+                eprintln!("slack: {error}; {}", Backoff::schedule(wait));
+                tokio::select! {
+                    _ = shutdown.as_mut() => return Ok(None),
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+            Ok(slack) => {
+                if failed {
+                    eprintln!("slack: reached Slack's Web API at {}", config.api_url());
+                }
+                return Ok(Some(slack));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Checks the bot token with `auth.test` and, in Socket Mode, the app
+/// token with one `apps.connections.open` (slack-morphism would retry a
+/// refused one forever, saying so only through `tracing`), each within
+/// [`CONNECT_TIMEOUT`]; then subscribes to the Robot's notices.
 pub async fn connect_with(
     config: &SlackConfig,
     tokens: SlackTokens,
     robot: Robot,
 ) -> Result<Slack, SlackError> {
     let client = client(config.api_url())?;
+    let unreachable = |error: String| SlackError::Unreachable {
+        url: config.api_url().to_owned(),
+        error,
+    };
+    let no_answer = || unreachable(format!("no answer within {}", short(CONNECT_TIMEOUT)));
     let notices = robot.notices();
     let bot_token = SlackApiToken::new(SlackApiTokenValue(tokens.bot.clone()));
-    let bot = SlackBot::connect(client, bot_token, robot)
+    let bot = tokio::time::timeout(CONNECT_TIMEOUT, SlackBot::connect(client, bot_token, robot))
         .await
-        .map_err(SlackError::Api)?;
+        .map_err(|_| no_answer())?
+        .map_err(|error| match transient(&error) {
+            Some(why) => unreachable(why),
+            None => SlackError::Api(error),
+        })?;
+    if let (SlackMode::SocketMode, Some(app)) = (config.mode, &tokens.app) {
+        let app_token = SlackApiToken::new(SlackApiTokenValue(app.clone()));
+        let session = bot.client().open_session(&app_token);
+        let request = SlackApiAppsConnectionOpenRequest::new();
+        let check = session.apps_connections_open(&request);
+        match tokio::time::timeout(CONNECT_TIMEOUT, check).await {
+            Err(_) => return Err(no_answer()),
+            Ok(Err(error)) => {
+                return Err(match transient(&error) {
+                    Some(why) => unreachable(why),
+                    None => SlackError::AppToken {
+                        variable: config.app_token_env.clone(),
+                        error,
+                    },
+                });
+            }
+            Ok(Ok(_)) => {}
+        }
+    }
     Ok(Slack {
         bot: Arc::new(bot),
         tokens,
@@ -148,23 +229,8 @@ impl Slack {
         let groups = tokio::spawn(self.bot.clone().keep_groups_fresh());
         let result = match (self.config.mode, self.tokens.app) {
             (SlackMode::SocketMode, Some(app)) => {
+                // `connect_with` checked this token.
                 let app_token = SlackApiToken::new(SlackApiTokenValue(app));
-                // slack-morphism retries a refused app token forever and says
-                // so only through `tracing`: ask once, so a wrong one stops us.
-                let check = self
-                    .bot
-                    .client()
-                    .open_session(&app_token)
-                    .apps_connections_open(&SlackApiAppsConnectionOpenRequest::new())
-                    .await;
-                if let Err(error) = check {
-                    notices.abort();
-                    groups.abort();
-                    return Err(SlackError::AppToken {
-                        variable: self.config.app_token_env.clone(),
-                        error,
-                    });
-                }
                 socket_mode::listen(
                     self.bot,
                     app_token,
@@ -185,6 +251,52 @@ impl Slack {
         groups.abort();
         result
     }
+}
+
+/// Why `error` is worth trying again after (Slack not answering, or
+/// answering that it is in trouble), or `None` for Slack's refusals.
+fn transient(error: &SlackClientError) -> Option<String> {
+    match error {
+        SlackClientError::HttpProtocolError(protocol) => Some(match &protocol.cause {
+            Some(cause) => with_causes(cause.as_ref()),
+            None => error.to_string(),
+        }),
+        SlackClientError::HttpError(http)
+            if http.status_code.is_server_error() || http.status_code.as_u16() == 429 =>
+        {
+            Some(format!("HTTP {}", http.status_code))
+        }
+        SlackClientError::RateLimitError(_) => Some("rate limited".to_owned()),
+        SlackClientError::ApiError(api)
+            if matches!(
+                api.code.as_str(),
+                "internal_error"
+                    | "fatal_error"
+                    | "service_unavailable"
+                    | "request_timeout"
+                    | "ratelimited"
+            ) =>
+        {
+            Some(format!("Slack answered `{}`", api.code))
+        }
+        _ => None,
+    }
+}
+
+/// An error and its causes, each said once ("client error (Connect): tcp
+/// connect error: Connection refused (os error 111)").
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let said = inner.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 /// Connects with the tokens from the environment and runs until `shutdown`.

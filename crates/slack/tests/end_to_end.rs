@@ -805,10 +805,10 @@ async fn run_listens_on_two_connections_and_runs_each_event_once() {
     r.stop().await;
 }
 
-/// slack-morphism would retry a refused app token forever, silently; `run`
-/// asks once first, so a wrong token stops rushbox saying which variable.
+/// slack-morphism would retry a refused app token forever, silently;
+/// `connect_with` asks once first, so a wrong token stops rushbox saying which variable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_app_token_stops_run_naming_its_variable() {
+async fn a_refused_app_token_stops_rushbox_at_connect_naming_its_variable() {
     let fake = FakeSlack::start().await;
     fake.trouble(
         "apps.connections.open",
@@ -825,19 +825,53 @@ async fn a_refused_app_token_stops_run_naming_its_variable() {
         app: Some("xapp-wrong".to_owned()),
         signing_secret: None,
     };
-    let slack = rushbox_slack::connect_with(&config, tokens, robot)
-        .await
-        .unwrap();
-    let ended = tokio::time::timeout(Duration::from_secs(10), slack.run(std::future::pending()))
-        .await
-        .expect("run gives up at once");
-    let error = ended
-        .expect_err("a refused app token is an error")
-        .to_string();
+    let connected = tokio::time::timeout(
+        Duration::from_secs(10),
+        rushbox_slack::connect_retrying(&config, tokens, robot, std::future::pending()),
+    )
+    .await
+    .expect("a refusal is not tried again");
+    let Err(error) = connected else {
+        panic!("a refused app token is an error");
+    };
+    let error = error.to_string();
     assert!(error.contains("`SLACK_APP_TOKEN`"), "{error}");
     assert!(error.contains("invalid_auth"), "{error}");
     assert!(error.contains("connections:write"), "{error}");
     assert!(!error.contains("xapp-wrong"), "{error}");
+    assert_eq!(fake.calls("apps.connections.open").len(), 1);
+}
+
+/// Slack answering that it is in trouble is not a reason to give up: the
+/// next attempt comes 5 s later, and the one after that connects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slack_in_trouble_at_start_is_tried_again_until_it_answers() {
+    let fake = FakeSlack::start().await;
+    fake.trouble("auth.test", Trouble::Fails("internal_error".to_owned()));
+    let dir = tempfile::tempdir().unwrap();
+    let robot = robot(dir.path(), Arc::new(NoopProvider::new()));
+    let config = rushbox_slack::SlackConfig {
+        api_url: Some(fake.api_url.clone()),
+        ..Default::default()
+    };
+    let tokens = rushbox_slack::SlackTokens {
+        bot: "xoxb-test".to_owned(),
+        app: Some("xapp-test".to_owned()),
+        signing_secret: None,
+    };
+    let connecting = tokio::spawn(async move {
+        rushbox_slack::connect_retrying(&config, tokens, robot, std::future::pending())
+            .await
+            .map(|slack| slack.is_some())
+    });
+    fake.wait_call("auth.test", "").await;
+    fake.recover("auth.test");
+    let connected = tokio::time::timeout(Duration::from_secs(30), connecting)
+        .await
+        .expect("connected once Slack answers")
+        .unwrap();
+    assert!(matches!(connected, Ok(true)), "{connected:?}");
+    assert_eq!(fake.calls("auth.test").len(), 2);
     assert_eq!(fake.calls("apps.connections.open").len(), 1);
 }
 

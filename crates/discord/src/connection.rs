@@ -1,0 +1,353 @@
+//! Staying connected to Discord, and stopping on time. Serenity alone is
+//! no good at either while Discord is unreachable: its shard queuer retries
+//! a failed connection every 5 s, saying so only through `tracing`, waits
+//! forever on a gateway that accepts TCP and then says nothing, and
+//! `ShardManager::shutdown_all` does nothing while no shard runs, so
+//! `Client::start` never returns. So rushbox runs the loop itself:
+//!
+//! 1. ask the REST API where the gateway is, and open a WebSocket to it
+//!    (serenity's own `Shard::new`), each within [`CONNECT_TIMEOUT`];
+//! 2. start a serenity client on a runtime of its own and watch its shard:
+//!    not connected for [`NOT_CONNECTED_GRACE`] means the session is lost;
+//! 3. a lost session's runtime is shut down, which ends every task serenity
+//!    spawned (its queuer included, so it never connects a second session);
+//!    then [`Backoff`] says how long to wait (5 s, doubling up to 5 min),
+//!    and the log says so.
+//!
+//! Shutdown is bounded the same way: shards are asked to close for at most
+//! [`SHUTDOWN_GRACE`], then the session's runtime goes.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use serenity::all::{
+    ClientBuilder, ConnectionStage, EventHandler, GatewayError, Http, Shard, ShardId, ShardInfo,
+    ShardManager,
+};
+use tokio::sync::{Mutex, oneshot};
+use tokio::time::Instant;
+
+use rushbox_chat::backoff::{Backoff, short};
+
+use crate::adapter::{Error, intents};
+
+/// How long the REST lookup of the gateway, and opening the gateway, may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the shard may be not connected (handshake at start, a resume
+/// later) before rushbox gives the session up and starts again.
+pub const NOT_CONNECTED_GRACE: Duration = Duration::from_secs(10);
+/// How long shards get to close when rushbox stops.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// How often the shard's state is looked at.
+const WATCH_EVERY: Duration = Duration::from_millis(250);
+
+/// Why there is no session with Discord right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Down {
+    /// The REST API (which says where the gateway is) did not answer.
+    Api { base: String, error: String },
+    /// The gateway could not be opened.
+    Gateway { url: String, error: String },
+    /// The gateway opened but the shard was not connected in time.
+    Handshake { url: String },
+    /// A session that was connected lost its link and did not get it back.
+    Lost { url: String, why: String },
+}
+
+impl fmt::Display for Down {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Down::Api { base, error } => write!(f, "can't reach Discord's API at {base}: {error}"),
+            Down::Gateway { url, error } => write!(f, "can't reach the gateway at {url}: {error}"),
+            Down::Handshake { url } => write!(
+                f,
+                "the gateway at {url} opened but did not let the bot in within {}",
+                short(NOT_CONNECTED_GRACE)
+            ),
+            Down::Lost { url, why } => write!(f, "lost the gateway at {url}: {why}"),
+        }
+    }
+}
+
+/// An error and what caused it ("error sending request …: connection
+/// refused"): the outer message alone often hides the useful part.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let said = inner.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = inner.source();
+    }
+    text
+}
+
+fn no_answer() -> String {
+    format!("no answer within {}", short(CONNECT_TIMEOUT))
+}
+
+/// Where the gateway is, and that it opens: the same calls serenity makes.
+async fn probe(http: &Http, base: &str, token: &str) -> Result<String, Down> {
+    let url = match tokio::time::timeout(CONNECT_TIMEOUT, http.get_gateway()).await {
+        Ok(Ok(gateway)) => gateway.url,
+        Ok(Err(error)) => {
+            return Err(Down::Api {
+                base: base.to_owned(),
+                error: with_causes(&error),
+            });
+        }
+        Err(_) => {
+            return Err(Down::Api {
+                base: base.to_owned(),
+                error: no_answer(),
+            });
+        }
+    };
+    let shard = Shard::new(
+        Arc::new(Mutex::new(url.clone())),
+        token,
+        ShardInfo {
+            id: ShardId(0),
+            total: 1,
+        },
+        intents(),
+        None,
+    );
+    match tokio::time::timeout(CONNECT_TIMEOUT, shard).await {
+        // Dropped unused: the client opens its own.
+        Ok(Ok(_shard)) => Ok(url),
+        Ok(Err(error)) => Err(Down::Gateway {
+            url,
+            error: with_causes(&error),
+        }),
+        Err(_) => Err(Down::Gateway {
+            url,
+            error: no_answer(),
+        }),
+    }
+}
+
+/// Errors after which trying again cannot help: Discord refused the token or the intents.
+fn is_fatal(error: &serenity::Error) -> bool {
+    matches!(
+        error,
+        serenity::Error::Gateway(
+            GatewayError::InvalidAuthentication
+                | GatewayError::InvalidGatewayIntents
+                | GatewayError::DisallowedGatewayIntents
+        )
+    )
+}
+
+/// How a watched session ended.
+enum Watched {
+    Shutdown,
+    Fatal(serenity::Error),
+    Down(Down),
+}
+
+/// One serenity client on a runtime (and thread) of its own, so that giving
+/// it up ends everything serenity spawned for it.
+struct Session {
+    gateway: String,
+    manager: Arc<OnceLock<Arc<ShardManager>>>,
+    /// What `Client::start` returned (or why the client could not be built).
+    ended: oneshot::Receiver<Result<(), serenity::Error>>,
+    stop: Option<oneshot::Sender<()>>,
+    stopped: oneshot::Receiver<()>,
+}
+
+impl Session {
+    fn start<H: EventHandler + 'static>(
+        http: Http,
+        handler: H,
+        gateway: String,
+    ) -> std::io::Result<Session> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let manager = Arc::new(OnceLock::new());
+        let (ended_tx, ended) = oneshot::channel();
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let (stopped_tx, stopped) = oneshot::channel();
+        let slot = manager.clone();
+        let url = gateway.clone();
+        std::thread::Builder::new()
+            .name("discord-session".to_owned())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let run = async {
+                        let mut client = ClientBuilder::new_with_http(http, intents())
+                            .event_handler(handler)
+                            .await?;
+                        // The URL probed, not serenity's own lookup (which
+                        // falls back to discord.gg when the API is away).
+                        *client.ws_url.lock().await = url;
+                        let _ = slot.set(client.shard_manager.clone());
+                        client.start().await
+                    };
+                    tokio::select! {
+                        result = run => { let _ = ended_tx.send(result); }
+                        _ = stop_rx => {
+                            if let Some(manager) = slot.get() {
+                                let _ = tokio::time::timeout(SHUTDOWN_GRACE, manager.shutdown_all()).await;
+                            }
+                        }
+                    }
+                });
+                runtime.shutdown_timeout(Duration::from_millis(500));
+                let _ = stopped_tx.send(());
+            })?;
+        Ok(Session {
+            gateway,
+            manager,
+            ended,
+            stop: Some(stop),
+            stopped,
+        })
+    }
+
+    async fn connected(&self) -> bool {
+        match self.manager.get() {
+            Some(manager) => manager
+                .runners
+                .lock()
+                .await
+                .values()
+                .any(|runner| runner.stage == ConnectionStage::Connected),
+            None => false,
+        }
+    }
+
+    /// Until the session ends one way or another; `on_connect` runs once, when the shard first connects.
+    async fn watch<F: Future<Output = ()>>(
+        &mut self,
+        shutdown: &mut Pin<&mut F>,
+        mut on_connect: impl FnMut(&str),
+    ) -> Watched {
+        let mut every = tokio::time::interval(WATCH_EVERY);
+        let mut last_connected = Instant::now();
+        let mut was_connected = false;
+        loop {
+            tokio::select! {
+                _ = shutdown.as_mut() => return Watched::Shutdown,
+                ended = &mut self.ended => {
+                    return match ended {
+                        Ok(Err(error)) if is_fatal(&error) => Watched::Fatal(error),
+                        Ok(Err(error)) => Watched::Down(Down::Lost {
+                            url: self.gateway.clone(),
+                            why: error.to_string(),
+                        }),
+                        _ => Watched::Down(Down::Lost {
+                            url: self.gateway.clone(),
+                            why: "the client stopped".to_owned(),
+                        }),
+                    };
+                }
+                _ = every.tick() => {}
+            }
+            if self.connected().await {
+                if !was_connected {
+                    was_connected = true;
+                    on_connect(&self.gateway);
+                }
+                last_connected = Instant::now();
+            } else if last_connected.elapsed() >= NOT_CONNECTED_GRACE {
+                let url = self.gateway.clone();
+                return Watched::Down(if was_connected {
+                    Down::Lost {
+                        url,
+                        why: format!("not connected for {}", short(NOT_CONNECTED_GRACE)),
+                    }
+                } else {
+                    Down::Handshake { url }
+                });
+            }
+        }
+    }
+
+    /// Asks the shards to close, waits at most [`SHUTDOWN_GRACE`] (and a little
+    /// for the runtime), and ends the session whatever it is doing.
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(1), self.stopped).await;
+    }
+}
+
+/// Runs sessions until `shutdown`, waiting out [`Backoff`] between them and
+/// saying on standard error when Discord is down and when it is back.
+/// `rest` builds a REST client (one per session); `handler` a fresh event handler.
+pub(crate) async fn stay_connected<H: EventHandler + 'static>(
+    base: &str,
+    token: &str,
+    rest: impl Fn() -> Http,
+    handler: impl Fn() -> H,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut backoff = Backoff::new();
+    loop {
+        let http = rest();
+        let probed = tokio::select! {
+            _ = shutdown.as_mut() => return Ok(()),
+            probed = probe(&http, base, token) => probed,
+        };
+        let down = match probed {
+            Err(down) => down,
+            Ok(gateway) => {
+                let mut session = Session::start(rest(), handler(), gateway)
+                    .map_err(|e| Error::Runtime(e.to_string()))?;
+                let watched = session
+                    .watch(&mut shutdown, |url| {
+                        backoff.reset();
+                        eprintln!("discord: connected to the gateway at {url}");
+                    })
+                    .await;
+                session.stop().await;
+                match watched {
+                    Watched::Shutdown => return Ok(()),
+                    Watched::Fatal(error) => return Err(error.into()),
+                    Watched::Down(down) => down,
+                }
+            }
+        };
+        let wait = backoff.next_wait();
+        eprintln!("discord: {down}; {}", Backoff::schedule(wait));
+        tokio::select! {
+            _ = shutdown.as_mut() => return Ok(()),
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_way_of_being_down_names_where() {
+        let api = Down::Api {
+            base: "http://127.0.0.1:9".to_owned(),
+            error: "connection refused".to_owned(),
+        };
+        assert_eq!(
+            api.to_string(),
+            "can't reach Discord's API at http://127.0.0.1:9: connection refused"
+        );
+        let handshake = Down::Handshake {
+            url: "wss://gateway.discord.gg".to_owned(),
+        };
+        assert_eq!(
+            handshake.to_string(),
+            "the gateway at wss://gateway.discord.gg opened but did not let the bot in within 10s"
+        );
+    }
+}

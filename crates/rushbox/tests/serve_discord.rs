@@ -1,0 +1,133 @@
+//! `rushbox serve` with `[discord]` while Discord can't be reached: the real
+//! binary, a real git repository and store, and Discord's REST API (which
+//! says where the gateway is) on loopback or nowhere. rushbox must say that
+//! Discord is down and when it tries again, keep trying, and still stop
+//! within seconds on SIGTERM.
+
+// Only the repository is needed here, not the slow provider.
+#[allow(dead_code)]
+mod common;
+mod serving;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use serving::{PATIENCE, Running, refused_address, silent_server};
+
+/// Discord's REST API on loopback, saying the gateway is at `gateway`.
+struct FakeDiscordApi {
+    url: String,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl FakeDiscordApi {
+    fn start(gateway: &str) -> FakeDiscordApi {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let answer = json!({ "url": gateway });
+        let app = axum::Router::new().route(
+            "/api/v10/gateway",
+            axum::routing::get(move || async move { axum::Json(answer) }),
+        );
+        runtime.spawn(async move { axum::serve(listener, app).await });
+        FakeDiscordApi {
+            url,
+            _runtime: runtime,
+        }
+    }
+}
+
+/// A repository to deploy and a config for `rushbox serve` on Discord.
+fn setup(dir: &Path) -> PathBuf {
+    common::app_repo(dir);
+    let config = dir.join("rushbox.toml");
+    std::fs::write(
+        &config,
+        "store = \"state\"\n[provider]\nkind = \"noop\"\n[[apps]]\nname = \"shop\"\nrepo = \"app\"\n\
+         [roles]\nleads = [\"discord:1:lead:*\"]\ndevelopers = [\"discord:1:*\"]\n\
+         [discord]\nguild_id = 1\n",
+    )
+    .unwrap();
+    config
+}
+
+/// `rushbox serve` with Discord's REST API at `api`.
+fn serve(config: &Path, api: &str) -> Running {
+    let mut command = serving::serve_command(&["--config".as_ref(), config.as_ref()]);
+    command
+        .env("DISCORD_TOKEN", "serve-test-token")
+        .env("DISCORD_API_PROXY", api);
+    Running::spawn(&mut command)
+}
+
+#[test]
+fn while_discords_api_refuses_connections_serve_says_so_retries_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path());
+    let api = format!("http://{}", refused_address());
+    let mut serve = serve(&config, &api);
+
+    let first = serve.wait_for_line("discord: can't reach Discord's API at");
+    assert!(first.contains(&api), "{first}");
+    assert!(first.contains("refused"), "says why: {first}");
+    assert!(
+        first.ends_with("; retrying in 5s, then 10s, 20s … up to 5m"),
+        "{first}"
+    );
+    // The schedule is the real one: the next attempt fails in turn and says what comes next.
+    let second = serve.wait_for_line("retrying in 10s, then 20s, 40s … up to 5m");
+    assert!(second.contains(&api), "{second}");
+    assert!(!serve.stderr().contains("serve-test-token"));
+
+    serve.stops_cleanly_on_sigterm();
+}
+
+#[test]
+fn while_the_gateway_refuses_connections_serve_says_so_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path());
+    let gateway = format!("ws://{}", refused_address());
+    let api = FakeDiscordApi::start(&gateway);
+    let mut serve = serve(&config, &api.url);
+
+    let line = serve.wait_for_line("discord: can't reach the gateway at");
+    assert!(line.contains(&format!("at {gateway}: ")), "{line}");
+    assert!(line.contains("refused"), "says why: {line}");
+    assert!(
+        line.ends_with("; retrying in 5s, then 10s, 20s … up to 5m"),
+        "{line}"
+    );
+
+    serve.stops_cleanly_on_sigterm();
+}
+
+#[test]
+fn a_gateway_that_accepts_and_then_stalls_is_given_up_and_sigterm_still_stops_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup(dir.path());
+    let (address, accepts) = silent_server();
+    let gateway = format!("ws://{address}");
+    let api = FakeDiscordApi::start(&gateway);
+    let mut serve = serve(&config, &api.url);
+
+    accepts.recv_timeout(PATIENCE).expect("rushbox connects");
+    let line = serve.wait_for_line("discord: can't reach the gateway at");
+    assert_eq!(
+        line,
+        format!(
+            "discord: can't reach the gateway at {gateway}: no answer within 10s; \
+             retrying in 5s, then 10s, 20s … up to 5m"
+        )
+    );
+    // The next attempt stalls as well: SIGTERM arrives in the middle of it.
+    accepts.recv_timeout(PATIENCE).expect("rushbox tries again");
+
+    serve.stops_cleanly_on_sigterm();
+}

@@ -1,0 +1,149 @@
+//! What the `rushbox serve` tests share: the real binary as a child
+//! process, its standard error collected as it comes, waited on line by
+//! line, and stopped the way a service manager stops it; and the kinds of
+//! unreachable server a platform can be.
+
+// Each test binary uses the part it needs.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+/// How long anything rushbox does may take on a busy 2-core machine.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+/// Seconds are enough to stop, whatever the platforms do (rushbox allows
+/// them 5 s, then goes); this is the failure guard, not a wait.
+pub const STOPS_WITHIN: Duration = Duration::from_secs(10);
+
+/// A loopback address nothing listens on: connecting is refused.
+pub fn refused_address() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A server that accepts TCP connections and then says nothing; each
+/// accepted connection is reported on the channel and kept open.
+pub fn silent_server() -> (SocketAddr, mpsc::Receiver<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let (accepted, accepts) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held: Vec<TcpStream> = Vec::new();
+        for stream in listener.incoming().map_while(Result::ok) {
+            held.push(stream);
+            if accepted.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    (address, accepts)
+}
+
+/// `rushbox serve` with `args`, its standard output discarded and no input.
+pub fn serve_command(args: &[&std::ffi::OsStr]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rushbox"));
+    command
+        .arg("serve")
+        .args(args)
+        .env_remove("SLACK_APP_TOKEN")
+        .env_remove("SLACK_BOT_TOKEN")
+        .env_remove("SLACK_SIGNING_SECRET")
+        .env_remove("SLACK_API_URL")
+        .env_remove("DISCORD_TOKEN")
+        .env_remove("DISCORD_API_PROXY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// A running `rushbox serve`; killed when dropped, so a failed test leaves nothing behind.
+pub struct Running {
+    pub child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Running {
+    pub fn spawn(command: &mut Command) -> Running {
+        let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut text = sink.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        Running { child, stderr }
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// The first line of standard error containing `needle`, waiting for it.
+    pub fn wait_for_line(&mut self, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let text = self.stderr();
+            if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+                return line.to_owned();
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader thread catch up with what was said last.
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "rushbox serve ended ({status}) before {needle:?}:\n{}",
+                    self.stderr()
+                );
+            }
+            assert!(start.elapsed() < PATIENCE, "never saw {needle:?}:\n{text}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, as a service manager stops it: the exit status and how long
+    /// the exit took. Fails if rushbox is still running after `limit`.
+    pub fn terminate_within(mut self, limit: Duration) -> (ExitStatus, Duration) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, start.elapsed());
+            }
+            assert!(
+                start.elapsed() < limit,
+                "rushbox serve still running {limit:?} after SIGTERM:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Running {
+    /// SIGTERM: exit status 0, within [`STOPS_WITHIN`].
+    pub fn stops_cleanly_on_sigterm(self) {
+        let (status, took) = self.terminate_within(STOPS_WITHIN);
+        assert!(status.success(), "{status}");
+        assert!(took < STOPS_WITHIN, "{took:?}");
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
