@@ -90,13 +90,13 @@ impl Answer {
     }
 
     /// What a granted engine call says: its message and the work it started.
-    fn granted(tone: Tone, granted: rushbox_pipeline::Reply) -> Answer {
+    fn granted(tone: Tone, granted: rushbox_pipeline::Reply, dry_run: bool) -> Answer {
         Answer {
             reply: Reply::text(tone, granted.message),
             progress: granted
                 .operations
                 .into_iter()
-                .map(ProgressFeed::new)
+                .map(|handle| ProgressFeed::new(handle, dry_run))
                 .collect(),
         }
     }
@@ -114,6 +114,8 @@ pub struct ProgressFeed {
     pub env: EnvName,
     kind: OpKind,
     deploys: Option<Request>,
+    /// Nothing really runs (see [`Robot::dry_run`]).
+    dry_run: bool,
     started: Instant,
     steps: Vec<String>,
     events: UnboundedReceiver<Progress>,
@@ -121,13 +123,14 @@ pub struct ProgressFeed {
 }
 
 impl ProgressFeed {
-    fn new(handle: OperationHandle) -> ProgressFeed {
+    fn new(handle: OperationHandle, dry_run: bool) -> ProgressFeed {
         ProgressFeed {
             operation: handle.id,
             app: handle.app.to_string(),
             env: handle.env,
             kind: handle.kind,
             deploys: handle.deploys,
+            dry_run,
             started: Instant::now(),
             steps: Vec::new(),
             events: handle.events,
@@ -178,6 +181,20 @@ impl ProgressFeed {
                     ),
                     OpKind::Destroy => {
                         Reply::text(Tone::Success, format!("`{env}` is gone ({elapsed})."))
+                    }
+                    _ if self.dry_run => {
+                        let what = self
+                            .deploys
+                            .as_ref()
+                            .map(|d| format!(": {}", deployed(d)))
+                            .unwrap_or_default();
+                        let reply = Reply::text(
+                            Tone::Success,
+                            format!(
+                                "`{env}` is recorded (noop provider: nothing was started; set `[provider] kind = \"local\"` to run it){what}."
+                            ),
+                        );
+                        next_steps(reply, env)
                     }
                     _ => {
                         let text = match &self.deploys {
@@ -299,6 +316,8 @@ pub struct Robot {
     engine: Engine,
     grammar: std::sync::Arc<Grammar>,
     logs: Option<LogSource>,
+    /// The provider only records what it would do: no env runs anywhere.
+    dry_run: bool,
 }
 
 /// Where `logs <env>` reads an env's own output (the local provider keeps
@@ -320,12 +339,21 @@ impl Robot {
             engine,
             grammar: std::sync::Arc::new(grammar),
             logs: None,
+            dry_run: false,
         }
     }
 
     /// Reads `logs <env>` from the envs' own output.
     pub fn with_logs(mut self, logs: LogSource) -> Robot {
         self.logs = Some(logs);
+        self
+    }
+
+    /// For a provider that only records what it would do (`[provider]
+    /// kind = "noop"`): finished work says nothing was started, and no
+    /// address is offered, since nothing listens there.
+    pub fn dry_run(mut self) -> Robot {
+        self.dry_run = true;
         self
     }
 
@@ -373,7 +401,7 @@ impl Robot {
     /// whose notices go to the people concerned.
     pub fn tick(&self) -> Answer {
         match self.engine.tick(self.engine.now()) {
-            Ok(granted) => Answer::granted(Tone::Info, granted),
+            Ok(granted) => Answer::granted(Tone::Info, granted, self.dry_run),
             Err(error) => Answer::reply(refused(&error)),
         }
     }
@@ -469,7 +497,7 @@ impl Robot {
             read_only => return Answer::reply(self.answer_question(actor, read_only)),
         };
         let mut answer = match result {
-            Ok(granted) => Answer::granted(Tone::Success, granted),
+            Ok(granted) => Answer::granted(Tone::Success, granted, self.dry_run),
             Err(error) => Answer::reply(refused(&error)),
         };
         if let Some(caveat) = caveat {
@@ -483,9 +511,20 @@ impl Robot {
         let engine = &self.engine;
         let now = engine.now();
         match command {
-            Command::ListEnvs { app, stage } => env_table(&engine.list_envs(app.as_ref(), stage)),
+            Command::ListEnvs { app, stage } => {
+                let mut views = engine.list_envs(app.as_ref(), stage);
+                if self.dry_run {
+                    views.iter_mut().for_each(|v| v.address = None);
+                }
+                env_table(&views)
+            }
             Command::EnvStatus { env } => match engine.status(env.app.as_ref(), &env.env) {
-                Ok(status) => status_card(&status),
+                Ok(mut status) => {
+                    if self.dry_run {
+                        status.view.address = None;
+                    }
+                    status_card(&status)
+                }
                 Err(error) => refused(&error),
             },
             Command::LockStatus { env } => match engine.queue_status(env.app.as_ref(), &env.env) {

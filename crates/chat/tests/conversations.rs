@@ -492,3 +492,45 @@ fn progress_names_what_is_deployed_and_hides_the_address_line() {
         last.summary()
     );
 }
+
+/// With the noop provider nothing runs, so nothing is offered to open: the
+/// Robot says the env is only recorded, and how to make it real.
+#[test]
+fn a_dry_run_says_nothing_was_started_and_offers_no_address() {
+    let w = World::new();
+    let w = World {
+        robot: w.robot.clone().dry_run(),
+        ..w
+    };
+    let a = w.say("alice", "deploy branch main to dev");
+    assert_eq!(a.tone, Tone::Success, "{}", a.text);
+    let last = a.versions[0].last().unwrap();
+    assert_eq!(
+        last.summary(),
+        "`dev-main` is recorded (noop provider: nothing was started; set `[provider] kind = \"local\"` to run it): branch main (1111111111, release r1)."
+    );
+    let links = |reply: &rushbox_chat::Reply| {
+        reply
+            .blocks
+            .iter()
+            .filter(|b| matches!(b, rushbox_chat::Block::Link { .. }))
+            .count()
+    };
+    assert_eq!(links(last), 0, "{last}");
+    assert!(!a.finals[0].contains("Open"), "{}", a.finals[0]);
+    has(&a.finals[0], "`deploy dev-main to staging`");
+    for question in ["status dev-main", "envs"] {
+        let answer = w.robot.handle(&Incoming {
+            actor: Actor::new("shell", "alice", "alice"),
+            channel: "tty".to_owned(),
+            text: question.to_owned(),
+            reply_to: None,
+        });
+        assert_eq!(links(&answer.reply), 0, "{}", answer.reply);
+        assert!(
+            !answer.reply.to_string().contains("localhost"),
+            "{question}: {}",
+            answer.reply
+        );
+    }
+}
