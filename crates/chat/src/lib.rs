@@ -6,5 +6,5 @@
 mod model;
 mod robot;
 
-pub use model::{Actor, Block, Button, Incoming, Reply, Tone};
+pub use model::{Actor, Block, Button, Incoming, PLAIN_WIDTH, Record, Reply, Table, Tone};
 pub use robot::{Answer, LogSource, Notice, NoticeFeed, ProgressFeed, Robot, who};

@@ -56,6 +56,10 @@ impl World {
             ("main", "1111111111111111111111111111111111111111"),
             ("foo", "f00f00f00f00f00f00f00f00f00f00f00f00f00f"),
             ("bar", "baabaabaabaabaabaabaabaabaabaabaabaabaab"),
+            (
+                "feature/login-redesign",
+                "10c1210c1210c1210c1210c1210c1210c1210c12",
+            ),
         ]);
         let clock = Arc::new(ManualClock::new(1_800_000_000));
         let engine = Engine::open_with_clock(
@@ -200,9 +204,12 @@ fn two_developers_and_a_lead_share_staging() {
 
     let history = w.say("alice", "history prod");
     let lines: Vec<&str> = history.text.lines().collect();
-    has(lines[2], "operation 4 succeeded");
-    has(lines[3], "@lena");
-    has(lines[4], "refused: only a lead may promote to prod");
+    has(lines[1], "@rushbox: operation 4 succeeded");
+    has(lines[3], "@lena: promote staging to prod");
+    has(
+        &words(&history.text),
+        "@bob: promote staging to prod refused: only a lead may promote to prod",
+    );
 }
 
 #[test]
@@ -533,4 +540,108 @@ fn a_dry_run_says_nothing_was_started_and_offers_no_address() {
             answer.reply
         );
     }
+}
+
+/// Every line of `text` fits `width` columns (an emoji takes two).
+fn fits(text: &str, width: usize) {
+    use unicode_width::UnicodeWidthStr;
+    for line in text.lines() {
+        assert!(line.width() <= width, "{} columns: {line:?} in:\n{text}", line.width());
+    }
+}
+
+/// Words as a person reads them, whatever the line breaks.
+fn words(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A morning's envs: prod and staging on main since early (staging locked
+/// by bob, alice waiting) and alice's feature env, half an hour old.
+fn a_busy_morning() -> World {
+    let w = World::new();
+    w.say("lena", "deploy main to staging");
+    w.say("lena", "promote staging to prod");
+    w.clock.advance(3 * 3600);
+    w.say("alice", "deploy branch feature/login-redesign to dev");
+    w.clock.advance(1800);
+    w.say("bob", "lock staging for QA on the checkout flow");
+    w.say("alice", "queue me for staging");
+    w.clock.advance(300);
+    w
+}
+
+/// `which environments are running` reads in an 80-column terminal (and
+/// piped output, laid out for 80): one record per env, no line wider, every
+/// fact of the wide table still there; `--json` has the whole table.
+#[test]
+fn the_env_list_fits_80_columns_with_every_fact() {
+    let w = a_busy_morning();
+    let envs = w.say("alice", "which environments are running");
+    fits(&envs.text, 80);
+    let shown = words(&envs.text);
+    let views = w.robot.engine().list_envs(None, None);
+    assert_eq!(views.len(), 3);
+    for v in &views {
+        let mut facts = vec![
+            v.env.to_string(),
+            format!("app {}", v.app),
+            format!("branch {}", v.branch.as_ref().unwrap()),
+            format!("commit {}", &v.commit.as_ref().unwrap()[..10]),
+            v.state.to_string(),
+            v.address.clone().unwrap(),
+        ];
+        facts.extend(v.owner.as_ref().map(|o| o.to_string().replace("shell:", "@")));
+        for fact in facts {
+            has(&shown, &fact);
+        }
+    }
+    for fact in [
+        "dev-feature-login-redesign running · @alice",
+        "staging running · 🔒 @bob · 1 waiting",
+        "created 3h 35m ago · last activity 3h 35m ago",
+        "created 35m ago · last activity 35m ago",
+        "expires in 2d 23h · sleeps in 1h 25m",
+    ] {
+        has(&shown, fact);
+    }
+    // A wide terminal gets the table, every column of it.
+    let answer = w.robot.handle(&Incoming {
+        actor: Actor::new("shell", "alice", "alice"),
+        channel: "tty".to_owned(),
+        text: "envs".to_owned(),
+        reply_to: None,
+    });
+    let wide = answer.reply.plain(250);
+    has(&wide, "env                         app  branch");
+    has(&wide, "  lock / queue  ");
+    has(&wide, "expires in 2d 23h, sleeps in 1h 25m");
+    let json = serde_json::to_value(&answer.reply).unwrap();
+    assert_eq!(json["blocks"][1]["kind"], "table");
+    assert_eq!(json["blocks"][1]["columns"].as_array().unwrap().len(), 11);
+    assert_eq!(json["blocks"][1]["rows"].as_array().unwrap().len(), 3);
+}
+
+/// `history` reads in 80 columns too: when, who asked what, and what came
+/// of it, long outcomes wrapped between words.
+#[test]
+fn history_fits_80_columns_with_every_entry() {
+    let w = a_busy_morning();
+    w.say("alice", "deploy dev-feature-login-redesign to staging");
+    let history = w.say("alice", "history");
+    fits(&history.text, 80);
+    let shown = words(&history.text);
+    let entries = w.robot.engine().history(None, None, 20).unwrap();
+    assert!(entries.len() >= 8, "{entries:?}");
+    for e in &entries {
+        let who = e.actor.to_string().replace("shell:", "@");
+        has(&shown, &format!("{who}: {}", e.call));
+        if let rushbox_pipeline::model::AuditOutcome::Done { message } = &e.outcome {
+            has(&shown, &words(&message.replace("shell:", "@")));
+        }
+    }
+    has(&shown, "5m ago @bob: lock staging for QA on the checkout flow");
+    has(
+        &shown,
+        "refused: staging is locked by @bob for \"QA on the checkout flow\"",
+    );
 }
