@@ -384,7 +384,11 @@ mod tests {
         // 🔒 takes two columns.
         assert_eq!(wrap("🔒 @bob", "", 5), ["🔒", "@bob"]);
         for width in 1..30 {
-            for line in wrap("staging is locked by @bob for \"QA\" → `queue me for staging`", "    ", width) {
+            for line in wrap(
+                "staging is locked by @bob for \"QA\" → `queue me for staging`",
+                "    ",
+                width,
+            ) {
                 assert!(line.width() <= width.max(5), "{width}: {line:?}");
             }
         }

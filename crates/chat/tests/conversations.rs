@@ -62,14 +62,9 @@ impl World {
             ),
         ]);
         let clock = Arc::new(ManualClock::new(1_800_000_000));
-        let engine = Engine::open_with_clock(
-            config,
-            dir.path(),
-            provider,
-            Arc::new(refs),
-            clock.clone(),
-        )
-        .unwrap();
+        let engine =
+            Engine::open_with_clock(config, dir.path(), provider, Arc::new(refs), clock.clone())
+                .unwrap();
         let robot = Robot::new(engine);
         let notices = std::sync::Mutex::new(robot.notices());
         World {
@@ -348,7 +343,9 @@ fn a_message_delivered_twice_is_answered_once() {
 /// ways on as buttons: the command that tries again, and `unlock staging`.
 #[test]
 fn a_deploy_a_crash_cut_short_offers_to_retry_or_let_the_lock_go() {
-    use rushbox_pipeline::model::{Effect, Env, EnvKey, EnvState, Lock, OpKind, OpState, Operation};
+    use rushbox_pipeline::model::{
+        Effect, Env, EnvKey, EnvState, Lock, OpKind, OpState, Operation,
+    };
     let dir = tempfile::tempdir().unwrap();
     let now = 1_800_000_000;
     let alice = rushbox_pipeline::Actor::parse("shell:alice").unwrap();
@@ -431,8 +428,14 @@ fn the_owner_hears_when_their_env_sleeps_for_idleness_and_wakes_for_a_visit() {
     let told = w.told();
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(told[0].0, "shell:alice");
-    has(&told[0].1, "`dev-foo` was idle for 2h, so it is being suspended");
-    has(&told[0].1, "the next visit or `wake dev-foo` starts it again");
+    has(
+        &told[0].1,
+        "`dev-foo` was idle for 2h, so it is being suspended",
+    );
+    has(
+        &told[0].1,
+        "the next visit or `wake dev-foo` starts it again",
+    );
 
     // Someone opens its address: the router wakes it.
     let env = rushbox_command::EnvName::from_user("dev-foo").unwrap();
@@ -472,11 +475,16 @@ fn progress_names_what_is_deployed_and_hides_the_address_line() {
     let versions = &a.versions[0];
     for version in versions {
         let text = version.to_string();
-        assert!(!text.contains("RUSHBOX_ADDRESS"), "shown as a step:\n{text}");
+        assert!(
+            !text.contains("RUSHBOX_ADDRESS"),
+            "shown as a step:\n{text}"
+        );
         has(&text, "branch foo (f00f00f00f, release r1)");
     }
     assert!(
-        versions.iter().any(|v| v.to_string().contains("deploying foo")),
+        versions
+            .iter()
+            .any(|v| v.to_string().contains("deploying foo")),
         "the script's own lines are steps: {versions:#?}"
     );
     let last = versions.last().unwrap();
@@ -487,7 +495,10 @@ fn progress_names_what_is_deployed_and_hides_the_address_line() {
         "{}",
         last.summary()
     );
-    has(&last.to_string(), "Open dev-foo: http://dev-foo.example.test");
+    has(
+        &last.to_string(),
+        "Open dev-foo: http://dev-foo.example.test",
+    );
 
     // Promoted on, the same build names the same branch.
     let a = w.say("alice", "deploy dev-foo to staging");
@@ -546,7 +557,11 @@ fn a_dry_run_says_nothing_was_started_and_offers_no_address() {
 fn fits(text: &str, width: usize) {
     use unicode_width::UnicodeWidthStr;
     for line in text.lines() {
-        assert!(line.width() <= width, "{} columns: {line:?} in:\n{text}", line.width());
+        assert!(
+            line.width() <= width,
+            "{} columns: {line:?} in:\n{text}",
+            line.width()
+        );
     }
 }
 
@@ -590,7 +605,11 @@ fn the_env_list_fits_80_columns_with_every_fact() {
             v.state.to_string(),
             v.address.clone().unwrap(),
         ];
-        facts.extend(v.owner.as_ref().map(|o| o.to_string().replace("shell:", "@")));
+        facts.extend(
+            v.owner
+                .as_ref()
+                .map(|o| o.to_string().replace("shell:", "@")),
+        );
         for fact in facts {
             has(&shown, &fact);
         }
@@ -639,7 +658,10 @@ fn history_fits_80_columns_with_every_entry() {
             has(&shown, &words(&message.replace("shell:", "@")));
         }
     }
-    has(&shown, "5m ago @bob: lock staging for QA on the checkout flow");
+    has(
+        &shown,
+        "5m ago @bob: lock staging for QA on the checkout flow",
+    );
     has(
         &shown,
         "refused: staging is locked by @bob for \"QA on the checkout flow\"",

@@ -335,7 +335,11 @@ fn the_robots_env_list_is_one_short_field_per_env() {
         }
         answer.reply
     };
-    let (lena, alice, bob) = ("111111111111111111", "222222222222222222", "333333333333333333");
+    let (lena, alice, bob) = (
+        "111111111111111111",
+        "222222222222222222",
+        "333333333333333333",
+    );
     say(lena, "deploy main to staging");
     say(lena, "promote staging to prod");
     clock.advance(3 * 3600);

@@ -104,8 +104,14 @@ fn a_morning_on_the_pipeline() {
     );
     let t = text(&out);
     has(&t, "Deploying foo (");
-    has(&t, "`dev-foo` is recorded (noop provider: nothing was started");
-    assert!(!t.contains("Open dev-foo"), "noop runs nothing to open:\n{t}");
+    has(
+        &t,
+        "`dev-foo` is recorded (noop provider: nothing was started",
+    );
+    assert!(
+        !t.contains("Open dev-foo"),
+        "noop runs nothing to open:\n{t}"
+    );
     has(&t, "`staging` is recorded");
     has(&t, "staging is locked by @alice");
     has(&t, "You are #1 in the staging queue");

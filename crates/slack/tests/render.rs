@@ -83,15 +83,14 @@ fn env_table() {
     for name in &devs {
         rows.push(vec![name, "web", "f", "@U0G9QF9C6", "suspended", "–", "–"]);
     }
-    let reply =
-        Reply::text(Tone::Info, format!("{} environment(s):", rows.len())).with(Block::Table(
-            Table::new(
-                columns.iter().map(|c| (*c).to_owned()).collect(),
-                rows.iter()
-                    .map(|r| r.iter().map(|c| (*c).to_owned()).collect())
-                    .collect(),
-            ),
-        ));
+    let reply = Reply::text(Tone::Info, format!("{} environment(s):", rows.len())).with(
+        Block::Table(Table::new(
+            columns.iter().map(|c| (*c).to_owned()).collect(),
+            rows.iter()
+                .map(|r| r.iter().map(|c| (*c).to_owned()).collect())
+                .collect(),
+        )),
+    );
     snapshot("env_table", &reply);
 }
 
