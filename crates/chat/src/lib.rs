@@ -7,5 +7,5 @@ pub mod backoff;
 mod model;
 mod robot;
 
-pub use model::{Actor, Block, Button, Incoming, Reply, Tone};
+pub use model::{Actor, Block, Button, Incoming, PLAIN_WIDTH, Record, Reply, Table, Tone};
 pub use robot::{Answer, LogSource, Notice, NoticeFeed, ProgressFeed, Robot, who};

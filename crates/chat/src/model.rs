@@ -6,6 +6,11 @@ use std::fmt;
 
 use rushbox_pipeline::Actor as ActorId;
 use serde::Serialize;
+use unicode_width::UnicodeWidthStr;
+
+/// The width plain text is laid out for when none is given: an 80-column
+/// terminal, and output piped to a file or another program.
+pub const PLAIN_WIDTH: usize = 80;
 
 /// A person in a chat: the platform (`shell`, `slack:T024BE7LD`,
 /// `discord:81384788765712384`), their id there and the name to show.
@@ -73,15 +78,79 @@ pub enum Block {
     Text { text: String },
     /// Label/value pairs (a status card).
     Fields { fields: Vec<(String, String)> },
-    /// Rows under column headings (the env list).
-    Table {
-        columns: Vec<String>,
-        rows: Vec<Vec<String>>,
-    },
+    /// Rows under column headings (the env list), and each row as a record
+    /// for narrow screens.
+    Table(Table),
     /// A bulleted list (the blockers of a refusal, each with its fix).
     List { items: Vec<String> },
     /// An address to open.
     Link { label: String, url: String },
+}
+
+/// Rows under column headings, and the same rows as [`Record`]s: a wide
+/// screen shows the table, a narrow one (a phone, an 80-column terminal)
+/// one record per row. Both carry every fact; the JSON output has both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Table {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    /// One per row, in the same order.
+    pub records: Vec<Record>,
+}
+
+/// One row for a narrow screen: a title, then short lines, the key facts
+/// first. The first line is the headline, shown beside the title where
+/// there is room (`dev-foo  running · @alice`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Record {
+    pub title: String,
+    pub lines: Vec<String>,
+}
+
+impl Table {
+    /// A table whose records are made from its columns: the first cell is
+    /// the title, every other filled cell a `column: value` line.
+    ///
+    /// ```
+    /// use rushbox_chat::Table;
+    /// let cells = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    /// let table = Table::new(cells(&["env", "state", "owner"]), vec![cells(&["prod", "running", "–"])]);
+    /// assert_eq!(table.records[0].title, "prod");
+    /// assert_eq!(table.records[0].lines, ["state: running"]);
+    /// ```
+    pub fn new(columns: Vec<String>, rows: Vec<Vec<String>>) -> Table {
+        let records = rows
+            .iter()
+            .map(|row| Record {
+                title: row.first().cloned().unwrap_or_default(),
+                lines: columns
+                    .iter()
+                    .zip(row)
+                    .skip(1)
+                    .filter(|(_, cell)| !cell.is_empty() && cell.as_str() != "–")
+                    .map(|(column, cell)| format!("{column}: {cell}"))
+                    .collect(),
+            })
+            .collect();
+        Table {
+            columns,
+            rows,
+            records,
+        }
+    }
+
+    /// A table from rows, each with the record a narrow screen shows for it.
+    pub fn with_records(
+        columns: Vec<String>,
+        rows: impl IntoIterator<Item = (Vec<String>, Record)>,
+    ) -> Table {
+        let (rows, records) = rows.into_iter().unzip();
+        Table {
+            columns,
+            rows,
+            records,
+        }
+    }
 }
 
 /// A button: clicking it runs `command` as the person who clicked, checked
@@ -154,32 +223,37 @@ impl Reply {
     }
 }
 
-impl fmt::Display for Reply {
-    /// Plain text, as the shell prints it: tables aligned, buttons as the commands they run.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
+impl Reply {
+    /// Plain text laid out for `width` columns, as the shell prints it:
+    /// tables aligned when they fit, else one record per row (lines wrapped
+    /// at words to the width); buttons as the commands they run.
+    pub fn plain(&self, width: usize) -> String {
+        let mut parts: Vec<String> = Vec::new();
         for block in &self.blocks {
-            if !first {
-                writeln!(f)?;
-            }
-            first = false;
-            match block {
-                Block::Text { text } => write!(f, "{text}")?,
+            parts.push(match block {
+                Block::Text { text } => text.clone(),
                 Block::Fields { fields } => {
-                    let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+                    let width = fields.iter().map(|(k, _)| k.width()).max().unwrap_or(0);
                     let lines: Vec<String> = fields
                         .iter()
-                        .map(|(k, v)| format!("  {k:<width$}  {v}"))
+                        .map(|(k, v)| format!("  {k}{}  {v}", pad(k, width)))
                         .collect();
-                    write!(f, "{}", lines.join("\n"))?;
+                    lines.join("\n")
                 }
-                Block::Table { columns, rows } => write!(f, "{}", aligned(columns, rows))?,
+                Block::Table(table) => {
+                    let aligned = aligned(&table.columns, &table.rows);
+                    if aligned.lines().all(|line| line.width() <= width) {
+                        aligned
+                    } else {
+                        records(&table.records, width)
+                    }
+                }
                 Block::List { items } => {
                     let lines: Vec<String> = items.iter().map(|i| format!("  • {i}")).collect();
-                    write!(f, "{}", lines.join("\n"))?;
+                    lines.join("\n")
                 }
-                Block::Link { label, url } => write!(f, "{label}: {url}")?,
-            }
+                Block::Link { label, url } => format!("{label}: {url}"),
+            });
         }
         if !self.buttons.is_empty() {
             let commands: Vec<String> = self
@@ -187,21 +261,30 @@ impl fmt::Display for Reply {
                 .iter()
                 .map(|b| format!("`{}`", b.command))
                 .collect();
-            if !first {
-                writeln!(f)?;
-            }
-            write!(f, "Next: {}", commands.join(" · "))?;
+            parts.push(format!("Next: {}", commands.join(" · ")));
         }
-        Ok(())
+        parts.join("\n")
     }
 }
 
+impl fmt::Display for Reply {
+    /// [`Reply::plain`] for [`PLAIN_WIDTH`] columns.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.plain(PLAIN_WIDTH))
+    }
+}
+
+/// Spaces that take `text` to `width` columns.
+fn pad(text: &str, width: usize) -> String {
+    " ".repeat(width.saturating_sub(text.width()))
+}
+
 fn aligned(columns: &[String], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
+    let mut widths: Vec<usize> = columns.iter().map(|c| c.width()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
             if let Some(w) = widths.get_mut(i) {
-                *w = (*w).max(cell.chars().count());
+                *w = (*w).max(cell.width());
             }
         }
     }
@@ -209,11 +292,105 @@ fn aligned(columns: &[String], rows: &[Vec<String>]) -> String {
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
-            .map(|(c, w)| format!("{c}{}", " ".repeat(w.saturating_sub(c.chars().count()))))
+            .map(|(c, w)| format!("{c}{}", pad(c, *w)))
             .collect();
         format!("  {}", padded.join("  ").trim_end())
     };
     let mut out = vec![line(columns)];
     out.extend(rows.iter().map(|r| line(r)));
     out.join("\n")
+}
+
+/// Indent of a record's title, and of its other lines.
+const TITLE_INDENT: &str = "  ";
+const LINE_INDENT: &str = "    ";
+
+/// One record per row: the title with its headline beside it when both
+/// fit, then the other lines indented, each wrapped to `width`.
+fn records(records: &[Record], width: usize) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for record in records {
+        let mut lines = record.lines.iter();
+        let title = format!("{TITLE_INDENT}{}", record.title);
+        match record.lines.first() {
+            Some(headline) if title.width() + 2 + headline.width() <= width => {
+                out.push(format!("{title}  {headline}"));
+                lines.next();
+            }
+            _ => out.extend(wrap(&record.title, TITLE_INDENT, width)),
+        }
+        for line in lines {
+            out.extend(wrap(line, LINE_INDENT, width));
+        }
+    }
+    out.join("\n")
+}
+
+/// `text` in lines of at most `width` columns, each starting with `indent`,
+/// broken between words; a word too long for a line of its own is cut.
+fn wrap(text: &str, indent: &str, width: usize) -> Vec<String> {
+    let room = width.saturating_sub(indent.width()).max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let needed = if line.is_empty() { 0 } else { line.width() + 1 };
+        if needed + word.width() <= room {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+            continue;
+        }
+        if !line.is_empty() {
+            lines.push(std::mem::take(&mut line));
+        }
+        let mut rest = word;
+        while rest.width() > room {
+            let cut = cut_at_width(rest, room);
+            lines.push(rest[..cut].to_owned());
+            rest = &rest[cut..];
+        }
+        line.push_str(rest);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines.into_iter().map(|l| format!("{indent}{l}")).collect()
+}
+
+/// The longest prefix of `text` (in bytes, at a character boundary) at most
+/// `width` columns wide; at least one character, so wrapping always moves on.
+fn cut_at_width(text: &str, width: usize) -> usize {
+    let mut used = 0;
+    for (i, c) in text.char_indices() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > width && i > 0 {
+            return i;
+        }
+        used += w;
+    }
+    text.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapping_breaks_between_words_and_cuts_only_words_too_long() {
+        assert_eq!(wrap("a bb ccc", "  ", 8), ["  a bb", "  ccc"]);
+        assert_eq!(wrap("", "  ", 8), ["  "]);
+        assert_eq!(wrap("abcdefghij", "", 4), ["abcd", "efgh", "ij"]);
+        // 🔒 takes two columns.
+        assert_eq!(wrap("🔒 @bob", "", 5), ["🔒", "@bob"]);
+        for width in 1..30 {
+            for line in wrap(
+                "staging is locked by @bob for \"QA\" → `queue me for staging`",
+                "    ",
+                width,
+            ) {
+                assert!(line.width() <= width.max(5), "{width}: {line:?}");
+            }
+        }
+    }
 }

@@ -13,7 +13,7 @@ use rushbox_pipeline::{Actor as ActorId, Engine, EngineError, OperationHandle, P
 use tokio::sync::broadcast;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::model::{Actor, Block, Button, Incoming, Reply, Tone};
+use crate::model::{Actor, Block, Button, Incoming, Record, Reply, Table, Tone};
 
 /// How many audit entries `history` shows.
 const HISTORY_LINES: usize = 20;
@@ -90,13 +90,13 @@ impl Answer {
     }
 
     /// What a granted engine call says: its message and the work it started.
-    fn granted(tone: Tone, granted: rushbox_pipeline::Reply) -> Answer {
+    fn granted(tone: Tone, granted: rushbox_pipeline::Reply, dry_run: bool) -> Answer {
         Answer {
             reply: Reply::text(tone, granted.message),
             progress: granted
                 .operations
                 .into_iter()
-                .map(ProgressFeed::new)
+                .map(|handle| ProgressFeed::new(handle, dry_run))
                 .collect(),
         }
     }
@@ -114,6 +114,8 @@ pub struct ProgressFeed {
     pub env: EnvName,
     kind: OpKind,
     deploys: Option<Request>,
+    /// Nothing really runs (see [`Robot::dry_run`]).
+    dry_run: bool,
     started: Instant,
     steps: Vec<String>,
     events: UnboundedReceiver<Progress>,
@@ -121,13 +123,14 @@ pub struct ProgressFeed {
 }
 
 impl ProgressFeed {
-    fn new(handle: OperationHandle) -> ProgressFeed {
+    fn new(handle: OperationHandle, dry_run: bool) -> ProgressFeed {
         ProgressFeed {
             operation: handle.id,
             app: handle.app.to_string(),
             env: handle.env,
             kind: handle.kind,
             deploys: handle.deploys,
+            dry_run,
             started: Instant::now(),
             steps: Vec::new(),
             events: handle.events,
@@ -178,6 +181,20 @@ impl ProgressFeed {
                     ),
                     OpKind::Destroy => {
                         Reply::text(Tone::Success, format!("`{env}` is gone ({elapsed})."))
+                    }
+                    _ if self.dry_run => {
+                        let what = self
+                            .deploys
+                            .as_ref()
+                            .map(|d| format!(": {}", deployed(d)))
+                            .unwrap_or_default();
+                        let reply = Reply::text(
+                            Tone::Success,
+                            format!(
+                                "`{env}` is recorded (noop provider: nothing was started; set `[provider] kind = \"local\"` to run it){what}."
+                            ),
+                        );
+                        next_steps(reply, env)
                     }
                     _ => {
                         let text = match &self.deploys {
@@ -249,7 +266,7 @@ impl ProgressFeed {
         let mut reply = Reply::text(
             Tone::Progress,
             format!(
-                "Working on `{env}`{what} (operation #{}, {elapsed} so far)…",
+                "Working on `{env}` (operation #{}, {elapsed} so far){what}…",
                 self.operation
             ),
         );
@@ -299,6 +316,8 @@ pub struct Robot {
     engine: Engine,
     grammar: std::sync::Arc<Grammar>,
     logs: Option<LogSource>,
+    /// The provider only records what it would do: no env runs anywhere.
+    dry_run: bool,
 }
 
 /// Where `logs <env>` reads an env's own output (the local provider keeps
@@ -320,12 +339,21 @@ impl Robot {
             engine,
             grammar: std::sync::Arc::new(grammar),
             logs: None,
+            dry_run: false,
         }
     }
 
     /// Reads `logs <env>` from the envs' own output.
     pub fn with_logs(mut self, logs: LogSource) -> Robot {
         self.logs = Some(logs);
+        self
+    }
+
+    /// For a provider that only records what it would do (`[provider]
+    /// kind = "noop"`): finished work says nothing was started, and no
+    /// address is offered, since nothing listens there.
+    pub fn dry_run(mut self) -> Robot {
+        self.dry_run = true;
         self
     }
 
@@ -373,7 +401,7 @@ impl Robot {
     /// whose notices go to the people concerned.
     pub fn tick(&self) -> Answer {
         match self.engine.tick(self.engine.now()) {
-            Ok(granted) => Answer::granted(Tone::Info, granted),
+            Ok(granted) => Answer::granted(Tone::Info, granted, self.dry_run),
             Err(error) => Answer::reply(refused(&error)),
         }
     }
@@ -469,7 +497,7 @@ impl Robot {
             read_only => return Answer::reply(self.answer_question(actor, read_only)),
         };
         let mut answer = match result {
-            Ok(granted) => Answer::granted(Tone::Success, granted),
+            Ok(granted) => Answer::granted(Tone::Success, granted, self.dry_run),
             Err(error) => Answer::reply(refused(&error)),
         };
         if let Some(caveat) = caveat {
@@ -483,9 +511,20 @@ impl Robot {
         let engine = &self.engine;
         let now = engine.now();
         match command {
-            Command::ListEnvs { app, stage } => env_table(&engine.list_envs(app.as_ref(), stage)),
+            Command::ListEnvs { app, stage } => {
+                let mut views = engine.list_envs(app.as_ref(), stage);
+                if self.dry_run {
+                    views.iter_mut().for_each(|v| v.address = None);
+                }
+                env_table(&views)
+            }
             Command::EnvStatus { env } => match engine.status(env.app.as_ref(), &env.env) {
-                Ok(status) => status_card(&status),
+                Ok(mut status) => {
+                    if self.dry_run {
+                        status.view.address = None;
+                    }
+                    status_card(&status)
+                }
                 Err(error) => refused(&error),
             },
             Command::LockStatus { env } => match engine.queue_status(env.app.as_ref(), &env.env) {
@@ -586,7 +625,13 @@ fn humanize(reply: &mut Reply, platform: &str) {
             Block::Text { text } => fix(text),
             Block::List { items } => items.iter_mut().for_each(fix),
             Block::Fields { fields } => fields.iter_mut().for_each(|(_, v)| fix(v)),
-            Block::Table { rows, .. } => rows.iter_mut().flatten().for_each(fix),
+            Block::Table(table) => {
+                table.rows.iter_mut().flatten().for_each(fix);
+                for record in &mut table.records {
+                    fix(&mut record.title);
+                    record.lines.iter_mut().for_each(fix);
+                }
+            }
             Block::Link { .. } => {}
         }
     }
@@ -647,7 +692,8 @@ fn or_dash(value: Option<String>) -> String {
     value.unwrap_or_else(|| "–".to_owned())
 }
 
-fn lock_cell(view: &EnvView) -> String {
+/// Who holds or is offered the env's lock, and how many wait for it.
+fn lock_parts(view: &EnvView) -> Vec<String> {
     let mut parts = Vec::new();
     if let Some(lock) = &view.lock {
         parts.push(match lock.claim_within {
@@ -658,14 +704,11 @@ fn lock_cell(view: &EnvView) -> String {
     if !view.queue.is_empty() {
         parts.push(format!("{} waiting", view.queue.len()));
     }
-    if parts.is_empty() {
-        "–".to_owned()
-    } else {
-        parts.join(", ")
-    }
+    parts
 }
 
-fn timers_cell(view: &EnvView) -> String {
+/// When a dev env is destroyed and when it goes to sleep.
+fn timer_parts(view: &EnvView) -> Vec<String> {
     let mut parts = Vec::new();
     if let Some(ttl) = view.ttl_left {
         parts.push(format!("expires in {}", human_duration(ttl)));
@@ -673,11 +716,15 @@ fn timers_cell(view: &EnvView) -> String {
     if let Some(idle) = view.idle_left {
         parts.push(format!("sleeps in {}", human_duration(idle)));
     }
-    if parts.is_empty() {
-        "–".to_owned()
-    } else {
-        parts.join(", ")
-    }
+    parts
+}
+
+fn lock_cell(view: &EnvView) -> String {
+    or_dash(Some(lock_parts(view).join(", ")).filter(|s| !s.is_empty()))
+}
+
+fn timers_cell(view: &EnvView) -> String {
+    or_dash(Some(timer_parts(view).join(", ")).filter(|s| !s.is_empty()))
 }
 
 fn env_table(views: &[EnvView]) -> Reply {
@@ -700,28 +747,59 @@ fn env_table(views: &[EnvView]) -> Reply {
         "lock / queue",
         "ttl / idle",
     ];
-    let rows = views
-        .iter()
-        .map(|v| {
-            vec![
-                v.env.to_string(),
-                v.app.to_string(),
-                or_dash(v.branch.as_ref().map(|b| b.to_string())),
-                or_dash(v.commit.as_deref().map(|c| short(c).to_owned())),
-                or_dash(v.owner.as_ref().map(who)),
-                state_text(v),
-                human_duration(v.age),
-                format!("{} ago", human_duration(v.idle_for)),
-                or_dash(v.address.clone()),
-                lock_cell(v),
-                timers_cell(v),
-            ]
-        })
-        .collect();
-    Reply::text(Tone::Info, format!("{} environment(s):", views.len())).with(Block::Table {
-        columns: columns.iter().map(|c| (*c).to_owned()).collect(),
-        rows,
-    })
+    let rows = views.iter().map(|v| {
+        let row = vec![
+            v.env.to_string(),
+            v.app.to_string(),
+            or_dash(v.branch.as_ref().map(|b| b.to_string())),
+            or_dash(v.commit.as_deref().map(|c| short(c).to_owned())),
+            or_dash(v.owner.as_ref().map(who)),
+            state_text(v),
+            human_duration(v.age),
+            format!("{} ago", human_duration(v.idle_for)),
+            or_dash(v.address.clone()),
+            lock_cell(v),
+            timers_cell(v),
+        ];
+        (row, env_record(v))
+    });
+    Reply::text(Tone::Info, format!("{} environment(s):", views.len())).with(Block::Table(
+        Table::with_records(columns.iter().map(|c| (*c).to_owned()).collect(), rows),
+    ))
+}
+
+/// One env on a narrow screen, the key facts first and every line short:
+///
+/// ```text
+/// dev-foo  running · @alice
+///   branch foo · commit f00f00f00f · app web
+///   http://dev-foo.localhost:8080
+///   created 3h ago · last activity 5m ago
+///   expires in 3d · sleeps in 1h 55m
+/// ```
+fn env_record(v: &EnvView) -> Record {
+    let mut headline = vec![state_text(v)];
+    headline.extend(v.owner.as_ref().map(who));
+    headline.extend(lock_parts(v));
+    let mut what = Vec::new();
+    what.extend(v.branch.as_ref().map(|b| format!("branch {b}")));
+    what.extend(v.commit.as_deref().map(|c| format!("commit {}", short(c))));
+    what.push(format!("app {}", v.app));
+    let mut lines = vec![headline.join(" · "), what.join(" · ")];
+    lines.extend(v.address.clone());
+    lines.push(format!(
+        "created {} ago · last activity {} ago",
+        human_duration(v.age),
+        human_duration(v.idle_for)
+    ));
+    let timers = timer_parts(v);
+    if !timers.is_empty() {
+        lines.push(timers.join(" · "));
+    }
+    Record {
+        title: v.env.to_string(),
+        lines,
+    }
 }
 
 fn lock_text(lock: &LockView) -> String {
@@ -862,28 +940,28 @@ fn history_table(entries: &[AuditEntry], env: Option<&EnvName>, now: u64) -> Rep
             format!("Nothing has happened to {subject} yet."),
         );
     }
-    let rows = entries
-        .iter()
-        .map(|e| {
-            let outcome = match &e.outcome {
-                AuditOutcome::Done { message } => message.clone(),
-                AuditOutcome::Refused { blockers } => format!("refused: {}", blockers.join("; ")),
-            };
-            vec![
-                format!("{} ago", human_duration(now.saturating_sub(e.at))),
-                who(&e.actor),
-                e.call.clone(),
-                outcome,
-            ]
-        })
-        .collect();
-    Reply::text(Tone::Info, format!("Latest for {subject}, newest first:")).with(Block::Table {
-        columns: ["when", "who", "what", "outcome"]
-            .iter()
-            .map(|c| (*c).to_owned())
-            .collect(),
-        rows,
-    })
+    let rows = entries.iter().map(|e| {
+        let outcome = match &e.outcome {
+            AuditOutcome::Done { message } => message.clone(),
+            AuditOutcome::Refused { blockers } => format!("refused: {}", blockers.join("; ")),
+        };
+        let when = format!("{} ago", human_duration(now.saturating_sub(e.at)));
+        // A narrow screen: when, then who asked what, then what came of it.
+        let record = Record {
+            title: when.clone(),
+            lines: vec![format!("{}: {}", who(&e.actor), e.call), outcome.clone()],
+        };
+        (vec![when, who(&e.actor), e.call.clone(), outcome], record)
+    });
+    Reply::text(Tone::Info, format!("Latest for {subject}, newest first:")).with(Block::Table(
+        Table::with_records(
+            ["when", "who", "what", "outcome"]
+                .iter()
+                .map(|c| (*c).to_owned())
+                .collect(),
+            rows,
+        ),
+    ))
 }
 
 fn logs_answer(env: &EnvName, op: Option<&Operation>) -> Reply {

@@ -56,16 +56,15 @@ impl World {
             ("main", "1111111111111111111111111111111111111111"),
             ("foo", "f00f00f00f00f00f00f00f00f00f00f00f00f00f"),
             ("bar", "baabaabaabaabaabaabaabaabaabaabaabaabaab"),
+            (
+                "feature/login-redesign",
+                "10c1210c1210c1210c1210c1210c1210c1210c12",
+            ),
         ]);
         let clock = Arc::new(ManualClock::new(1_800_000_000));
-        let engine = Engine::open_with_clock(
-            config,
-            dir.path(),
-            provider,
-            Arc::new(refs),
-            clock.clone(),
-        )
-        .unwrap();
+        let engine =
+            Engine::open_with_clock(config, dir.path(), provider, Arc::new(refs), clock.clone())
+                .unwrap();
         let robot = Robot::new(engine);
         let notices = std::sync::Mutex::new(robot.notices());
         World {
@@ -200,9 +199,12 @@ fn two_developers_and_a_lead_share_staging() {
 
     let history = w.say("alice", "history prod");
     let lines: Vec<&str> = history.text.lines().collect();
-    has(lines[2], "operation 4 succeeded");
-    has(lines[3], "@lena");
-    has(lines[4], "refused: only a lead may promote to prod");
+    has(lines[1], "@rushbox: operation 4 succeeded");
+    has(lines[3], "@lena: promote staging to prod");
+    has(
+        &words(&history.text),
+        "@bob: promote staging to prod refused: only a lead may promote to prod",
+    );
 }
 
 #[test]
@@ -341,7 +343,9 @@ fn a_message_delivered_twice_is_answered_once() {
 /// ways on as buttons: the command that tries again, and `unlock staging`.
 #[test]
 fn a_deploy_a_crash_cut_short_offers_to_retry_or_let_the_lock_go() {
-    use rushbox_pipeline::model::{Effect, Env, EnvKey, EnvState, Lock, OpKind, OpState, Operation};
+    use rushbox_pipeline::model::{
+        Effect, Env, EnvKey, EnvState, Lock, OpKind, OpState, Operation,
+    };
     let dir = tempfile::tempdir().unwrap();
     let now = 1_800_000_000;
     let alice = rushbox_pipeline::Actor::parse("shell:alice").unwrap();
@@ -424,8 +428,14 @@ fn the_owner_hears_when_their_env_sleeps_for_idleness_and_wakes_for_a_visit() {
     let told = w.told();
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(told[0].0, "shell:alice");
-    has(&told[0].1, "`dev-foo` was idle for 2h, so it is being suspended");
-    has(&told[0].1, "the next visit or `wake dev-foo` starts it again");
+    has(
+        &told[0].1,
+        "`dev-foo` was idle for 2h, so it is being suspended",
+    );
+    has(
+        &told[0].1,
+        "the next visit or `wake dev-foo` starts it again",
+    );
 
     // Someone opens its address: the router wakes it.
     let env = rushbox_command::EnvName::from_user("dev-foo").unwrap();
@@ -465,11 +475,16 @@ fn progress_names_what_is_deployed_and_hides_the_address_line() {
     let versions = &a.versions[0];
     for version in versions {
         let text = version.to_string();
-        assert!(!text.contains("RUSHBOX_ADDRESS"), "shown as a step:\n{text}");
+        assert!(
+            !text.contains("RUSHBOX_ADDRESS"),
+            "shown as a step:\n{text}"
+        );
         has(&text, "branch foo (f00f00f00f, release r1)");
     }
     assert!(
-        versions.iter().any(|v| v.to_string().contains("deploying foo")),
+        versions
+            .iter()
+            .any(|v| v.to_string().contains("deploying foo")),
         "the script's own lines are steps: {versions:#?}"
     );
     let last = versions.last().unwrap();
@@ -480,7 +495,10 @@ fn progress_names_what_is_deployed_and_hides_the_address_line() {
         "{}",
         last.summary()
     );
-    has(&last.to_string(), "Open dev-foo: http://dev-foo.example.test");
+    has(
+        &last.to_string(),
+        "Open dev-foo: http://dev-foo.example.test",
+    );
 
     // Promoted on, the same build names the same branch.
     let a = w.say("alice", "deploy dev-foo to staging");
@@ -490,5 +508,162 @@ fn progress_names_what_is_deployed_and_hides_the_address_line() {
             .starts_with("`staging` is ready: branch foo (f00f00f00f, release r1), promoted in "),
         "{}",
         last.summary()
+    );
+}
+
+/// With the noop provider nothing runs, so nothing is offered to open: the
+/// Robot says the env is only recorded, and how to make it real.
+#[test]
+fn a_dry_run_says_nothing_was_started_and_offers_no_address() {
+    let w = World::new();
+    let w = World {
+        robot: w.robot.clone().dry_run(),
+        ..w
+    };
+    let a = w.say("alice", "deploy branch main to dev");
+    assert_eq!(a.tone, Tone::Success, "{}", a.text);
+    let last = a.versions[0].last().unwrap();
+    assert_eq!(
+        last.summary(),
+        "`dev-main` is recorded (noop provider: nothing was started; set `[provider] kind = \"local\"` to run it): branch main (1111111111, release r1)."
+    );
+    let links = |reply: &rushbox_chat::Reply| {
+        reply
+            .blocks
+            .iter()
+            .filter(|b| matches!(b, rushbox_chat::Block::Link { .. }))
+            .count()
+    };
+    assert_eq!(links(last), 0, "{last}");
+    assert!(!a.finals[0].contains("Open"), "{}", a.finals[0]);
+    has(&a.finals[0], "`deploy dev-main to staging`");
+    for question in ["status dev-main", "envs"] {
+        let answer = w.robot.handle(&Incoming {
+            actor: Actor::new("shell", "alice", "alice"),
+            channel: "tty".to_owned(),
+            text: question.to_owned(),
+            reply_to: None,
+        });
+        assert_eq!(links(&answer.reply), 0, "{}", answer.reply);
+        assert!(
+            !answer.reply.to_string().contains("localhost"),
+            "{question}: {}",
+            answer.reply
+        );
+    }
+}
+
+/// Every line of `text` fits `width` columns (an emoji takes two).
+fn fits(text: &str, width: usize) {
+    use unicode_width::UnicodeWidthStr;
+    for line in text.lines() {
+        assert!(
+            line.width() <= width,
+            "{} columns: {line:?} in:\n{text}",
+            line.width()
+        );
+    }
+}
+
+/// Words as a person reads them, whatever the line breaks.
+fn words(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A morning's envs: prod and staging on main since early (staging locked
+/// by bob, alice waiting) and alice's feature env, half an hour old.
+fn a_busy_morning() -> World {
+    let w = World::new();
+    w.say("lena", "deploy main to staging");
+    w.say("lena", "promote staging to prod");
+    w.clock.advance(3 * 3600);
+    w.say("alice", "deploy branch feature/login-redesign to dev");
+    w.clock.advance(1800);
+    w.say("bob", "lock staging for QA on the checkout flow");
+    w.say("alice", "queue me for staging");
+    w.clock.advance(300);
+    w
+}
+
+/// `which environments are running` reads in an 80-column terminal (and
+/// piped output, laid out for 80): one record per env, no line wider, every
+/// fact of the wide table still there; `--json` has the whole table.
+#[test]
+fn the_env_list_fits_80_columns_with_every_fact() {
+    let w = a_busy_morning();
+    let envs = w.say("alice", "which environments are running");
+    fits(&envs.text, 80);
+    let shown = words(&envs.text);
+    let views = w.robot.engine().list_envs(None, None);
+    assert_eq!(views.len(), 3);
+    for v in &views {
+        let mut facts = vec![
+            v.env.to_string(),
+            format!("app {}", v.app),
+            format!("branch {}", v.branch.as_ref().unwrap()),
+            format!("commit {}", &v.commit.as_ref().unwrap()[..10]),
+            v.state.to_string(),
+            v.address.clone().unwrap(),
+        ];
+        facts.extend(
+            v.owner
+                .as_ref()
+                .map(|o| o.to_string().replace("shell:", "@")),
+        );
+        for fact in facts {
+            has(&shown, &fact);
+        }
+    }
+    for fact in [
+        "dev-feature-login-redesign running · @alice",
+        "staging running · 🔒 @bob · 1 waiting",
+        "created 3h 35m ago · last activity 3h 35m ago",
+        "created 35m ago · last activity 35m ago",
+        "expires in 2d 23h · sleeps in 1h 25m",
+    ] {
+        has(&shown, fact);
+    }
+    // A wide terminal gets the table, every column of it.
+    let answer = w.robot.handle(&Incoming {
+        actor: Actor::new("shell", "alice", "alice"),
+        channel: "tty".to_owned(),
+        text: "envs".to_owned(),
+        reply_to: None,
+    });
+    let wide = answer.reply.plain(250);
+    has(&wide, "env                         app  branch");
+    has(&wide, "  lock / queue  ");
+    has(&wide, "expires in 2d 23h, sleeps in 1h 25m");
+    let json = serde_json::to_value(&answer.reply).unwrap();
+    assert_eq!(json["blocks"][1]["kind"], "table");
+    assert_eq!(json["blocks"][1]["columns"].as_array().unwrap().len(), 11);
+    assert_eq!(json["blocks"][1]["rows"].as_array().unwrap().len(), 3);
+}
+
+/// `history` reads in 80 columns too: when, who asked what, and what came
+/// of it, long outcomes wrapped between words.
+#[test]
+fn history_fits_80_columns_with_every_entry() {
+    let w = a_busy_morning();
+    w.say("alice", "deploy dev-feature-login-redesign to staging");
+    let history = w.say("alice", "history");
+    fits(&history.text, 80);
+    let shown = words(&history.text);
+    let entries = w.robot.engine().history(None, None, 20).unwrap();
+    assert!(entries.len() >= 8, "{entries:?}");
+    for e in &entries {
+        let who = e.actor.to_string().replace("shell:", "@");
+        has(&shown, &format!("{who}: {}", e.call));
+        if let rushbox_pipeline::model::AuditOutcome::Done { message } = &e.outcome {
+            has(&shown, &words(&message.replace("shell:", "@")));
+        }
+    }
+    has(
+        &shown,
+        "5m ago @bob: lock staging for QA on the checkout flow",
+    );
+    has(
+        &shown,
+        "refused: staging is locked by @bob for \"QA on the checkout flow\"",
     );
 }

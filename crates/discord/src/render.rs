@@ -128,7 +128,7 @@ pub fn is_private(tone: Tone) -> bool {
 }
 
 /// Renders a reply: text and list blocks make the description, fields and
-/// table rows make embed fields (one per env, so the list reads on a phone),
+/// table records make embed fields (one per env, so the list reads on a phone),
 /// links and buttons make button rows.
 pub fn render(reply: &Reply, commands: &ButtonCommands) -> Rendered {
     let mut description: Vec<String> = Vec::new();
@@ -150,9 +150,11 @@ pub fn render(reply: &Reply, commands: &ButtonCommands) -> Rendered {
                     fields.push((name.clone(), mentions(value), inline));
                 }
             }
-            Block::Table { columns, rows } => {
-                for row in rows {
-                    fields.push(table_row(columns, row));
+            // One field per row (an env), from its record: reads on a phone.
+            Block::Table(table) => {
+                for record in &table.records {
+                    let lines: Vec<String> = record.lines.iter().map(|l| mentions(l)).collect();
+                    fields.push((record.title.clone(), lines.join("\n"), false));
                 }
             }
             Block::Link { label, url } => {
@@ -212,21 +214,6 @@ pub fn render(reply: &Reply, commands: &ButtonCommands) -> Rendered {
 /// after a refusal the buttons are ways out, shown quieter (Secondary).
 fn buttons_primary(tone: Tone) -> bool {
     matches!(tone, Tone::Info | Tone::Success | Tone::Progress)
-}
-
-/// One table row as one field: the first column names it, the rest are
-/// `column: value` lines.
-fn table_row(columns: &[String], row: &[String]) -> (String, String, bool) {
-    let name = row.first().cloned().unwrap_or_default();
-    let value = columns
-        .iter()
-        .zip(row)
-        .skip(1)
-        .filter(|(_, cell)| !cell.is_empty())
-        .map(|(column, cell)| format!("{column}: {}", mentions(cell)))
-        .collect::<Vec<_>>()
-        .join("\n");
-    (name, value, false)
 }
 
 /// Discord rejects empty field names and values.

@@ -1,7 +1,7 @@
 //! Snapshots of the Discord JSON each kind of reply becomes. The builders are
 //! serenity's own, so this is the body Discord receives.
 
-use rushbox_chat::{Block, Button, Reply, Tone};
+use rushbox_chat::{Block, Button, Reply, Table, Tone};
 use rushbox_discord::render::{ButtonCommands, render};
 use serde_json::{Value, json};
 
@@ -73,13 +73,13 @@ fn refusal_lists_blockers_as_bullets_and_offers_quiet_ways_out() {
 
 #[test]
 fn env_table_is_one_field_per_env() {
-    let reply = Reply::new(Tone::Info).with(Block::Table {
-        columns: strings(&["env", "state", "branch", "owner"]),
-        rows: vec![
+    let reply = Reply::new(Tone::Info).with(Block::Table(Table::new(
+        strings(&["env", "state", "branch", "owner"]),
+        vec![
             strings(&["prod", "running", "main", ""]),
             strings(&["dev-foo", "suspended", "foo", "@alice"]),
         ],
-    });
+    )));
     assert_eq!(
         shown(&reply),
         json!({
@@ -101,10 +101,8 @@ fn a_long_env_table_stops_at_25_fields_and_says_how_many_more() {
     let rows = (0..30)
         .map(|i| strings(&[&format!("dev-{i}"), "running"]))
         .collect();
-    let reply = Reply::new(Tone::Info).with(Block::Table {
-        columns: strings(&["env", "state"]),
-        rows,
-    });
+    let reply =
+        Reply::new(Tone::Info).with(Block::Table(Table::new(strings(&["env", "state"]), rows)));
     let embed = &shown(&reply)["embeds"][0];
     assert_eq!(embed["fields"].as_array().unwrap().len(), 25);
     assert_eq!(embed["fields"][24]["name"], json!("dev-24"));
@@ -286,5 +284,99 @@ fn a_finished_deploy_names_its_branch_commit_and_release() {
                 ],
             }],
         })
+    );
+}
+
+/// `which environments are running` from the Robot, for a realistic
+/// morning (prod and staging on main, staging locked with one waiting, a
+/// feature env): one embed field per env, named by it, its state and owner
+/// (or lock) first, every line short enough for a phone.
+#[test]
+fn the_robots_env_list_is_one_short_field_per_env() {
+    use std::sync::Arc;
+
+    use rushbox_chat::{Actor, Incoming, Robot};
+    use rushbox_pipeline::config::{PipelineConfig, RolesConfig};
+    use rushbox_pipeline::engine::ManualClock;
+    use rushbox_pipeline::{Engine, FixedRefs, NoopProvider};
+
+    const GUILD: &str = "discord:81384788765712384";
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_800_000_000));
+    let config = PipelineConfig {
+        roles: RolesConfig {
+            leads: vec![format!("{GUILD}:111111111111111111")],
+            developers: vec![format!("{GUILD}:*")],
+        },
+        ..PipelineConfig::default()
+    };
+    let refs = FixedRefs::new([
+        ("main", "1111111111111111111111111111111111111111"),
+        ("feature/login", "10c1210c1210c1210c1210c1210c1210c1210c12"),
+    ]);
+    let engine = Engine::open_with_clock(
+        config,
+        dir.path(),
+        Arc::new(NoopProvider::new()),
+        Arc::new(refs),
+        clock.clone(),
+    )
+    .unwrap();
+    let robot = Robot::new(engine);
+    let say = |who: &str, text: &str| {
+        let answer = robot.handle(&Incoming {
+            actor: Actor::new(GUILD, who, who),
+            channel: "1".to_owned(),
+            text: text.to_owned(),
+            reply_to: None,
+        });
+        for mut feed in answer.progress {
+            while feed.next_blocking().is_some() {}
+        }
+        answer.reply
+    };
+    let (lena, alice, bob) = (
+        "111111111111111111",
+        "222222222222222222",
+        "333333333333333333",
+    );
+    say(lena, "deploy main to staging");
+    say(lena, "promote staging to prod");
+    clock.advance(3 * 3600);
+    say(alice, "deploy branch feature/login to dev");
+    clock.advance(1800);
+    say(bob, "lock staging for QA on the checkout flow");
+    say(alice, "queue me for staging");
+    clock.advance(300);
+    let envs = say(alice, "which environments are running");
+
+    let embed = &shown(&envs)["embeds"][0];
+    let fields = embed["fields"].as_array().unwrap();
+    let names: Vec<&str> = fields.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["dev-feature-login", "prod", "staging"]);
+    let firsts: Vec<&str> = fields
+        .iter()
+        .map(|f| f["value"].as_str().unwrap().lines().next().unwrap())
+        .collect();
+    assert_eq!(
+        firsts,
+        [
+            format!("running · <@{alice}>"),
+            "running".to_owned(),
+            format!("running · 🔒 <@{bob}> · 1 waiting"),
+        ]
+    );
+    for field in fields {
+        let value = field["value"].as_str().unwrap();
+        assert!(value.lines().count() <= 5, "{value}");
+        for line in value.lines() {
+            assert!(line.chars().count() <= 60, "too wide for a phone: {line:?}");
+        }
+    }
+    assert_eq!(
+        fields[0]["value"],
+        json!(
+            "running · <@222222222222222222>\nbranch feature/login · commit 10c1210c12 · app app\nhttp://dev-feature-login.localhost:8080\ncreated 35m ago · last activity 35m ago\nexpires in 2d 23h · sleeps in 1h 25m"
+        )
     );
 }

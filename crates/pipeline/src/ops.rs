@@ -40,7 +40,10 @@ pub struct OperationHandle {
 }
 
 impl OperationHandle {
-    pub(crate) fn new(op: &Operation, events: mpsc::UnboundedReceiver<Progress>) -> OperationHandle {
+    pub(crate) fn new(
+        op: &Operation,
+        events: mpsc::UnboundedReceiver<Progress>,
+    ) -> OperationHandle {
         OperationHandle {
             id: op.id,
             app: op.app.clone(),

@@ -1145,7 +1145,13 @@ impl Decider<'_> {
         };
         let release = self.release_for(&app, git_ref, commit);
         let reason = take.then(|| format!("deploy {git_ref}"));
-        let id = self.ship(&key, &release, Some(git_ref.clone()), OpKind::Deploy, reason);
+        let id = self.ship(
+            &key,
+            &release,
+            Some(git_ref.clone()),
+            OpKind::Deploy,
+            reason,
+        );
         self.plan.message = format!(
             "Deploying {git_ref} ({}, release {}) to {env_name}: operation {id}.",
             short(commit),
@@ -1861,11 +1867,10 @@ impl Decider<'_> {
             op.id, op.kind
         );
         let retry = op.command.as_ref().map(|c| format!("`{c}` tries again"));
-        let held = self
-            .state
-            .locks
-            .get(&op.key())
-            .filter(|l| l.holder == op.requested_by && !l.is_offer() && l.expires_at > self.now);
+        let held =
+            self.state.locks.get(&op.key()).filter(|l| {
+                l.holder == op.requested_by && !l.is_offer() && l.expires_at > self.now
+            });
         match (held, retry) {
             (Some(lock), retry) => {
                 text.push_str(&format!(

@@ -221,7 +221,11 @@ impl rushbox_pipeline::provider::Provider for FooNeverEnds {
     ) -> Result<rushbox_pipeline::provider::Outcome, rushbox_pipeline::provider::ProviderError>
     {
         progress(&format!("{} {} under way", request.action, request.env));
-        if request.git_ref.as_ref().is_some_and(|r| r.as_str() == "foo") {
+        if request
+            .git_ref
+            .as_ref()
+            .is_some_and(|r| r.as_str() == "foo")
+        {
             loop {
                 std::thread::park();
             }
@@ -254,8 +258,7 @@ fn crashing_mid_staging_deploy() {
         .unwrap();
     let mut op = reply.operation().unwrap();
     while let Some(event) = op.events.blocking_recv() {
-        if matches!(&event, rushbox_pipeline::Progress::Step(line) if line.contains("under way"))
-        {
+        if matches!(&event, rushbox_pipeline::Progress::Step(line) if line.contains("under way")) {
             println!("deploying");
         }
     }

@@ -308,6 +308,9 @@ impl Bot {
             local,
         } = open_engine(config)?;
         let mut robot = Robot::new(engine.clone());
+        if config.provider.kind == ProviderKind::Noop {
+            robot = robot.dry_run();
+        }
         let mut router = None;
         if let Some(local) = &local {
             // Envs that were running before are running again; suspended ones stay so.

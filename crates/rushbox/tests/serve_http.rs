@@ -289,7 +289,7 @@ fn slack_reaches_rushbox_serve_over_http() {
     assert!(!blocks.is_empty(), "{:#}", answer.body);
     has(&answer.body.to_string(), "dev-foo");
     api.wait_for("the end of the deploy", |c| {
-        c.method == "chat.update" && c.body.to_string().contains("is ready")
+        c.method == "chat.update" && c.body.to_string().contains("is recorded")
     });
     let said = api.calls("chat.postMessage").len();
 

@@ -2,7 +2,7 @@
 //! Kit `blocks` for the message itself. Pure: no I/O, so the snapshot tests
 //! pin the exact JSON Slack receives.
 
-use rushbox_chat::{Block, Button, Reply, Tone};
+use rushbox_chat::{Block, Button, Record, Reply, Tone};
 use slack_morphism::prelude::*;
 
 /// Slack's limit on one text object in a section.
@@ -83,7 +83,7 @@ pub fn blocks(reply: &Reply) -> Vec<SlackBlock> {
                     out.push(SlackSectionBlock::new().with_fields(fields).into());
                 }
             }
-            Block::Table { columns, rows } => out.extend(table(columns, rows)),
+            Block::Table(table) => out.extend(records(&table.records)),
             Block::List { items } => {
                 let lines: Vec<String> = items.iter().map(|i| format!("• {}", mrkdwn(i))).collect();
                 out.extend(lines_in_sections(&lines));
@@ -160,32 +160,28 @@ fn section(text: String) -> SlackBlock {
         .into()
 }
 
-/// A table readable on a phone: one compact section per row, the first
-/// column as its title, the others as `column: value`, empty cells left out.
-fn table(columns: &[String], rows: &[Vec<String>]) -> Vec<SlackBlock> {
-    let mut out: Vec<SlackBlock> = rows
+/// A table readable on a phone: one compact section per row, from its
+/// record: the title in bold with the headline beside it, then the other
+/// short lines, key facts first.
+fn records(records: &[Record]) -> Vec<SlackBlock> {
+    let mut out: Vec<SlackBlock> = records
         .iter()
         .take(MAX_ROWS)
-        .map(|row| {
-            let mut cells = row.iter().zip(columns);
-            let title = cells
-                .next()
-                .map(|(cell, _)| format!("*{}*", escape(cell)))
-                .unwrap_or_default();
-            let rest: Vec<String> = cells
-                .filter(|(cell, _)| !cell.is_empty() && cell.as_str() != "–")
-                .map(|(cell, column)| format!("{}: {}", escape(column), mrkdwn(cell)))
-                .collect();
-            let text = if rest.is_empty() {
-                title
-            } else {
-                format!("{title}\n{}", rest.join(" · "))
-            };
+        .map(|record| {
+            let mut lines = record.lines.iter().map(|l| mrkdwn(l));
+            let mut text = format!("*{}*", escape(&record.title));
+            if let Some(headline) = lines.next() {
+                text.push_str(&format!(" · {headline}"));
+            }
+            for line in lines {
+                text.push('\n');
+                text.push_str(&line);
+            }
             section(truncate(&text, MAX_TEXT))
         })
         .collect();
-    if rows.len() > MAX_ROWS {
-        out.push(section(format!("_…and {} more_", rows.len() - MAX_ROWS)));
+    if records.len() > MAX_ROWS {
+        out.push(section(format!("_…and {} more_", records.len() - MAX_ROWS)));
     }
     out
 }

@@ -3,7 +3,7 @@
 //! change, `UPDATE_SNAPSHOTS=1 cargo test -p rushbox-slack --test render`
 //! rewrites them, and the diff is reviewed like code.
 
-use rushbox_chat::{Block, Button, Reply, Tone};
+use rushbox_chat::{Block, Button, Reply, Table, Tone};
 use rushbox_slack::render::render;
 
 fn snapshot(name: &str, reply: &Reply) {
@@ -83,14 +83,14 @@ fn env_table() {
     for name in &devs {
         rows.push(vec![name, "web", "f", "@U0G9QF9C6", "suspended", "–", "–"]);
     }
-    let reply =
-        Reply::text(Tone::Info, format!("{} environment(s):", rows.len())).with(Block::Table {
-            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
-            rows: rows
-                .iter()
+    let reply = Reply::text(Tone::Info, format!("{} environment(s):", rows.len())).with(
+        Block::Table(Table::new(
+            columns.iter().map(|c| (*c).to_owned()).collect(),
+            rows.iter()
                 .map(|r| r.iter().map(|c| (*c).to_owned()).collect())
                 .collect(),
-        });
+        )),
+    );
     snapshot("env_table", &reply);
 }
 
@@ -134,4 +134,93 @@ fn success_with_link_and_buttons() {
         ))
         .button(Button::new("Destroy", "destroy dev-foo").danger());
     snapshot("success", &reply);
+}
+
+/// The Robot's answer to `which environments are running` for a realistic
+/// morning (prod and staging on main, staging locked with one waiting, a
+/// feature env), as Slack gets it; the words come from the Robot itself.
+fn robot_env_list() -> Reply {
+    use std::sync::Arc;
+
+    use rushbox_chat::{Actor, Incoming, Robot};
+    use rushbox_pipeline::config::{PipelineConfig, RolesConfig};
+    use rushbox_pipeline::engine::ManualClock;
+    use rushbox_pipeline::{Engine, FixedRefs, NoopProvider};
+
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_800_000_000));
+    let config = PipelineConfig {
+        roles: RolesConfig {
+            leads: vec!["slack:T1:U0LENA".to_owned()],
+            developers: vec!["slack:T1:*".to_owned()],
+        },
+        ..PipelineConfig::default()
+    };
+    let refs = FixedRefs::new([
+        ("main", "1111111111111111111111111111111111111111"),
+        (
+            "feature/login-redesign",
+            "10c1210c1210c1210c1210c1210c1210c1210c12",
+        ),
+    ]);
+    let engine = Engine::open_with_clock(
+        config,
+        dir.path(),
+        Arc::new(NoopProvider::new()),
+        Arc::new(refs),
+        clock.clone(),
+    )
+    .unwrap();
+    let robot = Robot::new(engine);
+    let say = |who: &str, text: &str| {
+        let answer = robot.handle(&Incoming {
+            actor: Actor::new("slack:T1", who, who),
+            channel: "C1".to_owned(),
+            text: text.to_owned(),
+            reply_to: None,
+        });
+        for mut feed in answer.progress {
+            while feed.next_blocking().is_some() {}
+        }
+        answer.reply
+    };
+    say("U0LENA", "deploy main to staging");
+    say("U0LENA", "promote staging to prod");
+    clock.advance(3 * 3600);
+    say("U0ALICE", "deploy branch feature/login-redesign to dev");
+    clock.advance(1800);
+    say("U0BOB", "lock staging for QA on the checkout flow");
+    say("U0ALICE", "queue me for staging");
+    clock.advance(300);
+    say("U0ALICE", "which environments are running")
+}
+
+/// On a phone an env is one short section: the env, its state and owner
+/// (or lock) on the first line, then a few lines short enough to wrap at
+/// most once on a narrow screen.
+#[test]
+fn env_list_reads_on_a_phone() {
+    let reply = robot_env_list();
+    snapshot("env_list_from_the_robot", &reply);
+    let blocks = serde_json::to_value(rushbox_slack::render::blocks(&reply)).unwrap();
+    let sections: Vec<&str> = blocks
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip(1)
+        .map(|b| b["text"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(sections.len(), 3, "one section per env: {sections:#?}");
+    for (section, first) in sections.iter().zip([
+        "*dev-feature-login-redesign* · running · <@U0ALICE>",
+        "*prod* · running",
+        "*staging* · running · 🔒 <@U0BOB> · 1 waiting",
+    ]) {
+        let lines: Vec<&str> = section.lines().collect();
+        assert_eq!(lines[0], first);
+        assert!(lines.len() <= 5, "{section}");
+        for line in lines {
+            assert!(line.chars().count() <= 60, "too wide for a phone: {line:?}");
+        }
+    }
 }
