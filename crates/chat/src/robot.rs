@@ -719,12 +719,17 @@ fn timer_parts(view: &EnvView) -> Vec<String> {
     parts
 }
 
-fn lock_cell(view: &EnvView) -> String {
-    or_dash(Some(lock_parts(view).join(", ")).filter(|s| !s.is_empty()))
+/// Parts of a table cell, or a dash for none.
+fn cell(parts: &[String]) -> String {
+    if parts.is_empty() {
+        "–".to_owned()
+    } else {
+        parts.join(", ")
+    }
 }
 
 fn timers_cell(view: &EnvView) -> String {
-    or_dash(Some(timer_parts(view).join(", ")).filter(|s| !s.is_empty()))
+    cell(&timer_parts(view))
 }
 
 fn env_table(views: &[EnvView]) -> Reply {
@@ -748,6 +753,8 @@ fn env_table(views: &[EnvView]) -> Reply {
         "ttl / idle",
     ];
     let rows = views.iter().map(|v| {
+        let (locks, timers) = (lock_parts(v), timer_parts(v));
+        let record = env_record(v, &locks, &timers);
         let row = vec![
             v.env.to_string(),
             v.app.to_string(),
@@ -758,10 +765,10 @@ fn env_table(views: &[EnvView]) -> Reply {
             human_duration(v.age),
             format!("{} ago", human_duration(v.idle_for)),
             or_dash(v.address.clone()),
-            lock_cell(v),
-            timers_cell(v),
+            cell(&locks),
+            cell(&timers),
         ];
-        (row, env_record(v))
+        (row, record)
     });
     Reply::text(Tone::Info, format!("{} environment(s):", views.len())).with(Block::Table(
         Table::with_records(columns.iter().map(|c| (*c).to_owned()).collect(), rows),
@@ -777,22 +784,27 @@ fn env_table(views: &[EnvView]) -> Reply {
 ///   created 3h ago · last activity 5m ago
 ///   expires in 3d · sleeps in 1h 55m
 /// ```
-fn env_record(v: &EnvView) -> Record {
-    let mut headline = vec![state_text(v)];
-    headline.extend(v.owner.as_ref().map(who));
-    headline.extend(lock_parts(v));
-    let mut what = Vec::new();
-    what.extend(v.branch.as_ref().map(|b| format!("branch {b}")));
-    what.extend(v.commit.as_deref().map(|c| format!("commit {}", short(c))));
-    what.push(format!("app {}", v.app));
-    let mut lines = vec![headline.join(" · "), what.join(" · ")];
+fn env_record(v: &EnvView, locks: &[String], timers: &[String]) -> Record {
+    use std::fmt::Write as _;
+    let mut headline = state_text(v);
+    for part in v.owner.as_ref().map(who).iter().chain(locks) {
+        let _ = write!(headline, " · {part}");
+    }
+    let mut what = String::new();
+    if let Some(branch) = &v.branch {
+        let _ = write!(what, "branch {branch} · ");
+    }
+    if let Some(commit) = &v.commit {
+        let _ = write!(what, "commit {} · ", short(commit));
+    }
+    let _ = write!(what, "app {}", v.app);
+    let mut lines = vec![headline, what];
     lines.extend(v.address.clone());
     lines.push(format!(
         "created {} ago · last activity {} ago",
         human_duration(v.age),
         human_duration(v.idle_for)
     ));
-    let timers = timer_parts(v);
     if !timers.is_empty() {
         lines.push(timers.join(" · "));
     }
