@@ -174,6 +174,29 @@ fn start_router(
     Ok(RouterThread { stop, thread })
 }
 
+/// The columns replies are laid out for: the terminal's width when stdout
+/// is one (asked at each reply, so a resized window is followed), else 80.
+fn output_width() -> usize {
+    const PIPED: usize = 80;
+    if !std::io::stdout().is_terminal() {
+        return PIPED;
+    }
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we pass and
+    // reads nothing else; a failure leaves it zeroed, handled below.
+    let asked = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    if asked == 0 && size.ws_col > 0 {
+        usize::from(size.ws_col)
+    } else {
+        PIPED
+    }
+}
+
 /// Sends whole messages to one writer thread, so lines from background work never interleave.
 #[derive(Clone)]
 struct Printer {
@@ -204,6 +227,7 @@ impl Printer {
     }
 
     fn emit(&self, kind: &str, to: &str, reply: &Reply, operation: Option<u64>, done: bool) {
+        let width = output_width();
         let text = if self.json {
             json!({
                 "kind": kind,
@@ -217,10 +241,10 @@ impl Printer {
             .to_string()
         } else {
             match kind {
-                "notice" => format!("→ {to}: {}", indent(&reply.to_string())),
+                "notice" => format!("→ {to}: {}", indent(&reply.plain(width))),
                 "progress" if !done => format!("  … {}", progress_line(reply)),
-                "progress" => indent(&reply.to_string()),
-                _ => reply.to_string(),
+                "progress" => indent(&reply.plain(width)),
+                _ => reply.plain(width),
             }
         };
         // The writer lives as long as any printer; a send can only fail after it is gone.

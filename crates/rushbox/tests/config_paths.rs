@@ -92,7 +92,7 @@ fn every_form_of_a_config_path_finds_the_repository_and_the_store() {
             cwd.display()
         );
         assert!(
-            text.contains("`dev-foo` is ready"),
+            text.contains("`dev-foo` is recorded"),
             "--config {config}: {text}"
         );
         assert!(
