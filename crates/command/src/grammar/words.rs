@@ -40,15 +40,7 @@ pub(super) fn grammar_words() -> Vec<String> {
 pub(super) fn pattern_words() -> Vec<String> {
     let mut words: Vec<String> = STAGE_WORDS.iter().map(|w| (*w).to_owned()).collect();
     for pattern in ROWS.iter().flat_map(|row| row.patterns.iter()) {
-        let expanded = expand(pattern);
-        let mut pieces = expanded.split(|c: char| !c.is_ascii_alphabetic() && c != '_');
-        while let Some(piece) = pieces.next() {
-            if piece == "P" {
-                pieces.next(); // `(?P<name>`: a group's name, not a word
-            } else if !piece.is_empty() {
-                words.push(piece.to_owned());
-            }
-        }
+        words.extend(words_in(&expand(pattern)));
     }
     words.sort();
     words.dedup();
@@ -68,31 +60,72 @@ const STAGE_WORDS: [&str; 6] = [
 /// The words of at least `min_len` letters in the table, and the stage words.
 fn table_words(min_len: usize) -> Vec<String> {
     let mut words: Vec<String> = Vec::new();
-    let mut add = |text: &str| {
-        let mut skip_group_name = false;
-        for piece in text.split(|c: char| !c.is_ascii_alphabetic() && !"_<{".contains(c)) {
-            // `?P<name>`, `<placeholder>` and `{placeholder}` are not words people type.
-            if piece.starts_with('<') || piece.starts_with('{') || skip_group_name {
-                skip_group_name = false;
-                continue;
-            }
-            if piece == "P" {
-                skip_group_name = true;
-                continue;
-            }
-            let lower = piece.to_ascii_lowercase();
-            if lower.len() >= min_len && !words.contains(&lower) {
-                words.push(lower);
+    let texts = ROWS
+        .iter()
+        .flat_map(|row| row.patterns.iter().chain(row.usage))
+        .chain(&STAGE_WORDS);
+    for text in texts {
+        for word in words_in(text) {
+            if word.len() >= min_len && !words.contains(&word) {
+                words.push(word);
             }
         }
-    };
-    for row in ROWS {
-        row.patterns.iter().for_each(|p| add(p));
-        row.usage.iter().for_each(|u| add(u));
-    }
-    for word in STAGE_WORDS {
-        add(word);
     }
     words.sort();
     words
+}
+
+/// The runs of letters in a pattern or usage line, lowercased, without
+/// what nobody types: group names (`?P<ref>`) and placeholders (`<ref>`, `{env}`).
+fn words_in(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut rest = text;
+    loop {
+        let (head, tail) = match rest.find(['<', '{']) {
+            Some(open) => {
+                let close = if rest.as_bytes()[open] == b'<' {
+                    '>'
+                } else {
+                    '}'
+                };
+                let head = &rest[..open];
+                let after = &rest[open..];
+                let tail = after.find(close).map_or("", |end| &after[end + 1..]);
+                (head.strip_suffix("?P").unwrap_or(head), Some(tail))
+            }
+            None => (rest, None),
+        };
+        words.extend(
+            head.split(|c: char| !c.is_ascii_alphabetic())
+                .filter(|piece| !piece.is_empty())
+                .map(|piece| piece.to_ascii_lowercase()),
+        );
+        match tail {
+            Some(tail) => rest = tail,
+            None => return words,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{grammar_words, pattern_words, vocabulary, words_in};
+
+    #[test]
+    fn group_names_and_placeholders_are_not_words() {
+        assert_eq!(
+            words_in(r"(?P<ref_not_env>[^ ]+) unlock{force} to <env> {the}{env}"),
+            ["unlock", "to"]
+        );
+        for word in vocabulary()
+            .iter()
+            .chain(&grammar_words())
+            .chain(&pattern_words())
+        {
+            assert!(
+                word.bytes().all(|c| c.is_ascii_lowercase() || c == b'\''),
+                "`{word}` is not a word people type"
+            );
+        }
+    }
 }
