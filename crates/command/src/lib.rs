@@ -28,6 +28,11 @@ mod intent;
 mod names;
 mod table;
 
+// The README's example runs as a doctest, so it keeps compiling and running.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;
+
 pub use command::{Command, EnvRef, ParseError, Rejection, Report, Target};
 pub use grammar::{Grammar, MAX_LINE_BYTES, MAX_REASON_BYTES, utf8_text};
 pub use help::{help, reference_markdown};

@@ -6,7 +6,7 @@
 //! Patterns match a whole normalised line (single spaces, no filler words,
 //! no trailing punctuation), case-insensitively. Placeholders in braces are
 //! expanded by [`expand`]; the named groups they leave are read by
-//! `grammar::Grammar::build`. Rows are tried in order and the first pattern
+//! `grammar::build`. Rows are tried in order and the first pattern
 //! whose groups make a valid command wins, so the more specific rows come first.
 
 use crate::intent::Intent;
@@ -25,10 +25,10 @@ pub(crate) struct Row {
 /// (`[^ ]+`: the line is normalised to single spaces) on purpose: the builder validates them, so a bad branch name gets
 /// an error that names the rule it breaks instead of "I didn't understand".
 const PLACEHOLDERS: &[(&str, &str)] = &[
-    ("{aref}", r"(?P<aref>[^ ]+)"),
+    ("{ref_or_env}", r"(?P<ref_or_env>[^ ]+)"),
     ("{ref}", r"(?P<ref>[^ ]+)"),
     ("{env}", r"(?P<env>[^ :,]+)"),
-    ("{src}", r"(?P<src>[^ :,]+)"),
+    ("{source}", r"(?P<source>[^ :,]+)"),
     ("{target}", r"(?P<target>[^ :]+)"),
     ("{user}", r"(?P<user>[^ ]+)"),
     ("{release}", r"(?P<release>[^ ]+)"),
@@ -37,8 +37,8 @@ const PLACEHOLDERS: &[(&str, &str)] = &[
     ("{reason}", r"(?P<reason>.+)"),
     ("{topic}", r"(?P<topic>.+)"),
     (
-        "{dur}",
-        r"(?P<dur>\d+ ?(?:s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|wks?|weeks?)|(?:an?|one|another|two|three) (?:sec|second|min|minute|hour|day|week)s?)\b",
+        "{duration}",
+        r"(?P<duration>\d+ ?(?:s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|wks?|weeks?)|(?:an?|one|another|two|three) (?:sec|second|min|minute|hour|day|week)s?)\b",
     ),
     ("{the}", r"(?:(?:the|my|our|this|that|a|an) )?"),
     ("{to}", r"(?:to|into|onto|in|on)"),
@@ -65,7 +65,7 @@ const PLACEHOLDERS: &[(&str, &str)] = &[
     ),
     (
         "{locktail}",
-        r"(?: for {dur}(?:(?:,|:| -| for| because| to)? {reason})?|(?::| -| for| because| to) {reason})?",
+        r"(?: for {duration}(?:(?:,|:| -| for| because| to)? {reason})?|(?::| -| for| because| to) {reason})?",
     ),
     (
         "{branchof}",
@@ -162,11 +162,11 @@ pub(crate) const ROWS: &[Row] = &[
         patterns: &[
             r"{deployverb}{force} {the}branch {ref}{dest}",
             r"{deployverb}{force} {app} branch {ref}{dest}",
-            r"{deployverb}{force} {the}{aref}(?: branch)?{dest}",
-            r"(?:put|throw|stick|get) {the}(?:branch )?{aref}(?: branch)? (?:on|onto|in|into|to|up on) {the}{target}(?: {envword})?",
+            r"{deployverb}{force} {the}{ref_or_env}(?: branch)?{dest}",
+            r"(?:put|throw|stick|get) {the}(?:branch )?{ref_or_env}(?: branch)? (?:on|onto|in|into|to|up on) {the}{target}(?: {envword})?",
             r"(?:spin up|create|make|start|set up|setup|build|give me|get me|i need|need|bring up|open|provision) (?:me )?(?:a |an |my )?(?:new )?{branchof}(?: branch)?",
-            r"(?:spin up|bring up) {the}(?:branch )?(?P<sref>[^ ]+)(?: branch)?{dest}",
-            r"(?P<bare>{deployverb}){force}",
+            r"(?:spin up|bring up) {the}(?:branch )?(?P<ref_not_env>[^ ]+)(?: branch)?{dest}",
+            r"(?P<bare_verb>{deployverb}){force}",
         ],
     },
     Row {
@@ -181,7 +181,7 @@ pub(crate) const ROWS: &[Row] = &[
             "deploy foo.dev to stg",
         ],
         patterns: &[
-            r"(?:promote|advance|move|push|graduate){force} {the}{src}(?: {envword})?(?: {to} {the}{target}(?: {envword})?)?",
+            r"(?:promote|advance|move|push|graduate){force} {the}{source}(?: {envword})?(?: {to} {the}{target}(?: {envword})?)?",
         ],
     },
     Row {
@@ -341,8 +341,8 @@ pub(crate) const ROWS: &[Row] = &[
             "sync staging with production",
         ],
         patterns: &[
-            r"reset {the}{env}(?: (?:to|from|with) {the}{src})?",
-            r"(?:make|sync|resync) {the}{env} (?:match|equal|like|with|from|to|same as) {the}{src}",
+            r"reset {the}{env}(?: (?:to|from|with) {the}{source})?",
+            r"(?:make|sync|resync) {the}{env} (?:match|equal|like|with|from|to|same as) {the}{source}",
         ],
     },
     Row {
@@ -355,10 +355,10 @@ pub(crate) const ROWS: &[Row] = &[
             "extend the staging lock by 2h",
         ],
         patterns: &[
-            r"extend {the}{env}(?: {envword}| lock)?(?: (?:by|for) {dur})?",
-            r"(?:keep|leave) {the}{env}(?: {envword})? (?:alive|up|around|running)(?: (?:for|by) {dur})?",
-            r"give {the}{env}(?: lock)? {dur}(?: more)?",
-            r"add {dur} to {the}{env}(?: lock)?",
+            r"extend {the}{env}(?: {envword}| lock)?(?: (?:by|for) {duration})?",
+            r"(?:keep|leave) {the}{env}(?: {envword})? (?:alive|up|around|running)(?: (?:for|by) {duration})?",
+            r"give {the}{env}(?: lock)? {duration}(?: more)?",
+            r"add {duration} to {the}{env}(?: lock)?",
         ],
     },
     Row {
