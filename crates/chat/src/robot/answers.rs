@@ -411,3 +411,609 @@ pub(super) fn logs_answer(env: &EnvName, op: Option<&Operation>) -> Reply {
     }
     reply
 }
+
+#[cfg(test)]
+mod tests {
+    use rushbox_command::{AppName, GitRef};
+    use rushbox_pipeline::engine::EnvView;
+    use rushbox_pipeline::model::{EnvState, OpKind};
+    use rushbox_pipeline::provider::CrashLoop;
+    use rushbox_pipeline::{Blocker, Refusal};
+
+    use super::*;
+
+    fn actor(id: &str) -> ActorId {
+        ActorId::parse(id).expect("a valid actor")
+    }
+
+    fn env(name: &str) -> EnvName {
+        EnvName::parse(name).expect("a valid env name")
+    }
+
+    fn text(reply: &Reply) -> &str {
+        reply.summary()
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn labels(reply: &Reply) -> Vec<(String, String)> {
+        reply
+            .buttons
+            .iter()
+            .map(|b| (b.label.clone(), b.command.clone()))
+            .collect()
+    }
+
+    /// A running dev env of app `web`, on branch foo, owned by alice.
+    fn dev_foo() -> EnvView {
+        EnvView {
+            app: AppName::parse("web").expect("a valid app"),
+            env: env("dev-foo"),
+            branch: Some(GitRef::parse("foo").expect("a valid ref")),
+            commit: Some("f00f00f00f00f00f00f00f00f00f00f00f00f00f".to_owned()),
+            release: Some("r3".to_owned()),
+            owner: Some(actor("shell:alice")),
+            state: EnvState::Running,
+            age: 3 * 3600,
+            idle_for: 5 * 60,
+            address: Some("http://dev-foo.localhost:8080".to_owned()),
+            lock: None,
+            queue: Vec::new(),
+            ttl_left: Some(3 * 86400),
+            idle_left: Some(3600 + 55 * 60),
+            operation: None,
+            crash_loop: None,
+        }
+    }
+
+    /// Staging, shared, locked by alice for 2h with its lease ending in 1h.
+    fn locked_staging() -> EnvView {
+        EnvView {
+            env: env("staging"),
+            branch: None,
+            commit: None,
+            release: None,
+            owner: None,
+            address: None,
+            ttl_left: None,
+            idle_left: None,
+            lock: Some(LockView {
+                holder: actor("shell:alice"),
+                reason: "release testing".to_owned(),
+                since: 1_000,
+                held_for: 2 * 3600,
+                expires_in: 3600,
+                claim_within: None,
+            }),
+            queue: vec![actor("shell:bob"), actor("shell:carol")],
+            ..dev_foo()
+        }
+    }
+
+    fn operation(state: OpState, steps: &[&str]) -> Operation {
+        Operation {
+            id: 7,
+            app: AppName::parse("web").expect("a valid app"),
+            env: env("dev-foo"),
+            kind: OpKind::Deploy,
+            requested_by: actor("shell:alice"),
+            started_at: 1_000,
+            finished_at: None,
+            state,
+            requests: Vec::new(),
+            steps: strings(steps),
+            command: None,
+        }
+    }
+
+    #[test]
+    fn no_envs_says_how_to_start_one() {
+        let reply = env_table(&[]);
+        assert_eq!(
+            reply,
+            Reply::text(
+                Tone::Info,
+                "No environments yet. Start one with `deploy branch <ref> to dev`."
+            )
+        );
+    }
+
+    #[test]
+    fn a_dev_env_fills_every_column_and_its_record() {
+        let reply = env_table(&[dev_foo()]);
+        assert_eq!(text(&reply), "1 environment(s):");
+        let Some(Block::Table(table)) = reply.blocks.get(1) else {
+            panic!("no table in {reply:?}");
+        };
+        assert_eq!(
+            table.columns,
+            strings(&[
+                "env",
+                "app",
+                "branch",
+                "commit",
+                "owner",
+                "state",
+                "age",
+                "last activity",
+                "address",
+                "lock / queue",
+                "ttl / idle",
+            ])
+        );
+        assert_eq!(
+            table.rows,
+            vec![strings(&[
+                "dev-foo",
+                "web",
+                "foo",
+                "f00f00f00f",
+                "@alice",
+                "running",
+                "3h",
+                "5m ago",
+                "http://dev-foo.localhost:8080",
+                "–",
+                "expires in 3d, sleeps in 1h 55m",
+            ])]
+        );
+        assert_eq!(
+            table.records,
+            vec![Record {
+                title: "dev-foo".to_owned(),
+                lines: strings(&[
+                    "running · @alice",
+                    "branch foo · commit f00f00f00f · app web",
+                    "http://dev-foo.localhost:8080",
+                    "created 3h ago · last activity 5m ago",
+                    "expires in 3d · sleeps in 1h 55m",
+                ]),
+            }]
+        );
+    }
+
+    #[test]
+    fn a_locked_staging_in_the_table_shows_holder_and_queue_length_and_dashes() {
+        let reply = env_table(&[locked_staging()]);
+        let Some(Block::Table(table)) = reply.blocks.get(1) else {
+            panic!("no table in {reply:?}");
+        };
+        assert_eq!(
+            table.rows[0],
+            strings(&[
+                "staging",
+                "web",
+                "–",
+                "–",
+                "–",
+                "running",
+                "3h",
+                "5m ago",
+                "–",
+                "🔒 @alice, 2 waiting",
+                "–",
+            ])
+        );
+        assert_eq!(
+            table.records[0].lines,
+            strings(&[
+                "running · 🔒 @alice · 2 waiting",
+                "app web",
+                "created 3h ago · last activity 5m ago",
+            ])
+        );
+    }
+
+    #[test]
+    fn an_offered_lock_in_the_table_names_who_it_is_offered_to() {
+        let mut staging = locked_staging();
+        if let Some(lock) = staging.lock.as_mut() {
+            lock.claim_within = Some(5 * 60);
+        }
+        staging.queue.clear();
+        let reply = env_table(&[staging]);
+        let Some(Block::Table(table)) = reply.blocks.get(1) else {
+            panic!("no table in {reply:?}");
+        };
+        assert_eq!(table.rows[0][9], "offered to @alice");
+    }
+
+    #[test]
+    fn an_env_in_a_crash_loop_shows_crashing_and_the_logs_hint() {
+        let mut view = dev_foo();
+        view.crash_loop = Some(CrashLoop {
+            restarts: 3,
+            last_exit: "exit status 1".to_owned(),
+        });
+        let card = status_card(&EnvStatus {
+            view: view.clone(),
+            last_operation: None,
+        });
+        let Some(Block::Fields { fields }) = card.blocks.get(1) else {
+            panic!("no fields in {card:?}");
+        };
+        assert_eq!(
+            fields[1],
+            (
+                "state".to_owned(),
+                "crashing (restarted 3 times, last exit: exit status 1); see `logs dev-foo`"
+                    .to_owned()
+            )
+        );
+        // The table has no room for the hint, only the state.
+        let Some(Block::Table(table)) = env_table(&[view]).blocks.get(1).cloned() else {
+            panic!("no table");
+        };
+        assert_eq!(
+            table.rows[0][5],
+            "crashing (restarted 3 times, last exit: exit status 1)"
+        );
+    }
+
+    #[test]
+    fn a_status_card_lists_every_field_in_order_and_links_the_address() {
+        let card = status_card(&EnvStatus {
+            view: dev_foo(),
+            last_operation: Some(operation(OpState::Succeeded, &[])),
+        });
+        let fields = [
+            ("app", "web"),
+            ("state", "running"),
+            ("branch", "foo"),
+            ("commit", "f00f00f00f"),
+            ("release", "r3"),
+            ("owner", "@alice"),
+            ("address", "http://dev-foo.localhost:8080"),
+            ("lock", "–"),
+            ("queue", "–"),
+            ("age", "3h"),
+            ("last activity", "5m ago"),
+            ("ttl / idle", "expires in 3d, sleeps in 1h 55m"),
+            ("last operation", "#7 deploy by @alice, succeeded"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let expected = Reply::text(Tone::Info, "`dev-foo`")
+            .with(Block::Fields { fields })
+            .with(Block::Link {
+                label: "Open dev-foo".to_owned(),
+                url: "http://dev-foo.localhost:8080".to_owned(),
+            });
+        assert_eq!(card, expected);
+    }
+
+    #[test]
+    fn a_locked_staging_status_card_renders_holder_reason_since_lease_and_the_queue_in_order() {
+        let card = status_card(&EnvStatus {
+            view: locked_staging(),
+            last_operation: None,
+        });
+        let Some(Block::Fields { fields }) = card.blocks.get(1) else {
+            panic!("no fields in {card:?}");
+        };
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(
+            field("lock"),
+            Some("locked by @alice for \"release testing\", 2h ago (lease ends in 1h)")
+        );
+        assert_eq!(field("queue"), Some("@bob, @carol"));
+        assert_eq!(field("last operation"), None);
+        // No address, so nothing to open.
+        assert_eq!(card.blocks.len(), 2);
+    }
+
+    fn staging_queue() -> QueueView {
+        let view = locked_staging();
+        QueueView {
+            env: view.env,
+            lock: view.lock,
+            waiting: view.queue,
+        }
+    }
+
+    #[test]
+    fn lock_answers_read_like_the_product() {
+        let free = QueueView {
+            lock: None,
+            waiting: Vec::new(),
+            ..staging_queue()
+        };
+        let locked = "`staging` is locked by @alice for \"release testing\", 2h ago (lease ends in 1h). Waiting: @bob, @carol.";
+        let queue_me = vec![("Queue me".to_owned(), "queue me for staging".to_owned())];
+        let cases = [
+            (
+                "a free env says how to take it",
+                free,
+                "shell:dave",
+                "`staging` is free: `lock staging for <reason>` takes it.",
+                vec![],
+            ),
+            (
+                "a stranger is offered the queue",
+                staging_queue(),
+                "shell:dave",
+                locked,
+                queue_me,
+            ),
+            (
+                "the holder gets no button",
+                staging_queue(),
+                "shell:alice",
+                locked,
+                vec![],
+            ),
+            (
+                "someone already waiting gets no button",
+                staging_queue(),
+                "shell:carol",
+                locked,
+                vec![],
+            ),
+        ];
+        for (case, queue, asker, expected, buttons) in cases {
+            let reply = lock_answer(&queue, &actor(asker));
+            assert_eq!(reply.tone, Tone::Info, "{case}");
+            assert_eq!(text(&reply), expected, "{case}");
+            assert_eq!(labels(&reply), buttons, "{case}");
+        }
+    }
+
+    #[test]
+    fn an_offered_lock_says_how_long_is_left_to_claim_it() {
+        let mut queue = staging_queue();
+        queue.waiting.clear();
+        if let Some(lock) = queue.lock.as_mut() {
+            lock.claim_within = Some(10 * 60);
+        }
+        let reply = lock_answer(&queue, &actor("shell:dave"));
+        assert_eq!(
+            text(&reply),
+            "`staging` is offered to @alice (claim within 10m)."
+        );
+    }
+
+    #[test]
+    fn a_locked_staging_with_a_queue_of_two_renders_holder_reason_since_and_the_queue_in_order() {
+        let reply = queue_answer(&staging_queue());
+        let expected = Reply::text(
+            Tone::Info,
+            "`staging` is locked by @alice for \"release testing\", 2h ago (lease ends in 1h). In line:",
+        )
+        .with(Block::List {
+            items: strings(&["1. @bob", "2. @carol"]),
+        });
+        assert_eq!(reply, expected);
+    }
+
+    #[test]
+    fn an_empty_queue_says_nobody_is_waiting() {
+        let free = QueueView {
+            lock: None,
+            waiting: Vec::new(),
+            ..staging_queue()
+        };
+        assert_eq!(
+            queue_answer(&free),
+            Reply::text(Tone::Info, "`staging` is free. Nobody is waiting.")
+        );
+    }
+
+    #[test]
+    fn history_shows_when_who_what_and_outcome_as_rows_and_records() {
+        let entries = vec![
+            AuditEntry {
+                seq: 2,
+                at: 10_000 - 120,
+                actor: actor("shell:bob"),
+                app: None,
+                env: Some(env("staging")),
+                call: "lock staging".to_owned(),
+                outcome: AuditOutcome::Refused {
+                    blockers: strings(&["staging is locked by shell:alice", "no reason"]),
+                },
+                delivery: None,
+            },
+            AuditEntry {
+                seq: 1,
+                at: 10_000 - 2 * 3600,
+                actor: actor("shell:alice"),
+                app: None,
+                env: Some(env("staging")),
+                call: "lock staging for release testing".to_owned(),
+                outcome: AuditOutcome::Done {
+                    message: "locked".to_owned(),
+                },
+                delivery: None,
+            },
+        ];
+        let reply = history_table(&entries, Some(&env("staging")), 10_000);
+        let rows = vec![
+            (
+                strings(&[
+                    "2m ago",
+                    "@bob",
+                    "lock staging",
+                    "refused: staging is locked by shell:alice; no reason",
+                ]),
+                Record {
+                    title: "2m ago".to_owned(),
+                    lines: strings(&[
+                        "@bob: lock staging",
+                        "refused: staging is locked by shell:alice; no reason",
+                    ]),
+                },
+            ),
+            (
+                strings(&[
+                    "2h ago",
+                    "@alice",
+                    "lock staging for release testing",
+                    "locked",
+                ]),
+                Record {
+                    title: "2h ago".to_owned(),
+                    lines: strings(&["@alice: lock staging for release testing", "locked"]),
+                },
+            ),
+        ];
+        let expected =
+            Reply::text(Tone::Info, "Latest for `staging`, newest first:").with(Block::Table(
+                Table::with_records(strings(&["when", "who", "what", "outcome"]), rows),
+            ));
+        assert_eq!(reply, expected);
+    }
+
+    #[test]
+    fn empty_history_names_its_subject() {
+        assert_eq!(
+            text(&history_table(&[], None, 0)),
+            "Nothing has happened to anything yet."
+        );
+        assert_eq!(
+            text(&history_table(&[], Some(&env("dev-foo")), 0)),
+            "Nothing has happened to `dev-foo` yet."
+        );
+    }
+
+    #[test]
+    fn logs_show_the_last_operation_and_at_most_the_last_lines() {
+        assert_eq!(
+            logs_answer(&env("dev-foo"), None),
+            Reply::text(Tone::Info, "`dev-foo` has no operations yet, so no output.")
+        );
+        let silent = operation(OpState::Running, &[]);
+        assert_eq!(
+            logs_answer(&env("dev-foo"), Some(&silent)),
+            Reply::text(
+                Tone::Info,
+                "Output of the last operation on `dev-foo`: #7 deploy by @alice, running"
+            )
+            .with(Block::Text {
+                text: "(it printed nothing)".to_owned()
+            })
+        );
+        let lines: Vec<String> = (1..=LOG_LINES + 2).map(|i| format!("step {i}")).collect();
+        let mut long = operation(
+            OpState::Failed {
+                error: "exit 2".to_owned(),
+            },
+            &[],
+        );
+        long.steps = lines.clone();
+        assert_eq!(
+            logs_answer(&env("dev-foo"), Some(&long)),
+            Reply::text(
+                Tone::Info,
+                "Output of the last operation on `dev-foo`: #7 deploy by @alice, failed: exit 2"
+            )
+            .with(Block::List {
+                items: lines[2..].to_vec()
+            })
+        );
+    }
+
+    #[test]
+    fn operation_lines_say_how_each_state_ended() {
+        let cases = [
+            (OpState::Cancelled, "#7 deploy by @alice, cancelled"),
+            (
+                OpState::Interrupted,
+                "#7 deploy by @alice, interrupted by a restart",
+            ),
+        ];
+        for (state, expected) in cases {
+            assert_eq!(operation_line(&operation(state, &[])), expected);
+        }
+    }
+
+    #[test]
+    fn a_refusal_with_two_blockers_lists_both_with_their_fixes_and_one_button_per_fix_command() {
+        let refusal = Refusal {
+            blockers: vec![
+                Blocker::LockedBy {
+                    env: env("staging"),
+                    holder: actor("shell:alice"),
+                    reason: "release testing".to_owned(),
+                    since: 1_000,
+                    held_for: 2 * 3600,
+                },
+                Blocker::WrongState {
+                    env: env("dev-foo"),
+                    state: EnvState::Suspended,
+                },
+            ],
+        };
+        let expected = Reply::text(Tone::Refused, "I can't do that:")
+            .with(Block::List {
+                items: strings(&[
+                    "staging is locked by shell:alice for \"release testing\" since 2h ago → `queue me for staging`, or ask shell:alice to `unlock staging`",
+                    "dev-foo is suspended → `wake dev-foo`",
+                ]),
+            })
+            .button(Button::new("queue me for staging", "queue me for staging"))
+            .button(Button::new("wake dev-foo", "wake dev-foo"));
+        assert_eq!(refused(&EngineError::Refused(refusal)), expected);
+    }
+
+    #[test]
+    fn a_fix_with_only_a_template_command_gets_no_button() {
+        let refusal = Refusal {
+            blockers: vec![Blocker::ReasonRequired {
+                env: env("staging"),
+            }],
+        };
+        let reply = refused(&EngineError::Refused(refusal));
+        assert_eq!(reply.buttons, vec![]);
+    }
+
+    #[test]
+    fn a_redelivered_message_is_information_not_a_refusal() {
+        let error = EngineError::AlreadyHandled {
+            delivery: "Ev1".to_owned(),
+        };
+        let reply = refused(&error);
+        assert_eq!(reply, Reply::text(Tone::Info, error.to_string()));
+    }
+
+    #[test]
+    fn quoted_commands_skip_templates_and_empty_quotes() {
+        assert_eq!(
+            quoted_commands("`queue me for staging`, or `lock staging for <reason>` or ``"),
+            strings(&["queue me for staging"])
+        );
+    }
+
+    #[test]
+    fn humanize_rewrites_ids_of_the_platform_in_every_block() {
+        let mut reply = Reply::text(Tone::Info, "given to shell:bob")
+            .with(Block::List {
+                items: strings(&["shell:carol", "slack:T1:U1"]),
+            })
+            .with(Block::Fields {
+                fields: vec![("owner".to_owned(), "shell:bob".to_owned())],
+            });
+        humanize(&mut reply, "shell");
+        let expected = Reply::text(Tone::Info, "given to @bob")
+            .with(Block::List {
+                items: strings(&["@carol", "slack:T1:U1"]),
+            })
+            .with(Block::Fields {
+                fields: vec![("owner".to_owned(), "@bob".to_owned())],
+            });
+        assert_eq!(reply, expected);
+    }
+
+    #[test]
+    fn who_shows_the_last_part_of_an_id() {
+        assert_eq!(who(&actor("slack:T1:U1")), "@U1");
+        assert_eq!(who(&actor("rushbox")), "@rushbox");
+    }
+}
