@@ -220,3 +220,241 @@ fn next_steps(reply: Reply, env: &EnvName) -> Reply {
         _ => reply,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rushbox_command::{AppName, GitRef};
+    use rushbox_pipeline::provider::Action;
+    use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+
+    use super::*;
+
+    fn env(name: &str) -> EnvName {
+        EnvName::parse(name).expect("a valid env name")
+    }
+
+    fn foo_at_r3(env: &EnvName) -> Request {
+        Request {
+            action: Action::Deploy,
+            app: AppName::parse("web").expect("a valid app"),
+            env: env.clone(),
+            git_ref: Some(GitRef::parse("foo").expect("a valid ref")),
+            commit: Some("f00f00f00f00f00f00f00f00f00f00f00f00f00f".to_owned()),
+            release: Some("r3".to_owned()),
+            source_env: None,
+        }
+    }
+
+    /// A feed of operation #7 on `name`, started 2m 5s ago (so elapsed
+    /// times read `2m` however slow the test machine is).
+    fn feed(
+        name: &str,
+        kind: OpKind,
+        deploys: bool,
+        dry_run: bool,
+    ) -> (ProgressFeed, UnboundedSender<Progress>) {
+        let (sender, events) = unbounded_channel();
+        let env = env(name);
+        let handle = OperationHandle {
+            id: 7,
+            app: AppName::parse("web").expect("a valid app"),
+            deploys: deploys.then(|| foo_at_r3(&env)),
+            env,
+            kind,
+            events,
+        };
+        let mut feed = ProgressFeed::new(handle, dry_run);
+        feed.started = Instant::now() - Duration::from_secs(125);
+        (feed, sender)
+    }
+
+    fn next(feed: &mut ProgressFeed, sender: &UnboundedSender<Progress>, event: Progress) -> Reply {
+        sender.send(event).expect("the feed is listening");
+        feed.next_blocking().expect("a version of the message")
+    }
+
+    fn buttons(reply: &Reply) -> Vec<(&str, &str, bool)> {
+        reply
+            .buttons
+            .iter()
+            .map(|b| (b.label.as_str(), b.command.as_str(), b.danger))
+            .collect()
+    }
+
+    #[test]
+    fn deployed_names_branch_commit_and_release() {
+        let dev = env("dev-foo");
+        let mut request = foo_at_r3(&dev);
+        assert_eq!(deployed(&request), "branch foo (f00f00f00f, release r3)");
+        request.release = None;
+        request.commit = None;
+        assert_eq!(deployed(&request), "branch foo");
+        request.git_ref = None;
+        request.release = Some("r2".to_owned());
+        assert_eq!(deployed(&request), "release r2");
+    }
+
+    #[test]
+    fn a_running_operation_shows_what_it_deploys_its_last_step_and_a_cancel_button() {
+        let (mut feed, sender) = feed("dev-foo", OpKind::Deploy, true, false);
+        let started = next(&mut feed, &sender, Progress::Started);
+        let working =
+            "Working on `dev-foo` (operation #7, 2m so far): branch foo (f00f00f00f, release r3)…";
+        let cancel = Reply::text(Tone::Progress, working)
+            .button(Button::new("Cancel", "cancel dev-foo").danger());
+        assert_eq!(started, cancel);
+        next(&mut feed, &sender, Progress::Step("building".to_owned()));
+        let step = next(
+            &mut feed,
+            &sender,
+            Progress::Step("starting web".to_owned()),
+        );
+        let expected = Reply::text(Tone::Progress, working)
+            .with(Block::Text {
+                text: "starting web".to_owned(),
+            })
+            .button(Button::new("Cancel", "cancel dev-foo").danger());
+        assert_eq!(step, expected);
+        assert!(!feed.is_done());
+    }
+
+    #[test]
+    fn a_ready_dev_env_links_its_address_and_offers_staging_and_destroy() {
+        let (mut feed, sender) = feed("dev-foo", OpKind::Deploy, true, false);
+        let ready = next(
+            &mut feed,
+            &sender,
+            Progress::Finished {
+                address: Some("http://dev-foo.localhost:8080".to_owned()),
+            },
+        );
+        let expected = Reply::text(
+            Tone::Success,
+            "`dev-foo` is ready: branch foo (f00f00f00f, release r3), deployed in 2m.",
+        )
+        .with(Block::Link {
+            label: "Open dev-foo".to_owned(),
+            url: "http://dev-foo.localhost:8080".to_owned(),
+        })
+        .button(Button::new(
+            "Deploy to staging",
+            "deploy dev-foo to staging",
+        ))
+        .button(Button::new("Destroy", "destroy dev-foo").danger());
+        assert_eq!(ready, expected);
+        assert!(feed.is_done());
+        assert_eq!(
+            feed.next_blocking(),
+            None,
+            "nothing after the final version"
+        );
+    }
+
+    #[test]
+    fn the_last_message_names_what_each_kind_of_operation_did() {
+        let cases = [
+            (
+                "staging",
+                OpKind::Promote,
+                true,
+                "`staging` is ready: branch foo (f00f00f00f, release r3), promoted in 2m.",
+                vec![("Promote to prod", "promote staging to prod", true)],
+            ),
+            (
+                "prod",
+                OpKind::Rollback,
+                true,
+                "`prod` is ready: branch foo (f00f00f00f, release r3), rolled back in 2m.",
+                vec![],
+            ),
+            (
+                "dev-foo",
+                OpKind::Wake,
+                false,
+                "`dev-foo` is ready (2m).",
+                vec![
+                    ("Deploy to staging", "deploy dev-foo to staging", false),
+                    ("Destroy", "destroy dev-foo", true),
+                ],
+            ),
+            (
+                "dev-foo",
+                OpKind::Suspend,
+                false,
+                "`dev-foo` is suspended (2m); the next visit or `wake dev-foo` starts it again.",
+                vec![],
+            ),
+            (
+                "dev-foo",
+                OpKind::Destroy,
+                false,
+                "`dev-foo` is gone (2m).",
+                vec![],
+            ),
+        ];
+        for (name, kind, deploys, text, expected_buttons) in cases {
+            let (mut feed, sender) = feed(name, kind, deploys, false);
+            let reply = next(&mut feed, &sender, Progress::Finished { address: None });
+            assert_eq!(reply.tone, Tone::Success, "{kind}");
+            assert_eq!(reply.summary(), text, "{kind}");
+            assert_eq!(reply.blocks.len(), 1, "{kind}: no address, no link");
+            assert_eq!(buttons(&reply), expected_buttons, "{kind}");
+        }
+    }
+
+    #[test]
+    fn a_dry_run_says_nothing_was_started_and_offers_no_address() {
+        let (mut feed, sender) = feed("dev-foo", OpKind::Create, true, true);
+        let reply = next(
+            &mut feed,
+            &sender,
+            Progress::Finished {
+                address: Some("http://dev-foo.localhost:8080".to_owned()),
+            },
+        );
+        let expected = Reply::text(
+            Tone::Success,
+            "`dev-foo` is recorded (noop provider: nothing was started; set `[provider] kind = \"local\"` to run it): branch foo (f00f00f00f, release r3).",
+        )
+        .button(Button::new("Deploy to staging", "deploy dev-foo to staging"))
+        .button(Button::new("Destroy", "destroy dev-foo").danger());
+        assert_eq!(reply, expected);
+    }
+
+    #[test]
+    fn a_failure_says_the_error_and_offers_status_and_logs() {
+        let (mut feed, sender) = feed("staging", OpKind::Deploy, true, false);
+        let reply = next(
+            &mut feed,
+            &sender,
+            Progress::Failed {
+                error: "exit status 2".to_owned(),
+            },
+        );
+        let expected = Reply::text(
+            Tone::Error,
+            "Operation #7 on `staging` failed after 2m: exit status 2",
+        )
+        .button(Button::new("Status", "status staging"))
+        .button(Button::new("Logs", "logs staging"));
+        assert_eq!(reply, expected);
+        assert!(feed.is_done());
+    }
+
+    #[test]
+    fn an_operation_whose_events_stop_says_where_to_look() {
+        let (mut feed, sender) = feed("staging", OpKind::Deploy, true, false);
+        drop(sender);
+        let reply = feed.next_blocking().expect("a final version");
+        assert_eq!(
+            reply,
+            Reply::text(
+                Tone::Error,
+                "Lost track of operation #7 on `staging`; `status staging` shows how it ended."
+            )
+        );
+        assert!(feed.is_done());
+    }
+}
