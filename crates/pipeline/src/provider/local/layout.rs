@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rushbox_command::{AppName, EnvName};
 use serde::{Deserialize, Serialize};
@@ -23,6 +23,10 @@ pub(super) struct EnvRecord {
     pub(super) source_env: Option<EnvName>,
 }
 
+/// Under `root`: `worktrees/<app>/<env>/`, `artifacts/<key>/`,
+/// `data/<app>/<env>/`, `logs/<app>/<env>/current.log`, `envs/<app>/<env>.json`
+/// (the [`EnvRecord`]) and `groups/` (the ledger of the process groups
+/// running, which [`LocalProvider::stop_leftovers`] stops after a crash).
 impl LocalProvider {
     fn dir(&self, kind: &str, app: &AppName, env: &EnvName) -> PathBuf {
         self.config
@@ -94,7 +98,7 @@ impl LocalProvider {
 
     /// The ledger of the process groups running (builds, clone-data
     /// commands and apps), for [`LocalProvider::stop_leftovers`].
-    pub(super) fn groups_dir(root: &std::path::Path) -> PathBuf {
+    pub(super) fn groups_dir(root: &Path) -> PathBuf {
         root.join("groups")
     }
 }

@@ -218,24 +218,19 @@ impl Provider for LocalProvider {
         }
         request.check_commit()?;
         let (app, env) = (&request.app, &request.env);
+        // Create, clone-data and deploy hold the env's `op` for their whole
+        // run (a deploy's worktree is checked out and built, then the process
+        // switched, with nothing in between); the others take it themselves.
+        let slot = self.slot(app, env);
+        let _op = matches!(
+            request.action,
+            Action::Create | Action::CloneData | Action::Deploy
+        )
+        .then(|| lock(&slot.op));
         match request.action {
-            Action::Create => {
-                let slot = self.slot(app, env);
-                let _op = lock(&slot.op);
-                self.create(request, progress)
-            }
-            Action::CloneData => {
-                let slot = self.slot(app, env);
-                let _op = lock(&slot.op);
-                self.clone_data(request, progress, cancel)
-            }
-            Action::Deploy => {
-                // For the whole deploy: the worktree is checked out and
-                // built, then the process switched, with nothing in between.
-                let slot = self.slot(app, env);
-                let _op = lock(&slot.op);
-                self.deploy(request, progress, cancel)
-            }
+            Action::Create => self.create(request, progress),
+            Action::CloneData => self.clone_data(request, progress, cancel),
+            Action::Deploy => self.deploy(request, progress, cancel),
             Action::Suspend => {
                 self.suspend(app, env)?;
                 progress(&format!("{env} is suspended; its data is kept"));
