@@ -1,7 +1,7 @@
 //! The only code that touches sled: one tree per kind of record plus an
 //! append-only audit log keyed by big-endian sequence number. The `Store` API
 //! (open, load, write, commit, audit) lives here; how a decision becomes
-//! durable first (rushbox's write-ahead log, group commit) is in [`wal`].
+//! durable first (rushbox's write-ahead log, group commit) is in `wal`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
