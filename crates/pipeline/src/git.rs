@@ -4,8 +4,10 @@
 //! worktrees). Git runs through the process layer as an argument list, never
 //! through a shell, with refs after `--end-of-options`, no terminal prompts
 //! and a time limit; `git` is found on `PATH` once.
+//! `RefResolver`, the seam the engine resolves refs through, is here too,
+//! with `FixedRefs`, its fixed table for tests and dry runs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::fmt;
 use std::io;
@@ -14,7 +16,6 @@ use std::time::Duration;
 
 use rushbox_command::{AppName, GitRef};
 
-use crate::engine::RefResolver;
 use crate::process::{self, Ended, Exit, Limits, Spec, Stream};
 
 /// How long a question to a repository may take before it is stopped.
@@ -338,6 +339,37 @@ impl GitOutput {
             Some(1) => Ok(None),
             _ => Err(self.failure("rev-parse")),
         }
+    }
+}
+
+/// Turns a ref into the full commit id it names (git in production).
+pub trait RefResolver: Send + Sync {
+    fn resolve(&self, app: &AppName, git_ref: &GitRef) -> Result<String, String>;
+}
+
+/// A resolver with a fixed table of refs, for tests and dry runs.
+#[derive(Debug, Clone, Default)]
+pub struct FixedRefs {
+    refs: HashMap<String, String>,
+}
+
+impl FixedRefs {
+    pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> FixedRefs {
+        FixedRefs {
+            refs: pairs
+                .into_iter()
+                .map(|(r, c)| (r.to_owned(), c.to_owned()))
+                .collect(),
+        }
+    }
+}
+
+impl RefResolver for FixedRefs {
+    fn resolve(&self, _app: &AppName, git_ref: &GitRef) -> Result<String, String> {
+        self.refs
+            .get(git_ref.as_str())
+            .cloned()
+            .ok_or_else(|| format!("no branch, tag or commit called `{git_ref}`"))
     }
 }
 

@@ -49,7 +49,8 @@ pub mod provider;
 pub mod store;
 
 pub use config::PipelineConfig;
-pub use engine::{Engine, EngineError, EnvView, FixedRefs, RefResolver, Reply};
+pub use engine::{Engine, EngineError, EnvView, Reply};
+pub use git::{FixedRefs, RefResolver};
 pub use model::{Actor, Role};
 pub use ops::{OperationHandle, Progress};
 pub use policy::{Blocker, Notice, Refusal};

@@ -4,93 +4,30 @@
 //! flush that covers it, and only then answers, starting provider work in
 //! the background. Decisions are made one at a time under one lock; the
 //! flush is outside it, so concurrent callers share one (group commit).
+//! This module is the API; what listings show is in `views`, the time in
+//! `clock`, and how a ref becomes a commit in [`crate::git`].
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use rushbox_command::{AppName, EnvName, GitRef, ReleaseId, Span, Stage, Target};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::config::{Groups, PipelineConfig};
-use crate::model::{Actor, AuditEntry, Env, EnvKey, EnvState, Lock, Operation, Role, State, Time};
+use crate::git::RefResolver;
+use crate::model::{Actor, AuditEntry, EnvKey, Operation, Role, State, Time};
 use crate::ops::{self, OperationHandle, OperationHost};
-use crate::policy::{self, Blocker, Call, Finish, Notice, Refusal, human_duration, short};
-use crate::provider::{CancelToken, CrashLoop, Provider};
+use crate::policy::{self, Blocker, Call, Finish, Notice, Refusal};
+use crate::provider::{CancelToken, Provider};
 use crate::store::{Store, StoreError, Written};
 
-/// Turns a ref into the full commit id it names (git in production).
-pub trait RefResolver: Send + Sync {
-    fn resolve(&self, app: &AppName, git_ref: &GitRef) -> Result<String, String>;
-}
+mod clock;
+mod views;
 
-/// A resolver with a fixed table of refs, for tests and dry runs.
-#[derive(Debug, Clone, Default)]
-pub struct FixedRefs {
-    refs: HashMap<String, String>,
-}
-
-impl FixedRefs {
-    pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> FixedRefs {
-        FixedRefs {
-            refs: pairs
-                .into_iter()
-                .map(|(r, c)| (r.to_owned(), c.to_owned()))
-                .collect(),
-        }
-    }
-}
-
-impl RefResolver for FixedRefs {
-    fn resolve(&self, _app: &AppName, git_ref: &GitRef) -> Result<String, String> {
-        self.refs
-            .get(git_ref.as_str())
-            .cloned()
-            .ok_or_else(|| format!("no branch, tag or commit called `{git_ref}`"))
-    }
-}
-
-/// Where the engine reads the time.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> Time;
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Time {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    }
-}
-
-/// A clock tests move by hand.
-#[derive(Debug, Default)]
-pub struct ManualClock(AtomicU64);
-
-impl ManualClock {
-    pub fn new(now: Time) -> ManualClock {
-        ManualClock(AtomicU64::new(now))
-    }
-
-    pub fn set(&self, now: Time) {
-        self.0.store(now, Ordering::SeqCst);
-    }
-
-    pub fn advance(&self, secs: u64) -> Time {
-        self.0.fetch_add(secs, Ordering::SeqCst) + secs
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Time {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use views::{EnvStatus, EnvView, LockView, QueueView};
 
 /// Why a call did not go ahead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,133 +88,6 @@ impl Reply {
     pub fn operation(self) -> Option<OperationHandle> {
         self.operations.into_iter().next()
     }
-}
-
-/// A lock as listings show it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LockView {
-    pub holder: Actor,
-    pub reason: String,
-    pub since: Time,
-    pub held_for: u64,
-    pub expires_in: u64,
-    /// Passed from the queue, not claimed yet; claim within this many seconds.
-    pub claim_within: Option<u64>,
-}
-
-impl LockView {
-    fn of(lock: &Lock, now: Time) -> LockView {
-        LockView {
-            holder: lock.holder.clone(),
-            reason: lock.reason.clone(),
-            since: lock.since,
-            held_for: now.saturating_sub(lock.since),
-            expires_in: lock.expires_at.saturating_sub(now),
-            claim_within: lock.claim_by.map(|t| t.saturating_sub(now)),
-        }
-    }
-}
-
-impl fmt::Display for LockView {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.claim_within {
-            Some(left) => write!(
-                f,
-                "offered to {} (claim within {})",
-                self.holder,
-                human_duration(left)
-            ),
-            None => write!(
-                f,
-                "locked by {} for \"{}\" since {} ago, expires in {}",
-                self.holder,
-                self.reason,
-                human_duration(self.held_for),
-                human_duration(self.expires_in)
-            ),
-        }
-    }
-}
-
-/// One row of `envs`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnvView {
-    pub app: AppName,
-    pub env: EnvName,
-    pub branch: Option<GitRef>,
-    pub commit: Option<String>,
-    pub release: Option<String>,
-    pub owner: Option<Actor>,
-    pub state: EnvState,
-    pub age: u64,
-    /// Seconds since the last activity.
-    pub idle_for: u64,
-    pub address: Option<String>,
-    pub lock: Option<LockView>,
-    pub queue: Vec<Actor>,
-    /// Seconds until a dev env is destroyed.
-    pub ttl_left: Option<u64>,
-    /// Seconds until a running dev env is suspended for idleness.
-    pub idle_left: Option<u64>,
-    pub operation: Option<u64>,
-    /// A running env whose app keeps exiting, as its provider sees it.
-    pub crash_loop: Option<CrashLoop>,
-}
-
-impl fmt::Display for EnvView {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{} [{}]", self.app, self.env, self.state)?;
-        if let Some(b) = &self.branch {
-            write!(f, " {b}")?;
-        }
-        if let Some(c) = &self.commit {
-            write!(f, "@{}", short(c))?;
-        }
-        if let Some(r) = &self.release {
-            write!(f, " ({r})")?;
-        }
-        if let Some(o) = &self.owner {
-            write!(f, " owner {o}")?;
-        }
-        write!(
-            f,
-            ", up {}, last activity {} ago",
-            human_duration(self.age),
-            human_duration(self.idle_for)
-        )?;
-        if let Some(a) = &self.address {
-            write!(f, ", {a}")?;
-        }
-        if let Some(l) = &self.lock {
-            write!(f, ", {l}")?;
-        }
-        if !self.queue.is_empty() {
-            let q: Vec<&str> = self.queue.iter().map(Actor::as_str).collect();
-            write!(f, ", queue: {}", q.join(", "))?;
-        }
-        if let Some(t) = self.ttl_left {
-            write!(f, ", destroyed in {}", human_duration(t))?;
-        }
-        if let Some(t) = self.idle_left {
-            write!(f, ", suspended after {} idle", human_duration(t))?;
-        }
-        Ok(())
-    }
-}
-
-/// `status <env>`: the row, plus the operation running or last run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnvStatus {
-    pub view: EnvView,
-    pub last_operation: Option<Operation>,
-}
-
-/// A lock's queue as `staging queue` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueueView {
-    pub env: EnvName,
-    pub lock: Option<LockView>,
-    pub waiting: Vec<Actor>,
 }
 
 struct Core {
@@ -695,39 +505,16 @@ impl Engine {
             .values()
             .filter(|e| app.is_none_or(|a| &e.app == a))
             .filter(|e| stage.is_none_or(|s| e.name.stage() == Some(s)))
-            .map(|e| self.view(&core.state, e, now))
+            .map(|e| {
+                EnvView::of(
+                    &core.state,
+                    e,
+                    &self.inner.config.times,
+                    self.inner.provider.as_ref(),
+                    now,
+                )
+            })
             .collect()
-    }
-
-    fn view(&self, state: &State, env: &Env, now: Time) -> EnvView {
-        let key = env.key();
-        let times = &self.inner.config.times;
-        EnvView {
-            app: env.app.clone(),
-            env: env.name.clone(),
-            branch: env.branch.clone(),
-            commit: env.commit.clone(),
-            release: env.release.clone(),
-            owner: env.owner.clone(),
-            state: env.state,
-            age: now.saturating_sub(env.created_at),
-            idle_for: now.saturating_sub(env.last_activity),
-            address: env.address.clone(),
-            lock: state.locks.get(&key).map(|l| LockView::of(l, now)),
-            queue: state
-                .queue(&key)
-                .waiting
-                .into_iter()
-                .map(|e| e.actor)
-                .collect(),
-            ttl_left: env.expires_at.map(|t| t.saturating_sub(now)),
-            idle_left: (env.is_dev() && env.state == EnvState::Running)
-                .then(|| (env.last_activity + times.idle_suspend).saturating_sub(now)),
-            operation: env.operation,
-            crash_loop: (env.state == EnvState::Running)
-                .then(|| self.inner.provider.crash_loop(&env.app, &env.name))
-                .flatten(),
-        }
     }
 
     /// `status <env>`.
@@ -749,7 +536,13 @@ impl Engine {
             .find(|op| op.key() == key)
             .cloned();
         Ok(EnvStatus {
-            view: self.view(&core.state, e, now),
+            view: EnvView::of(
+                &core.state,
+                e,
+                &self.inner.config.times,
+                self.inner.provider.as_ref(),
+                now,
+            ),
             last_operation,
         })
     }
@@ -764,17 +557,7 @@ impl Engine {
         let now = self.inner.clock.now();
         let core = self.inner.core();
         let key = EnvKey::new(&app, env);
-        Ok(QueueView {
-            env: env.clone(),
-            lock: core.state.locks.get(&key).map(|l| LockView::of(l, now)),
-            waiting: core
-                .state
-                .queue(&key)
-                .waiting
-                .into_iter()
-                .map(|e| e.actor)
-                .collect(),
-        })
+        Ok(QueueView::of(&core.state, &key, env.clone(), now))
     }
 
     /// `who owns <env>`.
