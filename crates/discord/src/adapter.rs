@@ -1,22 +1,27 @@
 //! The thin I/O shell: serenity's event handler. Each event becomes an
 //! `Incoming`, the Robot answers on a blocking thread (it fsyncs), and the
-//! answer is sent, then edited in place as its operation progresses.
+//! answer is sent, then edited in place as its operation progresses. What a
+//! member object or member event says about roles goes to the Robot's groups
+//! first (see [`crate::groups`]). Failures are logged with `tracing`.
 
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use rushbox_chat::{Answer, Incoming, Notice, ProgressFeed, Reply, Robot, Tone};
 use serenity::all::{
     ChannelId, CommandInteraction, ComponentInteraction, Context, CreateAutocompleteResponse,
     CreateInteractionResponse, CreateInteractionResponseMessage, EditInteractionResponse,
-    EventHandler, GatewayIntents, GuildId, Http, HttpBuilder, Interaction, Message, MessageId,
-    Ready, RoleId, User, UserId,
+    EventHandler, GatewayError, GatewayIntents, Guild, GuildId, GuildMemberUpdateEvent, Http,
+    HttpBuilder, Interaction, Member, Message, MessageId, Ready, Role, RoleId, User, UserId,
 };
 use serenity::async_trait;
+use tracing::{error, warn};
 
+use crate::activity::Activity;
 use crate::commands::{ENV_OPTIONS, REF_OPTIONS, command_text, definitions, suggestions};
 use crate::config::DiscordConfig;
+use crate::groups::{Memberships, discord_roles, group_name};
 use crate::identity;
 use crate::progress::coalesce;
 use crate::render::{ButtonCommands, Rendered, render};
@@ -42,7 +47,17 @@ impl std::fmt::Display for Error {
                 f,
                 "no Discord bot token: set the environment variable {var} (Developer Portal → your app → Bot → Reset Token)"
             ),
-            Error::Discord(e) => write!(f, "Discord: {e}"),
+            Error::Discord(e) => match e.as_ref() {
+                serenity::Error::Gateway(
+                    GatewayError::DisallowedGatewayIntents | GatewayError::InvalidGatewayIntents,
+                ) => write!(
+                    f,
+                    "Discord refused the gateway intents ({e}): switch on Message Content Intent, \
+                     and Server Members Intent if `[discord] members_intent = true`, under \
+                     Developer Portal → your app → Bot → Privileged Gateway Intents"
+                ),
+                _ => write!(f, "Discord: {e}"),
+            },
             Error::Runtime(why) => write!(f, "can't start a thread for the gateway: {why}"),
         }
     }
@@ -56,13 +71,18 @@ impl From<serenity::Error> for Error {
     }
 }
 
-/// The gateway intents rushbox needs. MESSAGE_CONTENT is privileged: switch
-/// it on in the Developer Portal too.
-pub fn intents() -> GatewayIntents {
-    GatewayIntents::GUILDS
+/// The gateway intents rushbox asks for. MESSAGE_CONTENT is privileged, and
+/// so is GUILD_MEMBERS (with `members_intent`): switch them on in the
+/// Developer Portal too.
+pub fn intents(config: &DiscordConfig) -> GatewayIntents {
+    let intents = GatewayIntents::GUILDS
         | GatewayIntents::GUILD_MESSAGES
         | GatewayIntents::DIRECT_MESSAGES
-        | GatewayIntents::MESSAGE_CONTENT
+        | GatewayIntents::MESSAGE_CONTENT;
+    match config.members_intent {
+        true => intents | GatewayIntents::GUILD_MEMBERS,
+        false => intents,
+    }
 }
 
 /// Runs the bot until `shutdown` resolves, reading the token from the
@@ -134,9 +154,32 @@ pub async fn run_with_token(
     token: &str,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    run_observed(config, robot, token, Activity::new(), shutdown).await
+}
+
+/// [`run_with_token`], counting in `activity` what it has finished with, so
+/// that a caller (a test) can wait until it is quiet instead of sleeping.
+pub async fn run_observed(
+    config: DiscordConfig,
+    robot: Robot,
+    token: &str,
+    activity: Activity,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
     // Progress and notices go out over this client, on this runtime, so they
     // outlive a gateway session that is given up.
     let rest = Arc::new(rest_client(&config, token));
+    let mut named = Vec::new();
+    for role in discord_roles(&robot.group_names()) {
+        match role {
+            Ok(role) => named.push(role),
+            Err(name) => warn!(
+                group = %format!("group:{name}"),
+                "roles name a Discord group that is no role id; name a role by its id, \
+                 `group:discord:<role id>` (Server Settings → Roles → ⋯ → Copy Role ID)"
+            ),
+        }
+    }
     let adapter = Adapter {
         robot: robot.clone(),
         config: config.clone(),
@@ -144,8 +187,10 @@ pub async fn run_with_token(
         bot: Arc::new(OnceLock::new()),
         rest: rest.clone(),
         outer: tokio::runtime::Handle::current(),
+        memberships: Arc::new(Mutex::new(Memberships::new(named))),
+        activity: activity.clone(),
     };
-    let notices = tokio::spawn(deliver_notices(robot, rest));
+    let notices = tokio::spawn(deliver_notices(robot, rest, activity.clone()));
     let base = config
         .api_proxy
         .as_deref()
@@ -153,8 +198,10 @@ pub async fn run_with_token(
     let result = crate::connection::stay_connected(
         base,
         token,
+        intents(&config),
         || rest_client(&config, token),
         || adapter.clone(),
+        &activity,
         shutdown,
     )
     .await;
@@ -163,10 +210,11 @@ pub async fn run_with_token(
 }
 
 /// Notices the engine decides outside any one message, by DM to Discord users.
-async fn deliver_notices(robot: Robot, http: Arc<Http>) {
+async fn deliver_notices(robot: Robot, http: Arc<Http>, activity: Activity) {
     let mut feed = robot.notices();
     let buttons = ButtonCommands::new();
     while let Some(notice) = feed.next().await {
+        let _sending = activity.task();
         dm(&http, &notice, &buttons).await;
     }
 }
@@ -177,8 +225,16 @@ async fn dm(http: &Http, notice: &Notice, buttons: &ButtonCommands) {
     };
     let message = render(&notice.reply, buttons).message();
     if let Err(e) = user.direct_message(http, message).await {
-        eprintln!("discord: could not DM {user}: {e}");
+        warn!(%user, error = %e, "could not send a notice by DM");
     }
+}
+
+/// A panic elsewhere poisoned the lock: the memberships are still what
+/// Discord last said, keep going.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[derive(Clone)]
@@ -192,6 +248,9 @@ struct Adapter {
     rest: Arc<Http>,
     /// The caller's runtime (events arrive on the session's own).
     outer: tokio::runtime::Handle,
+    /// Who holds the Discord roles that `[roles]` names; kept across sessions.
+    memberships: Arc<Mutex<Memberships>>,
+    activity: Activity,
 }
 
 /// A message that progress edits in place.
@@ -253,25 +312,81 @@ impl EventHandler for Adapter {
                 .map(drop),
         };
         if let Err(e) = registered {
-            eprintln!("discord: could not register slash commands: {e}");
+            error!(error = %e, "could not register the slash commands");
+        }
+    }
+
+    /// Who holds which roles, for a guild the bot joins or comes back to
+    /// (every member with `members_intent` and a small guild, else a few).
+    async fn guild_create(&self, _ctx: Context, guild: Guild, _is_new: Option<bool>) {
+        let _handling = self.activity.event();
+        for member in guild.members.values() {
+            self.holds(guild.id, member.user.id, &member.roles);
+        }
+    }
+
+    async fn guild_member_addition(&self, _ctx: Context, member: Member) {
+        let _handling = self.activity.event();
+        self.holds(member.guild_id, member.user.id, &member.roles);
+    }
+
+    async fn guild_member_update(
+        &self,
+        _ctx: Context,
+        _old: Option<Member>,
+        _new: Option<Member>,
+        event: GuildMemberUpdateEvent,
+    ) {
+        let _handling = self.activity.event();
+        self.holds(event.guild_id, event.user.id, &event.roles);
+    }
+
+    async fn guild_member_removal(
+        &self,
+        _ctx: Context,
+        guild: GuildId,
+        user: User,
+        _member: Option<Member>,
+    ) {
+        let _handling = self.activity.event();
+        let mut memberships = lock(&self.memberships);
+        let changed = memberships.left((guild, user.id));
+        self.report(&memberships, &changed);
+    }
+
+    async fn guild_role_delete(
+        &self,
+        _ctx: Context,
+        _guild: GuildId,
+        role: RoleId,
+        _deleted: Option<Role>,
+    ) {
+        let _handling = self.activity.event();
+        let mut memberships = lock(&self.memberships);
+        if memberships.role_deleted(role) {
+            self.report(&memberships, &[role]);
         }
     }
 
     async fn message(&self, ctx: Context, msg: Message) {
+        let _handling = self.activity.event();
         let bot = self.bot.get().copied();
         if msg.author.bot || Some(msg.author.id) == bot {
             return;
+        }
+        // Before anything awaits: serenity runs each event in a task of its
+        // own, and this keeps the roles Discord said in the order it said them.
+        if let (Some(guild), Some(member)) = (msg.guild_id, &msg.member) {
+            self.holds(guild, msg.author.id, &member.roles);
         }
         let dm = msg.guild_id.is_none();
         let Some(text) = crate::addressed::command_in(&msg.content, bot, &self.config.prefix, dm)
         else {
             return;
         };
-        let roles = msg.member.as_ref().map_or(&[][..], |m| &m.roles[..]);
         let incoming = self.incoming(
             msg.guild_id,
             &msg.author,
-            roles,
             msg.channel_id,
             text,
             Some(msg.id),
@@ -287,7 +402,7 @@ impl EventHandler for Adapter {
         let first = match sent {
             Ok(sent) => Some(Target::Message(msg.channel_id, sent.id)),
             Err(e) => {
-                eprintln!("discord: could not reply in {}: {e}", msg.channel_id);
+                warn!(channel = %msg.channel_id, error = %e, "could not reply to a message");
                 None
             }
         };
@@ -304,6 +419,18 @@ impl EventHandler for Adapter {
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        let _handling = self.activity.event();
+        // Before anything awaits (see `message`).
+        let (guild, member) = match &interaction {
+            Interaction::Command(i) | Interaction::Autocomplete(i) => {
+                (i.guild_id, i.member.as_deref())
+            }
+            Interaction::Component(i) => (i.guild_id, i.member.as_ref()),
+            _ => (None, None),
+        };
+        if let (Some(guild), Some(member)) = (guild, member) {
+            self.holds(guild, member.user.id, &member.roles);
+        }
         match interaction {
             Interaction::Command(command) => self.slash_command(&ctx, command).await,
             Interaction::Autocomplete(command) => self.autocomplete(&ctx, command).await,
@@ -314,17 +441,39 @@ impl EventHandler for Adapter {
 }
 
 impl Adapter {
+    /// `user` in `guild` holds `roles`, as Discord just said: the Robot's
+    /// groups follow if that changes who holds a role that roles name.
+    fn holds(&self, guild: GuildId, user: UserId, roles: &[RoleId]) {
+        let mut memberships = lock(&self.memberships);
+        if !memberships.is_needed() {
+            return;
+        }
+        let changed = memberships.holds((guild, user), roles);
+        self.report(&memberships, &changed);
+    }
+
+    /// Tells the Robot who holds each of `roles` now. Called with the
+    /// memberships locked, so reports reach the Robot in the order Discord spoke.
+    fn report(&self, memberships: &Memberships, roles: &[RoleId]) {
+        for role in roles {
+            let members: Vec<_> = memberships
+                .holders(*role)
+                .map(|(guild, user)| identity::member(guild, user))
+                .collect();
+            self.robot.set_group_members(&group_name(*role), &members);
+        }
+    }
+
     fn incoming(
         &self,
         guild: Option<GuildId>,
         user: &User,
-        roles: &[RoleId],
         channel: ChannelId,
         text: String,
         reply_to: Option<MessageId>,
     ) -> Incoming {
         Incoming {
-            actor: identity::actor(&self.config, guild, user, roles),
+            actor: identity::actor(guild, user),
             channel: channel.to_string(),
             text,
             reply_to: reply_to.map(|m| m.to_string()),
@@ -337,7 +486,7 @@ impl Adapter {
         match tokio::task::spawn_blocking(move || robot.handle(&incoming)).await {
             Ok(answer) => Some(answer),
             Err(e) => {
-                eprintln!("discord: the robot failed: {e}");
+                error!(error = %e, "the robot failed on a message");
                 None
             }
         }
@@ -360,25 +509,25 @@ impl Adapter {
                     match post(ctx.http.clone(), render(&placeholder, &self.buttons)).await {
                         Ok(target) => target,
                         Err(e) => {
-                            eprintln!("discord: could not post progress: {e}");
+                            warn!(error = %e, "could not post a progress message");
                             continue;
                         }
                     }
                 }
             };
-            self.outer.spawn(follow(
-                feed,
-                target,
-                self.rest.clone(),
-                self.buttons.clone(),
-            ));
+            let following = self.activity.task();
+            let (rest, buttons) = (self.rest.clone(), self.buttons.clone());
+            self.outer.spawn(async move {
+                follow(feed, target, rest, buttons).await;
+                drop(following);
+            });
         }
     }
 
     async fn slash_command(&self, ctx: &Context, command: CommandInteraction) {
         // Answer within Discord's 3 s; the real answer edits this.
         if let Err(e) = command.defer(&ctx.http).await {
-            eprintln!("discord: could not defer /{}: {e}", command.data.name);
+            warn!(command = %command.data.name, error = %e, "could not defer a slash command");
             return;
         }
         let options: Vec<(&str, &str)> = command
@@ -398,11 +547,9 @@ impl Adapter {
             self.private_instead(ctx, &command, &reply).await;
             return;
         };
-        let roles = command.member.as_ref().map_or(&[][..], |m| &m.roles[..]);
         let incoming = self.incoming(
             command.guild_id,
             &command.user,
-            roles,
             command.channel_id,
             text,
             None,
@@ -421,7 +568,7 @@ impl Adapter {
             {
                 Ok(_) => Some(Target::Original(Box::new(command.clone()))),
                 Err(e) => {
-                    eprintln!("discord: could not answer /{}: {e}", command.data.name);
+                    warn!(command = %command.data.name, error = %e, "could not answer a slash command");
                     None
                 }
             }
@@ -440,7 +587,7 @@ impl Adapter {
     /// Replaces the public "thinking…" with a reply only the asker sees.
     async fn private_instead(&self, ctx: &Context, command: &CommandInteraction, reply: &Reply) {
         if let Err(e) = command.delete_response(&ctx.http).await {
-            eprintln!("discord: could not remove the deferred answer: {e}");
+            warn!(command = %command.data.name, error = %e, "could not remove the deferred answer");
         }
         let mut rendered = render(reply, &self.buttons);
         rendered.ephemeral = true;
@@ -448,7 +595,7 @@ impl Adapter {
             .create_followup(&ctx.http, rendered.followup())
             .await
         {
-            eprintln!("discord: could not answer /{}: {e}", command.data.name);
+            warn!(command = %command.data.name, error = %e, "could not answer a slash command");
         }
     }
 
@@ -479,7 +626,7 @@ impl Adapter {
             .create_response(&ctx.http, CreateInteractionResponse::Autocomplete(choices))
             .await
         {
-            eprintln!("discord: could not suggest: {e}");
+            warn!(command = %command.data.name, error = %e, "could not suggest options");
         }
     }
 
@@ -492,19 +639,17 @@ impl Adapter {
                 .create_response(&ctx.http, CreateInteractionResponse::Message(reply))
                 .await
             {
-                eprintln!("discord: could not answer a button: {e}");
+                warn!(error = %e, "could not answer a button");
             }
             return;
         };
         if let Err(e) = component.defer(&ctx.http).await {
-            eprintln!("discord: could not acknowledge a button: {e}");
+            warn!(error = %e, "could not acknowledge a button");
             return;
         }
-        let roles = component.member.as_ref().map_or(&[][..], |m| &m.roles[..]);
         let incoming = self.incoming(
             component.guild_id,
             &component.user,
-            roles,
             component.channel_id,
             text,
             None,
@@ -519,7 +664,7 @@ impl Adapter {
             // allowed to can still click; only the clicker sees why not.
             let spent = EditInteractionResponse::new().components(Vec::new());
             if let Err(e) = component.edit_response(&ctx.http, spent).await {
-                eprintln!("discord: could not remove the clicked buttons: {e}");
+                warn!(error = %e, "could not remove the clicked buttons");
             }
         }
         let first = match component
@@ -532,7 +677,7 @@ impl Adapter {
             )),
             Ok(_) => None,
             Err(e) => {
-                eprintln!("discord: could not answer a button: {e}");
+                warn!(error = %e, "could not answer a button");
                 None
             }
         };
@@ -570,12 +715,12 @@ async fn follow(feed: ProgressFeed, target: Target, http: Arc<Http>, buttons: Ar
             // An interaction's token lasts 15 minutes; a longer operation
             // goes on in a message of its own in the same channel.
             let Some(channel) = target.channel_of_interaction() else {
-                eprintln!("discord: could not update progress: {e}");
+                warn!(error = %e, "could not update a progress message");
                 return;
             };
             match channel.send_message(&http, rendered.message()).await {
                 Ok(sent) => *target = Target::Message(channel, sent.id),
-                Err(e) => eprintln!("discord: could not update progress: {e}"),
+                Err(e) => warn!(%channel, error = %e, "could not update a progress message"),
             }
         }
     })

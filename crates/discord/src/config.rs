@@ -1,8 +1,6 @@
 //! What the binary loads from its config file for Discord. The token never
 //! lives here: only the name of the environment variable that holds it.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 /// The `[discord]` section.
@@ -21,9 +19,11 @@ pub struct DiscordConfig {
     /// Register slash commands in this guild only (instant; for one team);
     /// without it they are registered globally.
     pub guild_id: Option<u64>,
-    /// Discord role id → the rushbox role its members act as. See
-    /// [`crate::identity`] for the actor ids this produces.
-    pub role_map: BTreeMap<String, MappedRole>,
+    /// Ask for the privileged GUILD_MEMBERS intent (Server Members Intent in
+    /// the Developer Portal), so role changes named in `[roles]` count at
+    /// once. Without it they count from the person's next message or
+    /// interaction, which always says what roles they hold.
+    pub members_intent: bool,
 }
 
 impl Default for DiscordConfig {
@@ -33,24 +33,7 @@ impl Default for DiscordConfig {
             token_env: "DISCORD_TOKEN".to_owned(),
             prefix: "!rushbox".to_owned(),
             guild_id: None,
-            role_map: BTreeMap::new(),
-        }
-    }
-}
-
-/// A rushbox role a Discord role grants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MappedRole {
-    Developer,
-    Lead,
-}
-
-impl MappedRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MappedRole::Developer => "developer",
-            MappedRole::Lead => "lead",
+            members_intent: false,
         }
     }
 }

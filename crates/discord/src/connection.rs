@@ -12,7 +12,7 @@
 //! 3. a lost session's runtime is shut down, which ends every task serenity
 //!    spawned (its queuer included, so it never connects a second session);
 //!    then [`Backoff`] says how long to wait (5 s, doubling up to 5 min),
-//!    and the log says so.
+//!    and the log says so (`tracing`, at WARN; being connected at INFO).
 //!
 //! Shutdown is bounded the same way: shards are asked to close for at most
 //! [`SHUTDOWN_GRACE`], then the session's runtime goes.
@@ -24,15 +24,17 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serenity::all::{
-    ClientBuilder, ConnectionStage, EventHandler, GatewayError, Http, Shard, ShardId, ShardInfo,
-    ShardManager,
+    ClientBuilder, ConnectionStage, EventHandler, GatewayError, GatewayIntents, Http, Shard,
+    ShardId, ShardInfo, ShardManager,
 };
 use tokio::sync::{Mutex, oneshot};
 use tokio::time::Instant;
+use tracing::{info, warn};
 
 use rushbox_chat::backoff::{Backoff, short};
 
-use crate::adapter::{Error, intents};
+use crate::activity::Activity;
+use crate::adapter::Error;
 
 /// How long the REST lookup of the gateway, and opening the gateway, may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -93,7 +95,12 @@ fn no_answer() -> String {
 }
 
 /// Where the gateway is, and that it opens: the same calls serenity makes.
-async fn probe(http: &Http, base: &str, token: &str) -> Result<String, Down> {
+async fn probe(
+    http: &Http,
+    base: &str,
+    token: &str,
+    intents: GatewayIntents,
+) -> Result<String, Down> {
     let url = match tokio::time::timeout(CONNECT_TIMEOUT, http.get_gateway()).await {
         Ok(Ok(gateway)) => gateway.url,
         Ok(Err(error)) => {
@@ -116,7 +123,7 @@ async fn probe(http: &Http, base: &str, token: &str) -> Result<String, Down> {
             id: ShardId(0),
             total: 1,
         },
-        intents(),
+        intents,
         None,
     );
     match tokio::time::timeout(CONNECT_TIMEOUT, shard).await {
@@ -164,10 +171,13 @@ struct Session {
 }
 
 impl Session {
+    /// `activity` counts the session's end once its runtime is gone.
     fn start<H: EventHandler + 'static>(
         http: Http,
         handler: H,
+        intents: GatewayIntents,
         gateway: String,
+        activity: Activity,
     ) -> std::io::Result<Session> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -183,7 +193,7 @@ impl Session {
             .spawn(move || {
                 runtime.block_on(async move {
                     let run = async {
-                        let mut client = ClientBuilder::new_with_http(http, intents())
+                        let mut client = ClientBuilder::new_with_http(http, intents)
                             .event_handler(handler)
                             .await?;
                         // The URL probed, not serenity's own lookup (which
@@ -202,6 +212,7 @@ impl Session {
                     }
                 });
                 runtime.shutdown_timeout(Duration::from_millis(500));
+                activity.session_ended();
                 let _ = stopped_tx.send(());
             })?;
         Ok(Session {
@@ -283,13 +294,15 @@ impl Session {
 }
 
 /// Runs sessions until `shutdown`, waiting out [`Backoff`] between them and
-/// saying on standard error when Discord is down and when it is back.
-/// `rest` builds a REST client (one per session); `handler` a fresh event handler.
+/// logging when Discord is down and when it is back. `rest` builds a REST
+/// client (one per session); `handler` a fresh event handler.
 pub(crate) async fn stay_connected<H: EventHandler + 'static>(
     base: &str,
     token: &str,
+    intents: GatewayIntents,
     rest: impl Fn() -> Http,
     handler: impl Fn() -> H,
+    activity: &Activity,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     let mut shutdown = std::pin::pin!(shutdown);
@@ -298,17 +311,18 @@ pub(crate) async fn stay_connected<H: EventHandler + 'static>(
         let http = rest();
         let probed = tokio::select! {
             _ = shutdown.as_mut() => return Ok(()),
-            probed = probe(&http, base, token) => probed,
+            probed = probe(&http, base, token, intents) => probed,
         };
         let down = match probed {
             Err(down) => down,
             Ok(gateway) => {
-                let mut session = Session::start(rest(), handler(), gateway)
-                    .map_err(|e| Error::Runtime(e.to_string()))?;
+                let mut session =
+                    Session::start(rest(), handler(), intents, gateway, activity.clone())
+                        .map_err(|e| Error::Runtime(e.to_string()))?;
                 let watched = session
                     .watch(&mut shutdown, |url| {
                         backoff.reset();
-                        eprintln!("discord: connected to the gateway at {url}");
+                        info!("connected to the gateway at {url}");
                     })
                     .await;
                 session.stop().await;
@@ -320,7 +334,8 @@ pub(crate) async fn stay_connected<H: EventHandler + 'static>(
             }
         };
         let wait = backoff.next_wait();
-        eprintln!("discord: {down}; {}", Backoff::schedule(wait));
+        // One sentence a person reads, as it is: URLs and causes, never a token.
+        warn!("{down}; {}", Backoff::schedule(wait));
         tokio::select! {
             _ = shutdown.as_mut() => return Ok(()),
             _ = tokio::time::sleep(wait) => {}

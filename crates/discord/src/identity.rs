@@ -1,51 +1,36 @@
-//! Who a Discord user is to rushbox. The engine matches actor ids against
-//! the patterns in `[roles]`, and Discord roles are not actor ids, so a
-//! member holding a role named in `role_map` gets the role in their id:
+//! Who a Discord user is to rushbox: the same actor id whatever roles they
+//! hold, so a role change never orphans their locks and envs.
 //!
 //! | who | actor id |
 //! |---|---|
-//! | member of guild G, no mapped role | `discord:G:U` |
-//! | member of guild G with a role mapped to `lead` | `discord:G:lead:U` |
-//! | member of guild G with a role mapped to `developer` | `discord:G:developer:U` |
-//! | anyone in a DM (Discord sends no roles there) | `discord:dm:U` |
+//! | member of guild G | `discord:G:U` |
+//! | anyone in a DM (Discord sends no guild there) | `discord:dm:U` |
 //!
-//! So config names leads by role with `leads = ["discord:G:lead:*"]`, or by
-//! user with `"discord:G:U"`. The user id is always the last part, which is
-//! how notices find whom to DM. The price: the id follows the role, so a
-//! lock taken before a role change is held by the old id.
+//! Config names people by id (`"discord:G:U"`), everyone in a guild by
+//! prefix (`"discord:G:*"`), or the holders of a Discord role as a group
+//! (`"group:discord:<role id>"`, kept by [`crate::groups`]). The user id is
+//! always the last part, which is how notices find whom to DM.
 
 use rushbox_chat::Actor;
-use serenity::all::{GuildId, RoleId, User, UserId};
+use serenity::all::{GuildId, User, UserId};
 
-use crate::config::{DiscordConfig, MappedRole};
-
-/// The actor for a user speaking in `guild` (None: a DM) with these roles.
-pub fn actor(
-    config: &DiscordConfig,
-    guild: Option<GuildId>,
-    user: &User,
-    roles: &[RoleId],
-) -> Actor {
+/// The actor for a user speaking in `guild` (None: a DM).
+pub fn actor(guild: Option<GuildId>, user: &User) -> Actor {
     let display = user
         .global_name
         .clone()
         .unwrap_or_else(|| user.name.clone());
     let platform = match guild {
         None => "discord:dm".to_owned(),
-        Some(guild) => match strongest(config, roles) {
-            Some(role) => format!("discord:{guild}:{}", role.as_str()),
-            None => format!("discord:{guild}"),
-        },
+        Some(guild) => format!("discord:{guild}"),
     };
     Actor::new(&platform, &user.id.to_string(), &display)
 }
 
-/// The strongest rushbox role any of these Discord roles maps to.
-pub fn strongest(config: &DiscordConfig, roles: &[RoleId]) -> Option<MappedRole> {
-    roles
-        .iter()
-        .filter_map(|r| config.role_map.get(&r.to_string()).copied())
-        .max()
+/// A guild member as the Robot's groups list them (no display name is known).
+pub fn member(guild: GuildId, user: UserId) -> Actor {
+    let id = user.to_string();
+    Actor::new(&format!("discord:{guild}"), &id, &id)
 }
 
 /// The Discord user behind an engine actor id, if it is one of ours.
@@ -56,7 +41,8 @@ pub fn user_of(actor: &str) -> Option<UserId> {
 }
 
 /// Discord mentions for the people a text names: actor ids of ours
-/// (`discord:G:lead:U`) and the `@U` the Robot leaves of them become
+/// (`discord:G:U`, and `discord:G:lead:U` from before roles were groups,
+/// still in old locks and envs) and the `@U` the Robot leaves of them become
 /// `<@U>`, which Discord shows as the person's name (in embeds, without a ping).
 pub fn mentions(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -75,7 +61,7 @@ pub fn mentions(text: &str) -> String {
         let user = if !word_start {
             None
         } else if let Some(id) = token.strip_prefix('@') {
-            // The Robot shortens `discord:G:lead:U` to `@lead:U` for a speaker in G.
+            // The Robot shortens an old `discord:G:lead:U` to `@lead:U` for a speaker in G.
             id.rsplit(':').next().and_then(snowflake)
         } else if token.starts_with("discord:") {
             user_of(token).map(|u| u.to_string())

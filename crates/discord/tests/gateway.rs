@@ -1,7 +1,9 @@
 //! End to end: the real serenity client against a local Discord — REST
 //! under `/api/v10` (axum) and a gateway (tokio-tungstenite) that says
 //! Hello, takes Identify, sends READY and then whatever a test dispatches.
-//! A real Robot with a sled store in a temporary directory answers.
+//! A real Robot with a sled store in a temporary directory answers. Tests
+//! wait on what the fake records and on the adapter's [`Activity`], never
+//! on time.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,24 +15,27 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use rushbox_chat::{Actor, Button, Incoming, Notice, Reply, Robot, Tone};
-use rushbox_discord::{DiscordConfig, MappedRole, run_with_token};
+use rushbox_discord::{Activity, DiscordConfig, run_observed};
 use rushbox_pipeline::config::{PipelineConfig, RolesConfig};
 use rushbox_pipeline::engine::ManualClock;
-use rushbox_pipeline::{Engine, FixedRefs, NoopProvider};
+use rushbox_pipeline::{Engine, FixedRefs, NoopProvider, Role};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message as Frame;
 
 const BOT: &str = "42";
 const APP: &str = "77";
 const GUILD: &str = "1";
 const CHANNEL: &str = "500";
-/// Lena has the Discord role mapped to lead; Dave the one mapped to developer.
+/// Lena holds the Discord role that `[roles]` names as leads; Dave another.
+/// Everyone in the guild develops.
 const LENA: &str = "10";
 const DAVE: &str = "11";
 const LEAD_ROLE: &str = "900";
 const DEV_ROLE: &str = "901";
+/// How long anything may take on a busy machine: a failure guard, not a wait.
+const PATIENCE: Duration = Duration::from_secs(60);
 
 /// One REST call the bot made.
 #[derive(Debug, Clone)]
@@ -40,9 +45,48 @@ struct Call {
     body: Value,
 }
 
+/// Every REST call so far, and a signal for each new one.
+#[derive(Clone, Default)]
+struct Calls {
+    all: Arc<Mutex<Vec<Call>>>,
+    recorded: Arc<watch::Sender<usize>>,
+}
+
+impl Calls {
+    fn record(&self, call: Call) {
+        let mut all = self.all.lock().unwrap();
+        all.push(call);
+        self.recorded.send_replace(all.len());
+    }
+
+    fn matching(&self, matches: impl Fn(&Call) -> bool) -> Vec<Call> {
+        self.all
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| matches(c))
+            .cloned()
+            .collect()
+    }
+
+    /// Waits (up to [`PATIENCE`]) until `done` holds for the calls so far.
+    async fn wait_until(&self, what: &str, done: impl Fn(&[Call]) -> bool) {
+        let mut recorded = self.recorded.subscribe();
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while !done(&self.all.lock().unwrap()) {
+            let changed = tokio::time::timeout_at(deadline, recorded.changed()).await;
+            assert!(
+                matches!(changed, Ok(Ok(()))),
+                "never: {what}; calls: {:#?}",
+                self.all.lock().unwrap()
+            );
+        }
+    }
+}
+
 #[derive(Clone)]
 struct Rest {
-    calls: Arc<Mutex<Vec<Call>>>,
+    calls: Calls,
     gateway_url: String,
     next_id: Arc<Mutex<u64>>,
     /// Interaction tokens have run out (as they do after 15 minutes).
@@ -52,7 +96,7 @@ struct Rest {
 async fn rest(State(rest): State<Rest>, method: Method, uri: Uri, body: Bytes) -> Response {
     let path = uri.path().to_owned();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    rest.calls.lock().unwrap().push(Call {
+    rest.calls.record(Call {
         method: method.clone(),
         path: path.clone(),
         body: body.clone(),
@@ -125,10 +169,12 @@ fn member(user: &str, name: &str, role: &str) -> Value {
 
 /// The local Discord and the bot connected to it.
 struct Discord {
-    calls: Arc<Mutex<Vec<Call>>>,
+    calls: Calls,
     dispatch: mpsc::UnboundedSender<(String, Value)>,
     expired: Arc<std::sync::atomic::AtomicBool>,
     robot: Robot,
+    /// What the adapter has finished with.
+    activity: Activity,
     _stop: oneshot::Sender<()>,
     _dir: tempfile::TempDir,
 }
@@ -160,7 +206,7 @@ impl Discord {
         gateway_url: String,
         dispatch: mpsc::UnboundedSender<(String, Value)>,
     ) -> Discord {
-        let calls = Arc::new(Mutex::new(Vec::new()));
+        let calls = Calls::default();
         let expired = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let state = Rest {
             calls: calls.clone(),
@@ -173,7 +219,7 @@ impl Discord {
         let dir = tempfile::tempdir().unwrap();
         let pipeline = PipelineConfig {
             roles: RolesConfig {
-                leads: vec![format!("discord:{GUILD}:lead:*")],
+                leads: vec![format!("group:discord:{LEAD_ROLE}")],
                 developers: vec![format!("discord:{GUILD}:*")],
             },
             ..PipelineConfig::default()
@@ -192,32 +238,28 @@ impl Discord {
         .unwrap();
         let robot = Robot::new(engine);
 
-        let mut config = DiscordConfig {
+        let config = DiscordConfig {
             api_proxy: Some(api),
             guild_id: guild,
             ..DiscordConfig::default()
         };
-        config
-            .role_map
-            .insert(LEAD_ROLE.to_owned(), MappedRole::Lead);
-        config
-            .role_map
-            .insert(DEV_ROLE.to_owned(), MappedRole::Developer);
         let (stop, stopped) = oneshot::channel::<()>();
         let bot = robot.clone();
+        let activity = Activity::new();
+        let observed = activity.clone();
         tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            if let Err(e) = run_with_token(config, bot, "test-token", shutdown).await {
-                eprintln!("bot stopped: {e}");
-            }
+            let ended = run_observed(config, bot, "test-token", observed, shutdown).await;
+            ended.expect("the bot runs until the test ends");
         });
         Discord {
             calls,
             dispatch,
             expired,
             robot,
+            activity,
             _stop: stop,
             _dir: dir,
         }
@@ -227,38 +269,56 @@ impl Discord {
         self.dispatch.send((event.to_owned(), data)).unwrap();
     }
 
-    /// The first call (in order) that matches, waiting up to 10 s for it.
+    /// The first call (in order) that matches, waiting for it.
     async fn wait_for(&self, what: &str, matches: impl Fn(&Call) -> bool) -> Call {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(call) = self.calls.lock().unwrap().iter().find(|c| matches(c)) {
-                return call.clone();
-            }
-            if tokio::time::Instant::now() > deadline {
-                panic!("no {what}; calls: {:#?}", self.calls.lock().unwrap());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        self.calls
+            .wait_until(what, |calls| calls.iter().any(&matches))
+            .await;
+        self.calls(&matches).remove(0)
     }
 
     fn calls(&self, matches: impl Fn(&Call) -> bool) -> Vec<Call> {
-        self.calls
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|c| matches(c))
-            .cloned()
-            .collect()
+        self.calls.matching(matches)
     }
 
+    /// Waits until `handled` events from people are handled and nothing is
+    /// under way (answers, progress, DMs); then how many were handled.
+    async fn settled(&self, handled: u64) -> u64 {
+        let settled = tokio::time::timeout(PATIENCE, self.activity.settled(handled)).await;
+        settled.expect("the adapter never settled").handled
+    }
+
+    /// What the engine makes of `user` in the guild right now.
+    fn role_of(&self, user: &str) -> Option<Role> {
+        let actor = rushbox_pipeline::Actor::parse(&format!("discord:{GUILD}:{user}")).unwrap();
+        self.robot.engine().role_of(&actor)
+    }
+
+    /// A slash command from `user`, whose member object says they hold the
+    /// role usual for them (Lena the lead role, others the developer one).
     fn command(&self, id: &str, user: &str, name: &str, command: &str, options: Value) {
+        let role = if user == LENA { LEAD_ROLE } else { DEV_ROLE };
+        self.command_holding(id, user, name, &[role], command, options);
+    }
+
+    /// A slash command from `user` holding exactly `roles`.
+    fn command_holding(
+        &self,
+        id: &str,
+        user: &str,
+        name: &str,
+        roles: &[&str],
+        command: &str,
+        options: Value,
+    ) {
+        let mut member = member(user, name, "");
+        member["roles"] = json!(roles);
         self.send(
             "INTERACTION_CREATE",
             json!({
                 "id": id, "application_id": APP, "type": 2, "token": format!("tok-{id}"),
                 "version": 1, "locale": "en-US", "entitlements": [], "attachment_size_limit": 8388608,
-                "guild_id": GUILD, "channel_id": CHANNEL,
-                "member": member(user, name, if user == LENA { LEAD_ROLE } else { DEV_ROLE }),
+                "guild_id": GUILD, "channel_id": CHANNEL, "member": member,
                 "data": { "id": "3000", "name": command, "type": 1, "options": options },
             }),
         );
@@ -473,7 +533,8 @@ async fn a_mention_becomes_a_command_and_a_reply_in_the_channel() {
     let mut not_for_us = message("2003", CHANNEL, DAVE, "dave", "envs");
     not_for_us["guild_id"] = json!(GUILD);
     discord.send("MESSAGE_CREATE", not_for_us);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Three messages handled, the last two without a word.
+    assert_eq!(discord.settled(3).await, 3);
     let replies = discord.calls(|c| c.method == Method::POST && c.path.ends_with("/messages"));
     assert_eq!(replies.len(), 1, "{replies:#?}");
 }
@@ -506,10 +567,10 @@ async fn a_slash_command_is_deferred_then_edited_to_its_final_state() {
     assert_eq!(callbacks.len(), 1, "an interaction is answered once");
 }
 
-/// A lead deploys to staging first, so there is something to promote.
+/// Lena deploys to staging first (and so holds its lock), so there is something to promote.
 async fn staging_has_foo(robot: &Robot) {
     let incoming = Incoming {
-        actor: Actor::new(&format!("discord:{GUILD}:lead"), LENA, "lena"),
+        actor: Actor::new(&format!("discord:{GUILD}"), LENA, "lena"),
         channel: CHANNEL.to_owned(),
         text: "deploy foo to staging".to_owned(),
         reply_to: None,
@@ -621,15 +682,9 @@ async fn a_gateway_that_is_down_at_start_is_tried_again_until_it_answers() {
     let ws = TcpListener::bind(address).await.unwrap();
     tokio::spawn(gateway(ws, gateway_url, dispatches));
     // The next attempt comes 5 s after the refused one.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while discord.calls(|c| c.path.ends_with("/commands")).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never connected: {:#?}",
-            discord.calls.lock().unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    discord
+        .wait_for("connected", |c| c.path.ends_with("/commands"))
+        .await;
     assert!(discord.calls(|c| c.path == "/api/v10/gateway").len() >= 2);
     // Connected: messages work as usual.
     discord.command("4101", DAVE, "dave", "envs", json!([]));
@@ -643,6 +698,8 @@ async fn a_gateway_that_is_down_at_start_is_tried_again_until_it_answers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn whoever_else_is_told_gets_a_direct_message() {
     let discord = Discord::start().await;
+    // What the engine tells people, as the adapter's own feed sees it.
+    let mut told = discord.robot.notices();
     // Dave takes staging's lock; Lena, wanting it, queues and is told by DM when Dave lets go.
     discord.command(
         "7001",
@@ -686,14 +743,17 @@ async fn whoever_else_is_told_gets_a_direct_message() {
         })
         .await;
     assert!(description(&dm).contains("staging"), "{:?}", dm.body);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every command answered and every notice sent: one notice, one DM.
+    assert_eq!(discord.settled(3).await, 3);
+    let notices = std::iter::from_fn(|| told.try_next()).count();
+    assert_eq!(notices, 1, "the engine told Lena once");
     let dms = discord.calls(|c| c.path == format!("/api/v10/channels/6{LENA}/messages"));
     assert_eq!(dms.len(), 1, "told once: {dms:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn notices_from_before_the_start_go_out_by_dm_without_the_gateway() {
-    let calls = Arc::new(Mutex::new(Vec::new()));
+    let calls = Calls::default();
     let api = serve_rest(Rest {
         calls: calls.clone(),
         gateway_url: "ws://127.0.0.1:9/unused".to_owned(),
@@ -716,12 +776,12 @@ async fn notices_from_before_the_start_go_out_by_dm_without_the_gateway() {
     }
     };
     let notices = [
-        notice(&format!("discord:{GUILD}:lead:{LENA}")),
+        notice(&format!("discord:{GUILD}:{LENA}")),
         notice("slack:T1:U1"),
     ];
     rushbox_discord::notify(&config, "test-token", &notices).await;
 
-    let calls = calls.lock().unwrap().clone();
+    let calls = calls.matching(|_| true);
     let paths: Vec<&str> = calls.iter().map(|c| c.path.as_str()).collect();
     let dm_path = format!("/api/v10/channels/6{LENA}/messages");
     assert_eq!(paths, ["/api/v10/users/@me/channels", dm_path.as_str()]);
@@ -847,15 +907,6 @@ async fn flaky_gateway(listener: TcpListener, url: String, up: tokio::sync::watc
     }
 }
 
-/// Waits (up to a minute) until `done`.
-async fn wait_until(what: &str, done: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(std::time::Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_whose_gateway_goes_away_is_given_up_and_started_again_once() {
     let ws = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -864,20 +915,219 @@ async fn a_session_whose_gateway_goes_away_is_given_up_and_started_again_once() 
     tokio::spawn(flaky_gateway(ws, gateway_url.clone(), is_up));
     let (dispatch, _dispatches) = mpsc::unbounded_channel();
     let discord = Discord::launch(Some(GUILD.parse().unwrap()), gateway_url, dispatch).await;
-    let registrations = || discord.calls(|c| c.path.ends_with("/commands")).len();
-    let lookups = || discord.calls(|c| c.path == "/api/v10/gateway").len();
-    wait_until("connected", || registrations() == 1).await;
-    let looked_up = lookups();
+    let registrations = |calls: &[Call]| {
+        calls
+            .iter()
+            .filter(|c| c.path.ends_with("/commands"))
+            .count()
+    };
+    let lookups = |calls: &[Call]| {
+        calls
+            .iter()
+            .filter(|c| c.path == "/api/v10/gateway")
+            .count()
+    };
+    discord
+        .calls
+        .wait_until("connected", |calls| registrations(calls) == 1)
+        .await;
+    let looked_up = lookups(&discord.calls(|_| true));
 
     // The gateway goes away. serenity's own resume fails; after 10 s
     // rushbox gives the session up, and 5 s later looks the gateway up again.
     up.send_replace(false);
-    wait_until("a new attempt", || lookups() > looked_up).await;
+    discord
+        .calls
+        .wait_until("a new attempt", |calls| lookups(calls) > looked_up)
+        .await;
     up.send_replace(true);
-    wait_until("connected again", || registrations() == 2).await;
+    discord
+        .calls
+        .wait_until("connected again", |calls| registrations(calls) == 2)
+        .await;
 
-    // The session given up is gone for good: its shard queuer (which would
-    // retry every 5 s) does not connect a second one now that the gateway is back.
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    assert_eq!(registrations(), 2, "{:#?}", discord.calls.lock().unwrap());
+    // The session given up is gone for good: its runtime, and with it the
+    // shard queuer that would retry every 5 s, has ended, so nothing of it
+    // can connect a second session now that the gateway is back.
+    let ended = tokio::time::timeout(
+        PATIENCE,
+        discord.activity.wait_for(|c| c.sessions_ended >= 1),
+    )
+    .await
+    .expect("the given-up session ends");
+    assert_eq!(ended.sessions_ended, 1, "the new session runs on");
+    assert_eq!(
+        registrations(&discord.calls(|_| true)),
+        2,
+        "{:#?}",
+        discord.calls(|_| true)
+    );
+}
+
+// ---- Discord roles as groups --------------------------------------------
+
+/// The answer to interaction `id`: the edit of its deferred response, or
+/// (refused, or from a click) its followup.
+async fn answer_to(discord: &Discord, id: &str) -> Call {
+    let original = format!("/api/v10/webhooks/{APP}/tok-{id}/messages/@original");
+    let followup = format!("/api/v10/webhooks/{APP}/tok-{id}");
+    discord
+        .wait_for(&format!("the answer to {id}"), |c| {
+            (c.method == Method::PATCH && c.path == original && !description(c).is_empty())
+                || (c.method == Method::POST && c.path == followup)
+        })
+        .await
+}
+
+fn refused(call: &Call) -> bool {
+    call.body["flags"] == json!(64) && call.body["embeds"][0]["color"] == json!(0xE67E22)
+}
+
+/// The point of roles as groups: Lena's id is `discord:1:10` whatever roles
+/// she holds, so taking the lead role away takes away what leads may do and
+/// nothing else; the lock she took as a lead stays hers. (When the role was
+/// part of the id, she became someone else and her lock was orphaned.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lead_by_discord_role_promotes_and_after_the_role_is_taken_keeps_her_lock() {
+    let discord = Discord::start().await;
+    staging_has_foo(&discord.robot).await;
+    let promote = json!([
+        { "name": "source", "type": 3, "value": "staging" },
+        { "name": "target", "type": 3, "value": "prod" },
+    ]);
+    let staging = json!([{ "name": "env", "type": 3, "value": "staging" }]);
+
+    // Dave holds no lead role: refused. Lena holds it: prod.
+    discord.command("6001", DAVE, "dave", "promote", promote.clone());
+    let answer = answer_to(&discord, "6001").await;
+    assert!(refused(&answer), "{:#}", answer.body);
+    assert!(description(&answer).contains("lead"), "{:#}", answer.body);
+    discord.command("6002", LENA, "lena", "promote", promote.clone());
+    discord
+        .wait_for("prod ready", |c| {
+            c.path.contains("/tok-6002/") && description(c).contains("`prod` is ready")
+        })
+        .await;
+
+    // As a lead, Lena locks staging.
+    let lock = json!([
+        { "name": "env", "type": 3, "value": "staging" },
+        { "name": "reason", "type": 3, "value": "QA for 4.3" },
+    ]);
+    discord.command("6003", LENA, "lena", "lock", lock.clone());
+    let locked = answer_to(&discord, "6003").await;
+    assert!(!refused(&locked), "{:#}", locked.body);
+
+    // An admin takes the lead role away: Discord says so in a member update.
+    let mut update = member(LENA, "lena", DEV_ROLE);
+    update["guild_id"] = json!(GUILD);
+    discord.send("GUILD_MEMBER_UPDATE", update);
+    assert_eq!(discord.settled(4).await, 4);
+    assert_eq!(discord.role_of(LENA), Some(Role::Developer));
+
+    // Now she is refused what only leads may do...
+    discord.command_holding("6004", LENA, "lena", &[DEV_ROLE], "promote", promote);
+    let answer = answer_to(&discord, "6004").await;
+    assert!(refused(&answer), "{:#}", answer.body);
+    assert!(description(&answer).contains("lead"), "{:#}", answer.body);
+    // ...and the lock she took before is still hers: Dave can't have it,
+    // and she, no lead now, may release it as its holder.
+    discord.command("6005", DAVE, "dave", "lock", lock);
+    let answer = answer_to(&discord, "6005").await;
+    assert!(refused(&answer), "{:#}", answer.body);
+    // (Ids this short are no snowflakes, so they stay `@10`, not a mention.)
+    let holder = format!("staging is locked by @{LENA}");
+    assert!(description(&answer).contains(&holder), "{:#}", answer.body);
+    discord.command_holding("6006", LENA, "lena", &[DEV_ROLE], "unlock", staging);
+    let unlocked = answer_to(&discord, "6006").await;
+    assert!(!refused(&unlocked), "{:#}", unlocked.body);
+    assert_eq!(
+        unlocked.method,
+        Method::PATCH,
+        "a public answer: {:#}",
+        unlocked.body
+    );
+}
+
+/// Who holds the lead role, as each kind of gateway event says it, before
+/// the person says anything: (event, payload, Lena's role, Dave's role).
+#[tokio::test(flavor = "multi_thread")]
+async fn member_events_and_guild_create_tell_who_holds_a_role() {
+    let discord = Discord::start().await;
+    let mut lena_in_guild = member(LENA, "lena", LEAD_ROLE);
+    lena_in_guild["guild_id"] = json!(GUILD);
+    let mut dave_joins = member(DAVE, "dave", LEAD_ROLE);
+    dave_joins["guild_id"] = json!(GUILD);
+    let mut lena_loses_it = member(LENA, "lena", DEV_ROLE);
+    lena_loses_it["guild_id"] = json!(GUILD);
+    let steps: Vec<(&str, Value, Option<Role>, Option<Role>)> = vec![
+        (
+            "GUILD_CREATE",
+            guild_with(&[
+                member(LENA, "lena", LEAD_ROLE),
+                member(DAVE, "dave", DEV_ROLE),
+            ]),
+            Some(Role::Lead),
+            Some(Role::Developer),
+        ),
+        (
+            "GUILD_MEMBER_UPDATE",
+            lena_loses_it,
+            Some(Role::Developer),
+            Some(Role::Developer),
+        ),
+        (
+            "GUILD_MEMBER_ADD",
+            dave_joins,
+            Some(Role::Developer),
+            Some(Role::Lead),
+        ),
+        (
+            "GUILD_MEMBER_REMOVE",
+            json!({ "guild_id": GUILD, "user": member(DAVE, "dave", "")["user"] }),
+            Some(Role::Developer),
+            Some(Role::Developer),
+        ),
+        (
+            "GUILD_MEMBER_UPDATE",
+            lena_in_guild,
+            Some(Role::Lead),
+            Some(Role::Developer),
+        ),
+        (
+            "GUILD_ROLE_DELETE",
+            json!({ "guild_id": GUILD, "role_id": LEAD_ROLE }),
+            Some(Role::Developer),
+            Some(Role::Developer),
+        ),
+    ];
+    for (handled, (event, payload, lena, dave)) in (1..).zip(steps) {
+        discord.send(event, payload);
+        assert_eq!(discord.settled(handled).await, handled, "{event}");
+        assert_eq!(
+            (discord.role_of(LENA), discord.role_of(DAVE)),
+            (lena, dave),
+            "after {event} #{handled}"
+        );
+    }
+    // None of it said a word.
+    let said = discord.calls(|c| c.method != Method::PUT && c.path != "/api/v10/gateway");
+    assert!(said.is_empty(), "{said:#?}");
+}
+
+/// A GUILD_CREATE for [`GUILD`] listing `members`.
+fn guild_with(members: &[Value]) -> Value {
+    json!({
+        "id": GUILD, "name": "team", "owner_id": LENA, "icon": null, "splash": null,
+        "discovery_splash": null, "afk_channel_id": null, "afk_timeout": 300,
+        "verification_level": 0, "default_message_notifications": 0, "explicit_content_filter": 0,
+        "roles": [], "emojis": [], "features": [], "mfa_level": 0, "application_id": null,
+        "system_channel_id": null, "system_channel_flags": 0, "rules_channel_id": null,
+        "vanity_url_code": null, "description": null, "banner": null, "premium_tier": 0,
+        "preferred_locale": "en-US", "public_updates_channel_id": null, "nsfw_level": 0,
+        "stickers": [], "premium_progress_bar_enabled": false,
+        "joined_at": "2026-01-01T00:00:00.000000+00:00", "large": false, "member_count": members.len(),
+        "voice_states": [], "members": members, "channels": [], "threads": [], "presences": [],
+        "stage_instances": [], "guild_scheduled_events": [],
+    })
 }

@@ -1,11 +1,11 @@
 //! The pure parts of the adapter as tables: which messages are for the bot,
 //! what each slash command means, who a Discord user is to rushbox.
 
+use rushbox_discord::DiscordConfig;
 use rushbox_discord::addressed::command_in;
 use rushbox_discord::commands::{command_text, suggestions};
-use rushbox_discord::identity::{actor, user_of};
-use rushbox_discord::{DiscordConfig, MappedRole};
-use serenity::all::{GuildId, RoleId, User, UserId};
+use rushbox_discord::identity::{actor, member, user_of};
+use serenity::all::{GuildId, User, UserId};
 
 #[test]
 fn messages_for_the_bot() {
@@ -113,28 +113,31 @@ fn user(id: u64, name: &str) -> User {
     user
 }
 
+/// A person's id never carries their roles, so a role change leaves their
+/// locks and envs theirs; Discord roles are groups (crate::groups).
 #[test]
-fn mapped_discord_roles_are_part_of_the_actor_id() {
-    let mut config = DiscordConfig::default();
-    config.role_map.insert("900".to_owned(), MappedRole::Lead);
-    config
-        .role_map
-        .insert("901".to_owned(), MappedRole::Developer);
-    let guild = Some(GuildId::new(1));
+fn a_discord_user_is_one_actor_whatever_roles_they_hold() {
     let lena = user(10, "lena");
-    let id = |guild, roles: &[u64]| {
-        let roles: Vec<RoleId> = roles.iter().map(|r| RoleId::new(*r)).collect();
-        actor(&config, guild, &lena, &roles)
+    let id = |guild: Option<u64>| {
+        actor(guild.map(GuildId::new), &lena)
             .id()
             .unwrap()
             .as_str()
             .to_owned()
     };
-    assert_eq!(id(guild, &[]), "discord:1:10");
-    assert_eq!(id(guild, &[5]), "discord:1:10");
-    assert_eq!(id(guild, &[901]), "discord:1:developer:10");
-    assert_eq!(id(guild, &[901, 900]), "discord:1:lead:10");
-    assert_eq!(id(None, &[900]), "discord:dm:10");
+    assert_eq!(id(Some(1)), "discord:1:10");
+    assert_eq!(id(None), "discord:dm:10");
+    assert_eq!(
+        member(GuildId::new(1), UserId::new(10))
+            .id()
+            .unwrap()
+            .as_str(),
+        "discord:1:10",
+        "as the Robot's groups list her"
+    );
+    assert_eq!(actor(Some(GuildId::new(1)), &lena).display_name, "lena");
+    assert_eq!(user_of("discord:1:10"), Some(UserId::new(10)));
+    // Ids from before roles were groups still name their person.
     assert_eq!(user_of("discord:1:lead:10"), Some(UserId::new(10)));
     assert_eq!(user_of("discord:dm:10"), Some(UserId::new(10)));
     assert_eq!(user_of("slack:T1:U1"), None);
@@ -143,11 +146,29 @@ fn mapped_discord_roles_are_part_of_the_actor_id() {
 #[test]
 fn config_defaults_and_rejects_unknown_keys() {
     let config: DiscordConfig =
-        serde_json::from_str(r#"{"guild_id": 1, "role_map": {"900": "lead"}}"#).unwrap();
+        serde_json::from_str(r#"{"guild_id": 1, "members_intent": true}"#).unwrap();
     assert_eq!(config.token_env, "DISCORD_TOKEN");
     assert_eq!(config.prefix, "!rushbox");
-    assert_eq!(config.role_map.get("900"), Some(&MappedRole::Lead));
+    assert!(config.members_intent);
+    assert!(!DiscordConfig::default().members_intent);
     assert!(serde_json::from_str::<DiscordConfig>(r#"{"token": "abc"}"#).is_err());
+    assert!(
+        serde_json::from_str::<DiscordConfig>(r#"{"role_map": {"900": "lead"}}"#).is_err(),
+        "roles are groups in [roles] now"
+    );
+}
+
+#[test]
+fn the_members_intent_is_asked_for_only_when_configured() {
+    use serenity::all::GatewayIntents;
+    let without = rushbox_discord::intents(&DiscordConfig::default());
+    assert!(without.contains(GatewayIntents::MESSAGE_CONTENT | GatewayIntents::GUILD_MESSAGES));
+    assert!(!without.contains(GatewayIntents::GUILD_MEMBERS));
+    let with = DiscordConfig {
+        members_intent: true,
+        ..DiscordConfig::default()
+    };
+    assert!(rushbox_discord::intents(&with).contains(GatewayIntents::GUILD_MEMBERS));
 }
 
 #[test]
@@ -159,8 +180,12 @@ fn people_named_in_replies_become_discord_mentions() {
             "staging is locked by <@123456789012345678> since 5m ago",
         ),
         (
-            "handed to discord:1:lead:123456789012345678.",
+            "handed to discord:1:123456789012345678.",
             "handed to <@123456789012345678>.",
+        ),
+        (
+            "held by discord:1:lead:123456789012345678 (an id from before roles were groups)",
+            "held by <@123456789012345678> (an id from before roles were groups)",
         ),
         ("queue: discord:dm:10, discord:1:11", "queue: <@10>, <@11>"),
         ("@alice holds it", "@alice holds it"),

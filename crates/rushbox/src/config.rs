@@ -162,8 +162,9 @@ impl std::error::Error for ConfigError {}
 
 /// The chat platforms whose actor ids roles may name (`shell:lena`, …).
 const PLATFORMS: [&str; 3] = ["shell", "slack", "discord"];
-/// The platforms whose groups rushbox reads (`group:slack:S0LEADS`).
-const GROUP_PLATFORMS: [&str; 1] = ["slack"];
+/// The platforms whose groups rushbox reads (`group:slack:S0LEADS`, a
+/// Slack user group; `group:discord:<role id>`, a Discord role).
+const GROUP_PLATFORMS: [&str; 2] = ["slack", "discord"];
 
 impl Config {
     /// Reads and checks a config file. Relative paths in it are taken from
@@ -210,8 +211,11 @@ impl Config {
     /// Parses `text` (named `file` in errors) and checks its values;
     /// relative paths are taken from `base`. Touches no file.
     pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> {
-        let parsed: FileConfig = toml::from_str(text).map_err(|e| locate(&e, text, file))?;
         let at = Located::new(text, file);
+        if let Some(retired) = retired_role_map(&at) {
+            return Err(retired);
+        }
+        let parsed: FileConfig = toml::from_str(text).map_err(|e| locate(&e, text, file))?;
         parsed.check(&at)?;
         let mut provider = parsed.provider;
         if let Some(local) = &mut provider.local {
@@ -423,20 +427,21 @@ impl FileConfig {
         ];
         for (key, patterns) in roles {
             for (i, pattern) in patterns.iter().enumerate() {
-                let (platforms, rest): (&[&str], &str) =
+                let (platforms, rest, what): (&[&str], &str, &str) =
                     match pattern.strip_prefix(rushbox_pipeline::config::GROUP_PREFIX) {
-                        Some(group) => (&GROUP_PLATFORMS, group),
-                        None => (&PLATFORMS, pattern),
+                        Some(group) => (&GROUP_PLATFORMS, group, "groups are read from"),
+                        None => (&PLATFORMS, pattern, "the platforms are"),
                     };
-                let Some((platform, _)) = rest.split_once(':') else {
+                let Some((platform, id)) = rest.split_once(':') else {
                     continue; // `*`: everyone
                 };
+                if let Some(problem) = discord_pattern_problem(pattern, platform, id) {
+                    return Err(at.error(
+                        &["roles", key, &i.to_string()],
+                        format!("`{pattern}` {problem}"),
+                    ));
+                }
                 if !platforms.contains(&platform) {
-                    let what = if platforms.len() == 1 {
-                        "groups are read from"
-                    } else {
-                        "the platforms are"
-                    };
                     return Err(at.error(
                         &["roles", key, &i.to_string()],
                         format!(
@@ -473,17 +478,6 @@ impl FileConfig {
                      server → Copy Server ID), or leave `guild_id` out to register commands globally",
                 ));
             }
-            for role in discord.role_map.keys() {
-                if role.parse::<u64>().map_or(true, |id| id == 0) {
-                    return Err(at.error(
-                        &["discord", "role_map", role],
-                        format!(
-                            "`{role}` is not a Discord role id; role ids are numbers \
-                             (Server Settings → Roles → ⋯ → Copy Role ID)"
-                        ),
-                    ));
-                }
-            }
         }
         for (section, key, var) in token_vars {
             if var.is_empty() || var.contains(['=', '\0']) {
@@ -495,6 +489,72 @@ impl FileConfig {
         }
         Ok(())
     }
+}
+
+/// How to find a Discord role's id, for messages that need one.
+const ROLE_ID_HINT: &str = "Server Settings → Roles → ⋯ → Copy Role ID";
+
+/// What is wrong with a Discord pattern in `[roles]`, if anything: a group
+/// must name a role by its id, and a role is no longer part of an actor id
+/// (`discord:<guild>:lead:*` matched `role_map`'s ids, which are gone).
+fn discord_pattern_problem(pattern: &str, platform: &str, id: &str) -> Option<String> {
+    if platform != "discord" {
+        return None;
+    }
+    if pattern.starts_with(rushbox_pipeline::config::GROUP_PREFIX) {
+        let is_role_id = id.parse::<u64>().is_ok_and(|id| id != 0);
+        return (!is_role_id).then(|| {
+            format!(
+                "names no Discord role: name one by its id, `group:discord:<role id>` ({ROLE_ID_HINT})"
+            )
+        });
+    }
+    let mut parts = id.split(':');
+    let (_guild, role) = (parts.next(), parts.next());
+    matches!(role, Some("lead" | "developer")).then(|| {
+        "names a Discord role the old way: actor ids no longer carry a role, so it matches \
+         nobody. Name the Discord role itself as a group, `group:discord:<role id>`"
+            .to_owned()
+    })
+}
+
+/// `[discord.role_map]` is gone (Discord roles are groups in `[roles]` now):
+/// refused with the lines that replace it, rather than as an unknown key.
+fn retired_role_map(at: &Located) -> Option<ConfigError> {
+    let document = at.document.as_ref()?;
+    let role_map = document
+        .get_ref()
+        .get("discord")?
+        .get_ref()
+        .get("role_map")?;
+    let mut leads = Vec::new();
+    let mut developers = Vec::new();
+    for (role, rushbox_role) in role_map.get_ref().as_table().into_iter().flatten() {
+        let group = format!("\"group:discord:{}\"", role.get_ref());
+        match rushbox_role.get_ref().as_str() {
+            Some("developer") => developers.push(group),
+            _ => leads.push(group),
+        }
+    }
+    let mut replacement = Vec::new();
+    if !leads.is_empty() {
+        replacement.push(format!("leads = [{}]", leads.join(", ")));
+    }
+    if !developers.is_empty() {
+        replacement.push(format!("developers = [{}]", developers.join(", ")));
+    }
+    let replacement = match replacement.is_empty() {
+        true => "`leads = [\"group:discord:<role id>\"]`".to_owned(),
+        false => format!("`{}`", replacement.join("` and `")),
+    };
+    Some(at.error(
+        &["discord", "role_map"],
+        format!(
+            "is gone: a Discord role is now a group in `[roles]`, and actor ids stay \
+             `discord:<guild>:<user>` whatever roles people hold. Remove `[discord.role_map]` \
+             and add to `[roles]` {replacement} (their ids: {ROLE_ID_HINT})"
+        ),
+    ))
 }
 
 /// The file's text with the place of every value, so a problem found after
@@ -753,8 +813,24 @@ mod tests {
                 "2: `leads`: `slak:T1:U1` names the platform `slak`; the platforms are `shell`, `slack`, `discord`",
             ),
             (
-                "[roles]\nleads = [\"group:discord:1\"]",
-                "2: `leads`: `group:discord:1` names the platform `discord`; groups are read from `slack`",
+                "[roles]\nleads = [\"group:teams:1\"]",
+                "2: `leads`: `group:teams:1` names the platform `teams`; groups are read from `slack`, `discord`",
+            ),
+            (
+                "[roles]\nleads = [\"group:discord:leads\"]",
+                "2: `leads`: `group:discord:leads` names no Discord role: name one by its id, `group:discord:<role id>`",
+            ),
+            (
+                "[roles]\nleads = [\"group:discord:0\"]",
+                "2: `leads`: `group:discord:0` names no Discord role",
+            ),
+            (
+                "[roles]\nleads = [\"discord:1:lead:*\"]",
+                "2: `leads`: `discord:1:lead:*` names a Discord role the old way: actor ids no longer carry a role, so it matches nobody. Name the Discord role itself as a group, `group:discord:<role id>`",
+            ),
+            (
+                "[roles]\ndevelopers = [\"discord:1:developer:*\"]",
+                "2: `developers`: `discord:1:developer:*` names a Discord role the old way",
             ),
             // the local provider
             (
@@ -773,8 +849,8 @@ mod tests {
             // chat sections
             ("[discord]\nguild_id = 0", "2: `guild_id`: 0 is no guild"),
             (
-                "[discord.role_map]\nleads = \"lead\"",
-                "2: `leads`: `leads` is not a Discord role id",
+                "[discord]\nmembers_intent = \"yes\"",
+                "2: `members_intent`: invalid type: string \"yes\", expected a boolean",
             ),
             (
                 "[slack]\nbot_token_env = \"\"",
@@ -801,9 +877,33 @@ mod tests {
         // Sensible values pass: the example's, and the smallest ones.
         let small = "[limits]\ndev_envs_per_person = 1\ndev_envs_total = 1\n[times]\ndev_ttl = 2\n\
                      idle_suspend = 1\nlock_lease = 1\nqueue_claim = 1\nexpiry_warning = 1\n\
-                     [roles]\nleads = [\"shell:lena\", \"group:slack:S0LEADS\", \"discord:1:lead:*\"]\n\
-                     developers = [\"*\", \"slack:T1:*\", \"shell:*\"]\n";
+                     [roles]\nleads = [\"shell:lena\", \"group:slack:S0LEADS\", \"group:discord:900\", \"discord:1:10\"]\n\
+                     developers = [\"*\", \"slack:T1:*\", \"shell:*\", \"discord:1:*\"]\n";
         Config::parse(&format!("{small}{app}"), "x", Path::new("/")).unwrap();
+    }
+
+    /// `role_map` put a Discord role into actor ids; it is refused with the
+    /// `[roles]` lines that replace it.
+    #[test]
+    fn the_retired_role_map_is_refused_with_what_replaces_it() {
+        let text = "[[apps]]\nname = \"shop\"\nrepo = \".\"\n[discord]\nguild_id = 1\n\
+                    [discord.role_map]\n\"1100000000000000001\" = \"lead\"\n\
+                    \"1100000000000000002\" = \"developer\"\n\"1100000000000000003\" = \"lead\"\n";
+        assert_eq!(
+            error(text),
+            "rushbox.toml:6: `role_map`: is gone: a Discord role is now a group in `[roles]`, \
+             and actor ids stay `discord:<guild>:<user>` whatever roles people hold. Remove \
+             `[discord.role_map]` and add to `[roles]` \
+             `leads = [\"group:discord:1100000000000000001\", \"group:discord:1100000000000000003\"]` \
+             and `developers = [\"group:discord:1100000000000000002\"]` \
+             (their ids: Server Settings → Roles → ⋯ → Copy Role ID)"
+        );
+        let e = error("[discord]\nrole_map = {}\n[[apps]]\nname = \"shop\"\nrepo = \".\"\n");
+        assert!(
+            e.starts_with("rushbox.toml:2: `role_map`: is gone")
+                && e.contains("group:discord:<role id>"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -853,11 +953,7 @@ mod tests {
         assert_eq!(discord.prefix, "!rushbox");
         assert_eq!(discord.guild_id, Some(81384788765712384));
         assert_eq!(discord.api_proxy.as_deref(), Some("http://127.0.0.1:8081"));
-        assert_eq!(
-            discord.role_map.get("1100000000000000001"),
-            Some(&rushbox_discord::MappedRole::Lead)
-        );
-        assert_eq!(discord.role_map.len(), 2);
+        assert!(discord.members_intent);
         assert_eq!(
             Config::parse(EMBEDDED, "x", Path::new("/")).unwrap().http,
             None

@@ -4,7 +4,8 @@
 //! with `[slack] mode = "http"`, the webhook server (`[http] listen`) takes
 //! Slack's requests under `/slack`. Once asked to stop, the platforms get
 //! [`SHUTDOWN_GRACE`] to finish and are then left behind: a platform that
-//! can't be reached never keeps rushbox running.
+//! can't be reached never keeps rushbox running. What it says while it runs
+//! is `tracing` events, one line each on standard error (see [`log_to_stderr`]).
 
 use std::future::Future;
 use std::time::Duration;
@@ -13,6 +14,11 @@ use rushbox_chat::Notice;
 use rushbox_slack::{SlackMode, SlackTokens};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tracing::{info, warn};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{Config, HttpSection};
 use crate::shell::Bot;
@@ -21,6 +27,62 @@ use crate::shell::Bot;
 const TICK: Duration = Duration::from_secs(5);
 /// How long the platforms get to finish once rushbox is asked to stop.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// What is logged unless `RUST_LOG` says otherwise: rushbox's own news, and
+/// the libraries' warnings (serenity's events it could not read, among them).
+/// Not slack-morphism's: its lines can carry a Socket Mode URL, whose ticket
+/// opens a link, and the Slack adapter reports what matters itself.
+const DEFAULT_LOG: &str = "warn,slack_morphism=off,rushbox=info,rushbox_chat=info,\
+                           rushbox_pipeline=info,rushbox_router=info,rushbox_slack=info,\
+                           rushbox_discord=info";
+
+/// Sends `tracing` events to standard error, one line each, as
+/// `scope: message key=value…` (see [`Lines`]). `RUST_LOG` (e.g.
+/// `rushbox_discord=debug`) chooses what is shown instead of [`DEFAULT_LOG`].
+fn log_to_stderr() {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(&directives)
+            .unwrap_or_else(|e| {
+                eprintln!("rushbox: RUST_LOG={directives:?} can't be read ({e}); logging what is logged by default");
+                EnvFilter::new(DEFAULT_LOG)
+            }),
+        _ => EnvFilter::new(DEFAULT_LOG),
+    };
+    // Fails only if a subscriber is installed already, which is then used.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .event_format(Lines)
+        .try_init();
+}
+
+/// One line per event: `discord: connected to the gateway at wss://…`. The
+/// scope is the crate that spoke, without `rushbox_` (`slack`, `discord`,
+/// `rushbox`, `serenity`); then the message and its fields. No time or level:
+/// a service manager stamps the time, and the words say how bad it is.
+struct Lines;
+
+impl<S, N> FormatEvent<S, N> for Lines
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        write!(writer, "{}: ", scope(event.metadata().target()))?;
+        ctx.format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
+/// `rushbox_discord::connection` → `discord`, `rushbox::serve` → `rushbox`.
+fn scope(target: &str) -> &str {
+    let krate = target.split("::").next().unwrap_or(target);
+    krate.strip_prefix("rushbox_").unwrap_or(krate)
+}
 
 /// Endpoint overrides from the environment, for GovSlack, proxies and tests:
 /// `SLACK_API_URL` and `DISCORD_API_PROXY`, used when the config sets none.
@@ -39,6 +101,7 @@ fn endpoints_from_env(config: &mut Config) {
 }
 
 pub fn run(mut config: Config) -> Result<(), String> {
+    log_to_stderr();
     endpoints_from_env(&mut config);
     if config.slack.is_none() && config.discord.is_none() {
         return Err("the config names no chat platform: add `[slack]` or `[discord]` (or use `rushbox shell`)".to_owned());
@@ -48,20 +111,20 @@ pub fn run(mut config: Config) -> Result<(), String> {
         .as_ref()
         .is_some_and(|s| s.mode == SlackMode::Http);
     if config.http.is_some() && !slack_over_http {
-        eprintln!(
-            "rushbox: `[http]` is set but nothing uses it: the webhook server runs for `[slack] mode = \"http\"` only"
+        warn!(
+            "`[http]` is set but nothing uses it: the webhook server runs for `[slack] mode = \"http\"` only"
         );
     }
     let bot = Bot::start(&config)?;
     if bot.reaped > 0 {
-        eprintln!(
-            "rushbox: stopped {} process group(s) a previous run left running",
+        info!(
+            "stopped {} process group(s) a previous run left running",
             bot.reaped
         );
     }
     let interrupted = bot.robot.interrupted();
     for notice in &interrupted {
-        eprintln!("rushbox: for {}: {}", notice.to, notice.reply.summary());
+        info!("for {}: {}", notice.to, notice.reply.summary());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -153,10 +216,10 @@ async fn serve(config: &Config, bot: &Bot, interrupted: &[Notice]) -> Result<(),
         }
     });
     names.insert(task.id(), "the timed rules");
-    eprintln!("rushbox: serving; Ctrl-C or SIGTERM stops it");
+    info!("serving; Ctrl-C or SIGTERM stops it");
     let mut first_error = None;
     tokio::select! {
-        _ = shutdown_signal() => eprintln!("rushbox: stopping"),
+        _ = shutdown_signal() => info!("stopping"),
         Some(ended) = tasks.join_next_with_id() => {
             // An adapter that stops on its own (a bad token) stops rushbox, saying why.
             match ended {
@@ -186,8 +249,8 @@ async fn serve(config: &Config, bot: &Bot, interrupted: &[Notice]) -> Result<(),
     .await;
     if finished.is_err() {
         let busy: Vec<&str> = names.into_values().collect();
-        eprintln!(
-            "rushbox: {} did not stop within {}s; stopping without waiting",
+        warn!(
+            "{} did not stop within {}s; stopping without waiting",
             busy.join(" and "),
             SHUTDOWN_GRACE.as_secs()
         );
@@ -265,7 +328,7 @@ impl WebhookServer {
         } else {
             ""
         };
-        eprintln!("rushbox: Slack Events API at http://{address}/slack/events{default}");
+        info!("Slack Events API at http://{address}/slack/events{default}");
         let routes = axum::Router::new()
             .nest("/slack", slack)
             .route("/healthz", axum::routing::get(|| async { "ok\n" }));
@@ -289,7 +352,7 @@ mod tests {
         };
         let notices = [
             "slack:T1:U1",
-            "discord:81:lead:7",
+            "discord:81:7",
             "discord:dm:8",
             "shell:alice",
             "slackbot:x",
@@ -303,7 +366,16 @@ mod tests {
                 .collect()
         };
         assert_eq!(to("slack"), ["slack:T1:U1"]);
-        assert_eq!(to("discord"), ["discord:81:lead:7", "discord:dm:8"]);
+        assert_eq!(to("discord"), ["discord:81:7", "discord:dm:8"]);
         assert!(to("teams").is_empty());
+    }
+
+    #[test]
+    fn log_lines_are_scoped_by_the_crate_that_spoke() {
+        assert_eq!(scope("rushbox_discord::connection"), "discord");
+        assert_eq!(scope("rushbox_slack"), "slack");
+        assert_eq!(scope("rushbox::serve"), "rushbox");
+        assert_eq!(scope("serenity::gateway::shard"), "serenity");
+        assert!(EnvFilter::try_new(DEFAULT_LOG).is_ok(), "{DEFAULT_LOG}");
     }
 }

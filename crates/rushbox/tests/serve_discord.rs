@@ -44,15 +44,25 @@ impl FakeDiscordApi {
     }
 }
 
-/// A repository to deploy and a config for `rushbox serve` on Discord.
+/// A repository to deploy and a config for `rushbox serve` on Discord:
+/// leads are whoever holds the Discord role 900.
 fn setup(dir: &Path) -> PathBuf {
+    setup_with(
+        dir,
+        "[roles]\nleads = [\"group:discord:900\"]\ndevelopers = [\"discord:1:*\"]\n",
+    )
+}
+
+/// [`setup`] with these `[roles]` (and whatever else `tail` adds).
+fn setup_with(dir: &Path, tail: &str) -> PathBuf {
     common::app_repo(dir);
     let config = dir.join("rushbox.toml");
     std::fs::write(
         &config,
-        "store = \"state\"\n[provider]\nkind = \"noop\"\n[[apps]]\nname = \"shop\"\nrepo = \"app\"\n\
-         [roles]\nleads = [\"discord:1:lead:*\"]\ndevelopers = [\"discord:1:*\"]\n\
-         [discord]\nguild_id = 1\n",
+        format!(
+            "store = \"state\"\n[provider]\nkind = \"noop\"\n[[apps]]\nname = \"shop\"\nrepo = \"app\"\n\
+             [discord]\nguild_id = 1\n{tail}"
+        ),
     )
     .unwrap();
     config
@@ -130,4 +140,29 @@ fn a_gateway_that_accepts_and_then_stalls_is_given_up_and_sigterm_still_stops_se
     accepts.recv_timeout(PATIENCE).expect("rushbox tries again");
 
     serve.stops_cleanly_on_sigterm();
+}
+
+/// Discord roles were once written into actor ids through `role_map`; that
+/// config is refused before anything connects, with the lines that replace it.
+#[test]
+fn a_config_with_the_old_role_map_is_refused_naming_the_group_that_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = setup_with(
+        dir.path(),
+        "[discord.role_map]\n\"900\" = \"lead\"\n[roles]\nleads = [\"discord:1:lead:*\"]\n",
+    );
+    let api = FakeDiscordApi::start(&format!("ws://{}", refused_address()));
+    let mut command = serving::serve_command(&["--config".as_ref(), config.as_ref()]);
+    let out = command
+        .env("DISCORD_TOKEN", "serve-test-token")
+        .env("DISCORD_API_PROXY", &api.url)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("rushbox.toml:9: `role_map`: is gone"),
+        "{said}"
+    );
+    assert!(said.contains("`leads = [\"group:discord:900\"]`"), "{said}");
 }

@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serving::{PATIENCE, Running};
@@ -34,13 +34,16 @@ struct Call {
 /// workspace T1 whose bot user is UBOT, and records every call.
 struct FakeWebApi {
     url: String,
-    calls: Arc<Mutex<Vec<Call>>>,
+    calls: Calls,
     _runtime: tokio::runtime::Runtime,
 }
 
+/// The calls so far; each new one wakes whoever waits.
+type Calls = Arc<(Mutex<Vec<Call>>, Condvar)>;
+
 #[derive(Clone, Default)]
 struct Recorder {
-    calls: Arc<Mutex<Vec<Call>>>,
+    calls: Calls,
     next_ts: Arc<AtomicU64>,
 }
 
@@ -69,7 +72,7 @@ impl FakeWebApi {
     }
 
     fn calls(&self, method: &str) -> Vec<Call> {
-        let calls = self.calls.lock().unwrap();
+        let calls = self.calls.0.lock().unwrap();
         calls
             .iter()
             .filter(|c| c.method == method)
@@ -79,17 +82,16 @@ impl FakeWebApi {
 
     /// The first call `found` accepts, waiting for it.
     fn wait_for(&self, what: &str, found: impl Fn(&Call) -> bool) -> Call {
-        let start = Instant::now();
+        let deadline = Instant::now() + PATIENCE;
+        let (calls, recorded) = &*self.calls;
+        let mut calls = calls.lock().unwrap();
         loop {
-            if let Some(call) = self.calls.lock().unwrap().iter().find(|c| found(c)) {
+            if let Some(call) = calls.iter().find(|c| found(c)) {
                 return call.clone();
             }
-            assert!(
-                start.elapsed() < PATIENCE,
-                "no {what}; calls: {:#?}",
-                self.calls.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no {what}; calls: {calls:#?}");
+            calls = recorded.wait_timeout(calls, left).unwrap().0;
         }
     }
 }
@@ -100,10 +102,12 @@ async fn web_api(
     body: axum::body::Bytes,
 ) -> axum::Json<Value> {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    recorder.calls.lock().unwrap().push(Call {
+    let (calls, recorded) = &*recorder.calls;
+    calls.lock().unwrap().push(Call {
         method: method.clone(),
         body: body.clone(),
     });
+    recorded.notify_all();
     let ts = format!(
         "1700000001.{:06}",
         recorder.next_ts.fetch_add(1, Ordering::SeqCst)
@@ -145,7 +149,9 @@ fn serve_command(config: &Path, api: &FakeWebApi) -> Command {
     command
         .env("SLACK_API_URL", &api.url)
         .env("SLACK_BOT_TOKEN", BOT_TOKEN)
-        .env("SLACK_SIGNING_SECRET", SECRET);
+        .env("SLACK_SIGNING_SECRET", SECRET)
+        // The adapter's debug lines say when it drops a redelivery.
+        .env("RUST_LOG", "warn,rushbox=info,rushbox_slack=debug");
     command
 }
 
@@ -263,7 +269,7 @@ fn slack_reaches_rushbox_serve_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let config = setup(dir.path(), "[provider]\nkind = \"noop\"", "127.0.0.1:0");
     let api = FakeWebApi::start();
-    let serve = Serve::start(&config, &api);
+    let mut serve = Serve::start(&config, &api);
     assert!(!serve.stderr().contains("(the default"), "[http] is set");
 
     let (status, _) = serve.request("GET /healthz", &[], "");
@@ -306,7 +312,9 @@ fn slack_reaches_rushbox_serve_over_http() {
         c.method == "chat.postMessage" && c.body.to_string().contains("environment(s)")
     });
     has(&list.body.to_string(), "dev-foo");
-    std::thread::sleep(Duration::from_millis(500));
+    // The second delivery was dropped before the 200 that answered it.
+    let dropped = serve.wait_for_line("slack: dropped a redelivery");
+    has(&dropped, "delivery=event:Ev3");
     assert_eq!(
         api.calls("chat.postMessage").len(),
         said + 1,
@@ -317,7 +325,7 @@ fn slack_reaches_rushbox_serve_over_http() {
     let log = serve.stderr();
     has(
         &log,
-        "rejected a request to /slack/events: signature does not match",
+        "slack: rejected a request path=/slack/events reason=signature does not match",
     );
     assert!(!log.contains(SECRET), "{log}");
     assert!(!log.contains(BOT_TOKEN), "{log}");

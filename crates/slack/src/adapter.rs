@@ -2,6 +2,8 @@
 //! Socket Mode and the Events API both hand their parsed events to
 //! [`SlackBot`], which decides whether an event is addressed to rushbox,
 //! runs it once (redeliveries are dropped) and posts, edits and DMs replies.
+//! Failures are logged with `tracing`, by kind and Slack's error code, never
+//! with a token. [`SlackBot::activity`] counts what it has finished with.
 
 pub mod groups;
 pub mod names;
@@ -14,7 +16,9 @@ use rushbox_chat::{Actor, Answer, Incoming, Notice, NoticeFeed, ProgressFeed, Re
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use tokio::time::Instant;
+use tracing::{debug, error, info, warn};
 
+use crate::activity::Activity;
 use crate::render::{self, ACTION_PREFIX};
 use groups::NamedGroup;
 use names::DisplayNames;
@@ -68,16 +72,7 @@ pub struct SlackBot {
     group_failures: Mutex<groups::Failures>,
     /// At most one `chat.update` per message per this long (the last one always goes).
     edit_interval: Duration,
-    pub(crate) log: Log,
-}
-
-/// Where the adapter reports what went wrong (the binary passes its logger).
-/// Lines name the failure, never a token, secret or signature.
-pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
-
-/// The default [`Log`]: standard error.
-pub fn stderr_log() -> Log {
-    Arc::new(|line: &str| eprintln!("{line}"))
+    activity: Activity,
 }
 
 /// Delivery ids already handled, oldest first out.
@@ -126,7 +121,7 @@ impl SlackBot {
             names: Mutex::new(DisplayNames::default()),
             group_failures: Mutex::new(groups::Failures::default()),
             edit_interval: Duration::from_secs(1),
-            log: stderr_log(),
+            activity: Activity::new(),
         })
     }
 
@@ -136,14 +131,9 @@ impl SlackBot {
         self
     }
 
-    /// Sends the adapter's failure reports to `log` instead of standard error.
-    pub fn with_log(mut self, log: Log) -> SlackBot {
-        self.log = log;
-        self
-    }
-
-    pub fn log(&self) -> &Log {
-        &self.log
+    /// What the bot has finished with: events handled, work under way.
+    pub fn activity(&self) -> &Activity {
+        &self.activity
     }
 
     pub fn identity(&self) -> &BotIdentity {
@@ -156,11 +146,12 @@ impl SlackBot {
 
     /// True the first time a delivery id is seen; false for a redelivery.
     pub fn first_delivery(&self, id: &str) -> bool {
-        match self.seen.lock() {
-            Ok(mut seen) => seen.first_time(id),
-            // A panic elsewhere poisoned the set: better to run twice than never.
-            Err(poisoned) => poisoned.into_inner().first_time(id),
+        // A panic elsewhere poisoned the set: better to run twice than never.
+        let first = lock(&self.seen).first_time(id);
+        if !first {
+            debug!(delivery = %id, "dropped a redelivery");
         }
+        first
     }
 
     /// The person behind a Slack user id, named as the workspace shows them
@@ -199,10 +190,10 @@ impl SlackBot {
         if let Some(why) = failure
             && lock(&self.names).failed(user, now)
         {
-            (self.log)(&format!(
-                "rushbox-slack: could not look up a display name with users.info: {why}. \
-                 People are shown by user id until it works again."
-            ));
+            warn!(
+                error = %why,
+                "could not look up a display name with users.info; people are shown by user id until it works again"
+            );
         }
         lock(&self.names)
             .get(user, now)
@@ -247,10 +238,7 @@ impl SlackBot {
                     .collect();
                 self.robot.set_group_members(&group.name, &members);
                 if lock(&self.group_failures).read(&group.name) {
-                    (self.log)(&format!(
-                        "rushbox-slack: read the members of `group:{}` again",
-                        group.name
-                    ));
+                    info!(group = %format!("group:{}", group.name), "read the members of a user group again");
                 }
             }
             Err(error) => self.group_failed(
@@ -265,7 +253,7 @@ impl SlackBot {
 
     fn group_failed(&self, name: &str, why: &str) {
         if lock(&self.group_failures).failed(name, why) {
-            (self.log)(&format!("rushbox-slack: roles name `group:{name}`: {why}"));
+            warn!(group = %format!("group:{name}"), problem = why, "roles name a user group rushbox can't read");
         }
     }
 
@@ -366,6 +354,7 @@ impl SlackBot {
     /// answer goes out in the background. Reads a user group again when Slack
     /// says it changed and roles name it.
     pub async fn on_push(self: &Arc<Self>, event: SlackPushEventCallback) {
+        let handling = self.activity.event();
         if let Some(id) = groups::changed_group(&event.event) {
             let name = format!("slack:{id}");
             if self.first_delivery(&format!("event:{}", event.event_id.0))
@@ -380,7 +369,10 @@ impl SlackBot {
             let delivery = format!("slack:event:{}", event.event_id.0);
             if let Some((incoming, answer)) = self.decide(incoming, Some(&delivery)).await {
                 let bot = self.clone();
-                tokio::spawn(async move { bot.deliver(&incoming, answer, None).await });
+                tokio::spawn(async move {
+                    bot.deliver(&incoming, answer, None).await;
+                    drop(handling);
+                });
             }
         }
     }
@@ -391,6 +383,7 @@ impl SlackBot {
         self: &Arc<Self>,
         command: SlackCommandEvent,
     ) -> SlackCommandEventResponse {
+        let handling = self.activity.event();
         let Some(incoming) = self.incoming_from_command(&command) else {
             return SlackCommandEventResponse::new(SlackMessageContent::new());
         };
@@ -401,7 +394,10 @@ impl SlackBot {
         };
         let bot = self.clone();
         let response_url = command.response_url.clone();
-        tokio::spawn(async move { bot.deliver(&incoming, answer, Some(response_url)).await });
+        tokio::spawn(async move {
+            bot.deliver(&incoming, answer, Some(response_url)).await;
+            drop(handling);
+        });
         SlackCommandEventResponse::new(SlackMessageContent::new().with_text(echo))
             .with_response_type(SlackMessageResponseType::InChannel)
     }
@@ -413,6 +409,7 @@ impl SlackBot {
     /// clicker is told why, and the message keeps its buttons for whoever
     /// may click them.
     pub async fn on_block_actions(self: &Arc<Self>, event: SlackInteractionBlockActionsEvent) {
+        let handling = self.activity.event();
         let Some(user) = &event.user else { return };
         let Some(action) = event
             .actions
@@ -474,10 +471,10 @@ impl SlackBot {
                 bot.tell_only(&channel, &clicker, its_thread, &answer.reply)
                     .await;
                 for feed in answer.progress {
-                    let bot = bot.clone();
-                    let (channel, thread) = (channel.clone(), Some(thread.clone()));
-                    tokio::spawn(async move { bot.follow(feed, channel, thread).await });
+                    bot.clone()
+                        .spawn_follow(feed, channel.clone(), Some(thread.clone()));
                 }
+                drop(handling);
             });
             return;
         }
@@ -495,11 +492,10 @@ impl SlackBot {
             if let Some(update) = update
                 && let Err(error) = retrying!(bot, |s| s.chat_update(&update))
             {
-                (bot.log)(&format!(
-                    "rushbox-slack: could not mark the clicked message: {error}"
-                ));
+                warn!(error = %error, "could not mark the clicked message");
             }
             bot.deliver(&incoming, answer, None).await;
+            drop(handling);
         });
     }
 
@@ -518,16 +514,14 @@ impl SlackBot {
         );
         request.thread_ts = thread;
         if let Err(error) = retrying!(self, |s| s.chat_post_ephemeral(&request)) {
-            (self.log)(&format!(
-                "rushbox-slack: could not answer a click in {}: {error}",
-                channel.0
-            ));
+            warn!(channel = %channel.0, error = %error, "could not answer a click");
         }
     }
 
     /// Hands one message to the Robot, its asker named as the workspace
     /// shows them, and delivers everything it answers.
     pub async fn run(self: &Arc<Self>, incoming: Incoming) {
+        let _handling = self.activity.event();
         if let Some((incoming, answer)) = self.decide(incoming, None).await {
             self.deliver(&incoming, answer, None).await;
         }
@@ -544,18 +538,20 @@ impl SlackBot {
         incoming.actor.display_name = self.display_name(&incoming.actor.user_id).await;
         let robot = self.robot.clone();
         let asked = incoming.clone();
-        let delivery = delivery.map(str::to_owned);
-        let handled = tokio::task::spawn_blocking(move || match delivery {
+        let id = delivery.map(str::to_owned);
+        let handled = tokio::task::spawn_blocking(move || match id {
             Some(id) => robot.handle_delivery(&asked, &id),
             None => Some(robot.handle(&asked)),
         })
         .await;
         match handled {
-            Ok(answer) => answer.map(|answer| (incoming, answer)),
+            Ok(Some(answer)) => Some((incoming, answer)),
+            Ok(None) => {
+                debug!(delivery = %delivery.unwrap_or_default(), "dropped a redelivery");
+                None
+            }
             Err(error) => {
-                (self.log)(&format!(
-                    "rushbox-slack: the robot failed on a message: {error}"
-                ));
+                error!(error = %error, "the robot failed on a message");
                 None
             }
         }
@@ -572,25 +568,31 @@ impl SlackBot {
         if let Err(error) = self.post(&channel, thread.clone(), &answer.reply).await {
             match response_url {
                 Some(url) => self.respond_privately(&url, &answer.reply).await,
-                None => (self.log)(&format!(
-                    "rushbox-slack: could not answer in {}: {error}",
-                    channel.0
-                )),
+                None => warn!(channel = %channel.0, error = %error, "could not answer"),
             }
             // Progress could not be posted there either; `status <env>` shows it.
             if !answer.progress.is_empty() {
-                (self.log)(&format!(
-                    "rushbox-slack: progress not shown in {}: {error}",
-                    channel.0
-                ));
+                warn!(channel = %channel.0, error = %error, "progress not shown");
             }
         }
         for feed in answer.progress {
-            let bot = self.clone();
-            let channel = channel.clone();
-            let thread = thread.clone();
-            tokio::spawn(async move { bot.follow(feed, channel, thread).await });
+            self.clone()
+                .spawn_follow(feed, channel.clone(), thread.clone());
         }
+    }
+
+    /// [`SlackBot::follow`] in a task of its own, counted as work under way.
+    fn spawn_follow(
+        self: Arc<Self>,
+        feed: ProgressFeed,
+        channel: SlackChannelId,
+        thread: Option<SlackTs>,
+    ) {
+        let following = self.activity.task();
+        tokio::spawn(async move {
+            self.follow(feed, channel, thread).await;
+            drop(following);
+        });
     }
 
     async fn post(
@@ -633,10 +635,7 @@ impl SlackBot {
         let ts = match self.post(&channel, thread, &first).await {
             Ok(ts) => ts,
             Err(error) => {
-                (self.log)(&format!(
-                    "rushbox-slack: could not post progress in {}: {error}",
-                    channel.0
-                ));
+                warn!(channel = %channel.0, error = %error, "could not post a progress message");
                 return;
             }
         };
@@ -656,7 +655,7 @@ impl SlackBot {
                     if let Some(version) = pending.take()
                         && let Err(error) = self.edit(&channel, &ts, &version).await
                     {
-                        (self.log)(&format!("rushbox-slack: could not update progress: {error}"));
+                        warn!(error = %error, "could not update a progress message");
                     }
                     last_edit = Instant::now();
                 }
@@ -665,9 +664,7 @@ impl SlackBot {
         if let Some(last) = pending.take()
             && let Err(error) = self.edit(&channel, &ts, &last).await
         {
-            (self.log)(&format!(
-                "rushbox-slack: could not post the end of an operation: {error}"
-            ));
+            warn!(error = %error, "could not post the end of an operation");
         }
     }
 
@@ -685,9 +682,7 @@ impl SlackBot {
         }
         let request = SlackApiPostWebhookMessageRequest::new(content);
         if let Err(error) = self.client.respond_to_event(url, &request).await {
-            (self.log)(&format!(
-                "rushbox-slack: could not answer through the response URL either: {error}"
-            ));
+            warn!(error = %error, "could not answer through the response URL either");
         }
     }
 
@@ -700,16 +695,12 @@ impl SlackBot {
         let channel = match retrying!(self, |s| s.conversations_open(&open)) {
             Ok(opened) => opened.channel.id,
             Err(error) => {
-                (self.log)(&format!(
-                    "rushbox-slack: could not open a DM for a notice: {error}"
-                ));
+                warn!(error = %error, "could not open a DM for a notice");
                 return;
             }
         };
         if let Err(error) = self.post(&channel, None, &notice.reply).await {
-            (self.log)(&format!(
-                "rushbox-slack: could not deliver a notice: {error}"
-            ));
+            warn!(error = %error, "could not deliver a notice");
         }
     }
 
@@ -718,7 +709,11 @@ impl SlackBot {
     pub async fn deliver_notices(self: Arc<Self>, mut feed: NoticeFeed) {
         while let Some(notice) = feed.next().await {
             let bot = self.clone();
-            tokio::spawn(async move { bot.notify(notice).await });
+            let sending = self.activity.task();
+            tokio::spawn(async move {
+                bot.notify(notice).await;
+                drop(sending);
+            });
         }
     }
 

@@ -19,8 +19,9 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 use slack_morphism::prelude::*;
+use tracing::warn;
 
-use crate::adapter::{Log, SlackBot};
+use crate::adapter::SlackBot;
 
 /// How far a request's timestamp may be from now, as Slack recommends.
 const MAX_SKEW_SECONDS: u64 = 5 * 60;
@@ -128,15 +129,13 @@ fn hex(text: &str) -> Option<Vec<u8>> {
 struct Shared {
     bot: Arc<SlackBot>,
     check: SignatureCheck,
-    log: Log,
 }
 
 /// The routes Slack calls, relative to where the binary mounts them:
 /// `POST /events` (Event Subscriptions), `POST /commands` (`/rushbox`) and
-/// `POST /actions` (Interactivity). Rejections go to the bot's [`Log`].
+/// `POST /actions` (Interactivity). Rejections are logged by reason.
 pub fn router(bot: Arc<SlackBot>, signing_secret: &str) -> Router {
     let shared = Shared {
-        log: bot.log().clone(),
         bot,
         check: SignatureCheck::new(signing_secret),
     };
@@ -178,9 +177,7 @@ async fn signed_by_slack(State(shared): State<Shared>, request: Request, next: N
                 .extensions
                 .get::<axum::extract::OriginalUri>()
                 .map_or(parts.uri.path(), |original| original.path());
-            (shared.log)(&format!(
-                "rushbox-slack: rejected a request to {path}: {why}"
-            ));
+            warn!(path = %path, reason = %why, "rejected a request");
             (StatusCode::UNAUTHORIZED, why.to_string()).into_response()
         }
     }
@@ -197,13 +194,11 @@ async fn events(State(shared): State<Shared>, body: Bytes) -> Response {
             StatusCode::OK.into_response()
         }
         Ok(SlackPushEvent::AppRateLimited(_)) => {
-            (shared.log)("rushbox-slack: Slack says this app is rate limited");
+            warn!("Slack says this app is rate limited");
             StatusCode::OK.into_response()
         }
         Err(error) => {
-            (shared.log)(&format!(
-                "rushbox-slack: an event rushbox cannot read: {error}"
-            ));
+            warn!(error = %error, "an event rushbox cannot read");
             StatusCode::OK.into_response()
         }
     }
@@ -228,9 +223,7 @@ async fn actions(State(shared): State<Shared>, Form(form): Form<InteractionForm>
         }
         Ok(_) => {}
         Err(error) => {
-            (shared.log)(&format!(
-                "rushbox-slack: an interaction rushbox cannot read: {error}"
-            ));
+            warn!(error = %error, "an interaction rushbox cannot read");
         }
     }
     StatusCode::OK.into_response()

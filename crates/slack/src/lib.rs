@@ -9,6 +9,7 @@
 //! # }
 //! ```
 
+pub mod activity;
 pub mod adapter;
 pub mod config;
 pub mod events_api;
@@ -23,8 +24,10 @@ use rushbox_chat::backoff::{Backoff, short};
 use rushbox_chat::{NoticeFeed, Robot};
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
+use tracing::{info, warn};
 
-pub use adapter::{BotIdentity, Log, SlackBot};
+pub use activity::{Activity, Counts};
+pub use adapter::{BotIdentity, SlackBot};
 pub use config::{SlackConfig, SlackMode, SlackTokens};
 
 /// How long each call that checks the connection at start may take.
@@ -103,7 +106,7 @@ pub async fn connect(config: &SlackConfig, robot: Robot) -> Result<Slack, SlackE
 
 /// [`connect_with`], tried again while Slack can't be reached
 /// ([`SlackError::Unreachable`]): each failure, and when the next attempt
-/// comes (5 s, doubling up to every 5 minutes), on standard error. `None`
+/// comes (5 s, doubling up to every 5 minutes), logged at WARN. `None`
 /// if `shutdown` resolves first. Slack's refusals (a wrong token) end it at once.
 pub async fn connect_retrying(
     config: &SlackConfig,
@@ -123,7 +126,8 @@ pub async fn connect_retrying(
             Err(error @ SlackError::Unreachable { .. }) => {
                 failed = true;
                 let wait = backoff.next_wait();
-                eprintln!("slack: {error}; {}", Backoff::schedule(wait));
+                // One sentence a person reads, as it is: the URL and the cause, never a token.
+                warn!("{error}; {}", Backoff::schedule(wait));
                 tokio::select! {
                     _ = shutdown.as_mut() => return Ok(None),
                     _ = tokio::time::sleep(wait) => {}
@@ -131,7 +135,7 @@ pub async fn connect_retrying(
             }
             Ok(slack) => {
                 if failed {
-                    eprintln!("slack: reached Slack's Web API at {}", config.api_url());
+                    info!("reached Slack's Web API at {}", config.api_url());
                 }
                 return Ok(Some(slack));
             }
@@ -194,16 +198,6 @@ pub async fn connect_with(
 impl Slack {
     pub fn bot(&self) -> &Arc<SlackBot> {
         &self.bot
-    }
-
-    /// Sends failure reports (Web API errors, rejected requests) to `log`
-    /// instead of standard error. Call it before [`Slack::router`] and [`Slack::run`].
-    pub fn with_log(mut self, log: Log) -> Slack {
-        match Arc::get_mut(&mut self.bot) {
-            Some(bot) => bot.log = log,
-            None => log("rushbox-slack: with_log came too late; logging to standard error"),
-        }
-        self
     }
 
     /// The Events API routes (`POST /events`, `/commands`, `/actions`), for the

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
+use tracing::warn;
 
 use crate::SlackError;
 use crate::adapter::{Client, SlackBot};
@@ -93,26 +94,15 @@ async fn on_interaction(
 fn on_error(
     error: Box<dyn std::error::Error + Send + Sync>,
     _client: Arc<Client>,
-    state: SlackClientEventsUserState,
+    _state: SlackClientEventsUserState,
 ) -> HttpStatusCode {
-    let line = match error.downcast_ref::<SlackClientError>() {
+    match error.downcast_ref::<SlackClientError>() {
         Some(SlackClientError::SocketModeProtocolError(broken))
             if broken.message.starts_with("Slack WSS error") =>
         {
-            format!(
-                "rushbox-slack: Socket Mode: the link to Slack broke ({}); opening a new one",
-                broken.message
-            )
+            warn!(error = %broken.message, "Socket Mode: the link to Slack broke; opening a new one");
         }
-        _ => format!("rushbox-slack: Socket Mode: {error}"),
-    };
-    let log = state.try_read().ok().and_then(|s| {
-        s.get_user_state::<Arc<SlackBot>>()
-            .map(|bot| bot.log().clone())
-    });
-    match log {
-        Some(log) => log(&line),
-        None => eprintln!("{line}"),
+        _ => warn!(error = %error, "Socket Mode: an envelope rushbox cannot read"),
     }
     HttpStatusCode::OK
 }

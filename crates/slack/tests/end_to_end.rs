@@ -1,13 +1,15 @@
 //! rushbox's Slack adapter against a Slack that runs on loopback: real
 //! slack-morphism client and Socket Mode listener, real engine (noop
 //! provider, sled in a temporary directory), fake Web API and WebSocket.
+//! Tests wait on what the fake records and on the adapter's activity
+//! (events handled, nothing under way), never on time.
 
 mod fake_slack;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fake_slack::{Call, Cut, FakeSlack, Trouble};
+use fake_slack::{Call, Cut, FakeSlack, PATIENCE, Trouble};
 use rushbox_chat::{Actor, Robot};
 use rushbox_pipeline::config::{PipelineConfig, RolesConfig};
 use rushbox_pipeline::engine::ManualClock;
@@ -43,12 +45,70 @@ use serde_json::{Value, json};
 use slack_morphism::prelude::*;
 use tokio::sync::oneshot;
 
+/// The warnings and errors the adapter logs (`tracing`, target
+/// `rushbox_slack`), one line each, from the moment of [`Logged::capture`]
+/// until it is dropped. Captured for the test's own thread, so a test that
+/// reads them runs on a current-thread runtime, where every task runs there.
+struct Logged {
+    lines: Arc<Mutex<Vec<String>>>,
+    _capturing: tracing::subscriber::DefaultGuard,
+}
+
+impl Logged {
+    fn capture() -> Logged {
+        let flavor = tokio::runtime::Handle::current().runtime_flavor();
+        assert_eq!(
+            flavor,
+            tokio::runtime::RuntimeFlavor::CurrentThread,
+            "lines logged on other threads would be missed"
+        );
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("rushbox_slack=warn"))
+            .without_time()
+            .with_level(false)
+            .with_target(false)
+            .with_writer(move || Line(sink.clone()))
+            .finish();
+        Logged {
+            lines,
+            _capturing: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+/// Where the subscriber writes one formatted event.
+struct Line(Arc<Mutex<Vec<String>>>);
+
+impl std::io::Write for Line {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(bytes);
+        let mut lines = self.0.lock().unwrap();
+        lines.extend(text.lines().filter(|l| !l.is_empty()).map(str::to_owned));
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Waits until `bot` has handled `handled` events and nothing it started is
+/// under way (answers, progress, DMs); then how many it has handled.
+async fn settled(bot: &SlackBot, handled: u64) -> u64 {
+    let settled = tokio::time::timeout(PATIENCE, bot.activity().settled(handled)).await;
+    settled.expect("the adapter never settled").handled
+}
+
 struct World {
     fake: FakeSlack,
     provider: Arc<NoopProvider>,
     bot: Arc<SlackBot>,
-    /// What the adapter logged.
-    log: Arc<std::sync::Mutex<Vec<String>>>,
     _stop: oneshot::Sender<()>,
     _dir: tempfile::TempDir,
 }
@@ -108,15 +168,10 @@ impl World {
         let notices = robot.notices();
         let client = rushbox_slack::client(&fake.api_url).unwrap();
         let token = SlackApiToken::new(SlackApiTokenValue("xoxb-test".to_owned()));
-        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = log.clone();
         let bot = SlackBot::connect(client, token, robot)
             .await
             .unwrap()
-            .with_edit_interval(interval)
-            .with_log(Arc::new(move |line: &str| {
-                sink.lock().unwrap().push(line.to_owned())
-            }));
+            .with_edit_interval(interval);
         let bot = Arc::new(bot);
         tokio::spawn(bot.clone().deliver_notices(notices));
         let (stop, stopped) = oneshot::channel::<()>();
@@ -139,10 +194,13 @@ impl World {
             fake,
             provider,
             bot,
-            log,
             _stop: stop,
             _dir: dir,
         }
+    }
+
+    async fn settled(&self, handled: u64) -> u64 {
+        settled(&self.bot, handled).await
     }
 
     /// Waits for the final version of the progress message that follows a
@@ -173,10 +231,6 @@ impl World {
             .iter()
             .filter(|c| c.body["user"] == user)
             .count()
-    }
-
-    fn logged(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
     }
 }
 
@@ -277,7 +331,8 @@ async fn progress_edits_are_coalesced_but_the_final_version_always_goes() {
     w.fake
         .push(direct("e1", "Ev1", "UDEV", "deploy branch foo to dev"));
     let last = w.final_update("is ready").await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The progress message is done with: no edit comes after the final one.
+    assert_eq!(w.settled(1).await, 1);
     let updates = w.fake.calls("chat.update");
     // Some intermediate versions were shown, far fewer than the steps, and the last is final.
     assert!(updates.len() >= 2, "{updates:#?}");
@@ -310,7 +365,7 @@ async fn a_redelivered_event_runs_once() {
     w.fake.push(first);
     w.fake.push(again);
     w.final_update("is ready").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.settled(2).await, 2, "both deliveries handled");
     let deploys = deploys_to(&w.provider, "dev-foo");
     assert_eq!(deploys, 1, "{:?}", w.provider.requests());
     assert_eq!(
@@ -318,6 +373,7 @@ async fn a_redelivered_event_runs_once() {
         2,
         "one reply, one progress message"
     );
+    w.fake.wait_call("ack", "\"envelope_id\":\"e2\"").await;
     assert_eq!(w.fake.calls("ack").len(), 2, "both deliveries are acked");
 }
 
@@ -373,7 +429,7 @@ async fn a_decided_event_is_not_run_again_by_a_fresh_adapter() {
 
     let fresh = connect().await;
     fresh.on_push(event).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(settled(&fresh, 1).await, 1, "the redelivery is handled");
     assert_eq!(
         deploys_to(&provider, "dev-foo"),
         1,
@@ -408,14 +464,15 @@ async fn a_direct_message_needs_no_mention_and_bots_are_ignored() {
     let reply = w.posted("No environments yet").await;
     assert_eq!(reply.body["channel"], "D1");
     assert!(reply.body.get("thread_ts").is_none(), "{}", text_of(&reply));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.settled(4).await, 4, "four events, three of them ignored");
     assert_eq!(w.fake.calls("chat.postMessage").len(), 1);
 }
 
 // ---- Display names ---------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "current_thread")]
 async fn the_askers_display_name_is_looked_up_once_and_mentions_stay_mentions() {
+    let log = Logged::capture();
     let w = World::start().await;
     w.fake.set_user(
         "UDEV",
@@ -450,11 +507,12 @@ async fn the_askers_display_name_is_looked_up_once_and_mentions_stay_mentions() 
         Actor::new("slack:T1", "UDEV", "Ada")
     );
     assert_eq!(w.lookups_of("UDEV"), 1);
-    assert!(w.logged().is_empty(), "{:?}", w.logged());
+    assert!(log.lines().is_empty(), "{:?}", log.lines());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "current_thread")]
 async fn a_failed_name_lookup_falls_back_to_the_id_and_is_logged_once() {
+    let log = Logged::capture();
     let w = World::start().await;
     w.fake
         .trouble("users.info", Trouble::Fails("missing_scope".to_owned()));
@@ -470,15 +528,16 @@ async fn a_failed_name_lookup_falls_back_to_the_id_and_is_logged_once() {
         "the id stands in, and is not asked again right away"
     );
     assert_eq!(w.fake.calls("users.info").len(), 2);
-    let log = w.logged();
+    let log = log.lines();
     assert_eq!(log.len(), 1, "an outage is logged once: {log:?}");
     assert!(log[0].contains("users.info"), "{log:?}");
     assert!(log[0].contains("users:read"), "says which scope: {log:?}");
     assert!(!log[0].contains("xoxb"), "{log:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "current_thread")]
 async fn a_stalled_name_lookup_does_not_hold_the_command_for_long() {
+    let log = Logged::capture();
     let w = World::start().await;
     w.fake.trouble("users.info", Trouble::Stalls);
     let asked = tokio::time::Instant::now();
@@ -489,7 +548,7 @@ async fn a_stalled_name_lookup_does_not_hold_the_command_for_long() {
         waited < rushbox_slack::adapter::NAME_LOOKUP_TIMEOUT + Duration::from_secs(2),
         "{waited:?}"
     );
-    let log = w.logged();
+    let log = log.lines();
     assert_eq!(log.len(), 1, "{log:?}");
     assert!(log[0].contains("no answer"), "{log:?}");
 }
@@ -644,43 +703,51 @@ async fn reconnects_after(cut: Cut) -> World {
     w.fake.push(direct("e2", "Ev2", "UDEV", "envs"));
     let answer = w.posted_to("D1").await;
     assert!(text_of(&answer).contains("dev-foo"), "{}", text_of(&answer));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The deploy, its redelivery and `envs`.
+    assert_eq!(w.settled(3).await, 3, "{cut:?}");
     assert_eq!(deploys_to(&w.provider, "dev-foo"), 1, "{cut:?}");
     assert_eq!(
         w.fake.calls("chat.postMessage").len(),
         posted_before + 1,
         "{cut:?}: only the answer to `envs` is new"
     );
-    let acks = w.fake.calls("ack");
-    let acked = |envelope: &str| {
-        acks.iter()
-            .filter(|a| a.body["envelope_id"] == envelope)
+    // slack-morphism acks each envelope once its callback has returned.
+    let acked = |calls: &[Call], envelope: &str| {
+        calls
+            .iter()
+            .filter(|c| c.method == "ack" && c.body["envelope_id"] == envelope)
             .count()
     };
-    assert_eq!(
-        (acked("e1"), acked("e2")),
-        (2, 1),
-        "{cut:?}: the redelivery is acked"
-    );
+    let acks = w
+        .fake
+        .wait_for("the acks of e2 and the redelivered e1", |calls| {
+            let acks = (acked(calls, "e1"), acked(calls, "e2"));
+            (acks.0 >= 2 && acks.1 >= 1).then_some(acks)
+        })
+        .await;
+    assert_eq!(acks, (2, 1), "{cut:?}: the redelivery is acked");
     w
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "current_thread")]
 async fn slacks_disconnect_envelope_is_followed_by_a_new_link() {
-    let w = reconnects_after(Cut::Disconnect).await;
-    assert!(w.logged().is_empty(), "a planned move: {:?}", w.logged());
+    let log = Logged::capture();
+    reconnects_after(Cut::Disconnect).await;
+    assert!(log.lines().is_empty(), "a planned move: {:?}", log.lines());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "current_thread")]
 async fn a_closed_websocket_is_reopened() {
-    let w = reconnects_after(Cut::CloseFrame).await;
-    assert!(w.logged().is_empty(), "{:?}", w.logged());
+    let log = Logged::capture();
+    reconnects_after(Cut::CloseFrame).await;
+    assert!(log.lines().is_empty(), "{:?}", log.lines());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "current_thread")]
 async fn a_connection_cut_without_a_close_frame_is_reopened() {
-    let w = reconnects_after(Cut::Abort).await;
-    let log = w.logged();
+    let log = Logged::capture();
+    reconnects_after(Cut::Abort).await;
+    let log = log.lines();
     assert_eq!(log.len(), 1, "the broken link is reported: {log:?}");
     assert!(log[0].contains("broke"), "{log:?}");
     assert!(!log[0].contains("xapp"), "{log:?}");
@@ -716,11 +783,11 @@ async fn a_refused_reconnect_is_tried_again() {
 }
 
 /// The whole adapter as the binary runs it: `connect_with` + `run`, Socket
-/// Mode with Slack's default of two connections, its log captured.
+/// Mode with Slack's default of two connections.
 struct Running {
     fake: FakeSlack,
     provider: Arc<NoopProvider>,
-    log: Arc<std::sync::Mutex<Vec<String>>>,
+    bot: Arc<SlackBot>,
     stop: oneshot::Sender<()>,
     running: tokio::task::JoinHandle<Result<(), rushbox_slack::SlackError>>,
     _dir: tempfile::TempDir,
@@ -740,14 +807,10 @@ impl Running {
             signing_secret: None,
         };
         let robot = robot_with_roles(dir.path(), provider.clone(), roles);
-        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = log.clone();
         let slack = rushbox_slack::connect_with(&config, tokens, robot)
             .await
-            .unwrap()
-            .with_log(Arc::new(move |line: &str| {
-                sink.lock().unwrap().push(line.to_owned())
-            }));
+            .unwrap();
+        let bot = slack.bot().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let running = tokio::spawn(slack.run(async move {
             let _ = stopped.await;
@@ -756,15 +819,11 @@ impl Running {
         Running {
             fake,
             provider,
-            log,
+            bot,
             stop,
             running,
             _dir: dir,
         }
-    }
-
-    fn logged(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
     }
 
     async fn stop(self) {
@@ -789,19 +848,20 @@ async fn run_listens_on_two_connections_and_runs_each_event_once() {
     })
     .await;
     fake.wait_connections(2).await;
+    fake.wait_open_connections(2).await;
     let opened = fake.calls("apps.connections.open");
     assert_eq!(opened[0].auth, "Bearer xapp-test");
-    tokio::time::sleep(Duration::from_millis(300)).await;
     fake.push(direct("e1", "Ev1", "UDEV", "envs"));
-    fake.wait_for("the answer", |calls| {
-        calls
+    // Both links got the event and acked it.
+    fake.wait_for("two acks", |calls| {
+        let acks = calls
             .iter()
-            .find(|c| c.method == "chat.postMessage")
-            .cloned()
+            .filter(|c| c.method == "ack" && c.body["envelope_id"] == "e1");
+        (acks.count() == 2).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(fake.calls("chat.postMessage").len(), 1);
+    assert_eq!(settled(&r.bot, 2).await, 2);
+    assert_eq!(fake.calls("chat.postMessage").len(), 1, "answered once");
     r.stop().await;
 }
 
@@ -905,8 +965,9 @@ async fn stage_foo(fake: &FakeSlack) {
     fake.wait_call("chat.update", "staging` is ready").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "current_thread")]
 async fn a_lead_by_slack_user_group_may_promote_and_others_may_not() {
+    let log = Logged::capture();
     let fake = FakeSlack::start().await;
     fake.set_group("S0LEADS", &["U_LEAD"]);
     let r = Running::start(fake.clone(), leads_in_a_user_group()).await;
@@ -947,12 +1008,13 @@ async fn a_lead_by_slack_user_group_may_promote_and_others_may_not() {
     })
     .await;
     assert_eq!(deploys_to(&r.provider, "prod"), 2);
-    assert!(r.logged().is_empty(), "{:?}", r.logged());
+    assert!(log.lines().is_empty(), "{:?}", log.lines());
     r.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "current_thread")]
 async fn a_user_group_slack_will_not_list_keeps_its_last_members_and_the_log_says_why() {
+    let log = Logged::capture();
     let fake = FakeSlack::start().await;
     fake.set_group("S0LEADS", &["U_LEAD"]);
     let r = Running::start(fake.clone(), leads_in_a_user_group()).await;
@@ -977,7 +1039,7 @@ async fn a_user_group_slack_will_not_list_keeps_its_last_members_and_the_log_say
     fake.push(direct("e3", "Ev3", "U_LEAD", "promote staging to prod"));
     fake.wait_call("chat.update", "prod` is ready").await;
     assert_eq!(deploys_to(&r.provider, "prod"), 1, "U_LEAD is still a lead");
-    let log = r.logged();
+    let log = log.lines();
     assert_eq!(log.len(), 1, "logged once: {log:?}");
     assert!(log[0].contains("group:slack:S0LEADS"), "{log:?}");
     assert!(
@@ -992,12 +1054,12 @@ async fn a_user_group_slack_will_not_list_keeps_its_last_members_and_the_log_say
 
 const SECRET: &str = "test-signing-secret-0123456789";
 
-/// rushbox's Events API router served on loopback, its log captured.
+/// rushbox's Events API router served on loopback.
 struct Http {
     fake: FakeSlack,
     provider: Arc<NoopProvider>,
+    bot: Arc<SlackBot>,
     address: std::net::SocketAddr,
-    log: Arc<std::sync::Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -1017,14 +1079,10 @@ impl Http {
             app: None,
             signing_secret: Some(SECRET.to_owned()),
         };
-        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = log.clone();
         let slack = rushbox_slack::connect_with(&config, tokens, robot)
             .await
-            .unwrap()
-            .with_log(Arc::new(move |line: &str| {
-                sink.lock().unwrap().push(line.to_owned())
-            }));
+            .unwrap();
+        let bot = slack.bot().clone();
         let router = slack.router().unwrap();
         let app = axum::Router::new().nest("/slack", router);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1033,8 +1091,8 @@ impl Http {
         Http {
             fake,
             provider,
+            bot,
             address,
-            log,
             _dir: dir,
         }
     }
@@ -1134,14 +1192,15 @@ async fn events_api_runs_a_signed_event_once_even_when_replayed() {
         .signed("/slack/events", "application/json", &body, at)
         .await;
     assert_eq!(status, 200);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(settled(&h.bot, 2).await, 2, "the replay was handled");
     let deploys = deploys_to(&h.provider, "dev-foo");
     assert_eq!(deploys, 1);
     assert_eq!(h.fake.calls("chat.postMessage").len(), 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "current_thread")]
 async fn events_api_rejects_what_slack_did_not_sign_and_never_logs_a_signature() {
+    let log = Logged::capture();
     let h = Http::start().await;
     let body = http_mention("Ev1", "envs");
     let at = now();
@@ -1164,13 +1223,12 @@ async fn events_api_rejects_what_slack_did_not_sign_and_never_logs_a_signature()
     assert_eq!(status, 401);
     assert!(!answer.contains(&expected[3..]));
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        h.fake.calls("chat.postMessage").is_empty(),
-        "nothing may run"
-    );
+    // Each request was answered: none reached the bot, and none is under way.
+    let counts = h.bot.activity().counts();
+    assert_eq!((counts.handled, counts.busy), (0, 0), "nothing may run");
+    assert!(h.fake.calls("chat.postMessage").is_empty());
     assert!(h.provider.requests().is_empty());
-    let log = h.log.lock().unwrap().clone();
+    let log = log.lines();
     assert_eq!(log.len(), 4, "{log:?}");
     for line in &log {
         assert!(!line.contains(&expected[3..]), "{line}");

@@ -1,7 +1,7 @@
 //! What the `rushbox serve` tests share: the real binary as a child
 //! process, its standard error collected as it comes, waited on line by
-//! line, and stopped the way a service manager stops it; and the kinds of
-//! unreachable server a platform can be.
+//! line (each line wakes the waiter), and stopped the way a service manager
+//! stops it; and the kinds of unreachable server a platform can be.
 
 // Each test binary uses the part it needs.
 #![allow(dead_code)]
@@ -9,7 +9,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 
 /// How long anything rushbox does may take on a busy 2-core machine.
@@ -62,50 +62,69 @@ pub fn serve_command(args: &[&std::ffi::OsStr]) -> Command {
     command
 }
 
+/// Standard error as read so far, and whether it has ended (the process
+/// closed it, by exiting); the reader thread signals each change.
+#[derive(Default)]
+struct Said {
+    text: String,
+    ended: bool,
+}
+
 /// A running `rushbox serve`; killed when dropped, so a failed test leaves nothing behind.
 pub struct Running {
     pub child: Child,
-    stderr: Arc<Mutex<String>>,
+    stderr: Arc<(Mutex<Said>, Condvar)>,
 }
 
 impl Running {
     pub fn spawn(command: &mut Command) -> Running {
         let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new((Mutex::new(Said::default()), Condvar::new()));
         let pipe = child.stderr.take().unwrap();
         let sink = stderr.clone();
         std::thread::spawn(move || {
+            let (said, changed) = &*sink;
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut text = sink.lock().unwrap();
-                text.push_str(&line);
-                text.push('\n');
+                let mut said = said.lock().unwrap();
+                said.text.push_str(&line);
+                said.text.push('\n');
+                changed.notify_all();
             }
+            said.lock().unwrap().ended = true;
+            changed.notify_all();
         });
         Running { child, stderr }
     }
 
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+    fn said(&self) -> MutexGuard<'_, Said> {
+        self.stderr.0.lock().unwrap()
     }
 
-    /// The first line of standard error containing `needle`, waiting for it.
+    pub fn stderr(&self) -> String {
+        self.said().text.clone()
+    }
+
+    /// The first line of standard error containing `needle`, waiting for it
+    /// (or for rushbox to end without saying it, which fails the test).
     pub fn wait_for_line(&mut self, needle: &str) -> String {
-        let start = Instant::now();
+        let deadline = Instant::now() + PATIENCE;
+        let (said, changed) = &*self.stderr;
+        let mut said = said.lock().unwrap();
         loop {
-            let text = self.stderr();
-            if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+            if let Some(line) = said.text.lines().find(|l| l.contains(needle)) {
                 return line.to_owned();
             }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader thread catch up with what was said last.
-                std::thread::sleep(Duration::from_millis(100));
+            if said.ended {
+                drop(said);
+                let status = self.child.wait().unwrap();
                 panic!(
                     "rushbox serve ended ({status}) before {needle:?}:\n{}",
                     self.stderr()
                 );
             }
-            assert!(start.elapsed() < PATIENCE, "never saw {needle:?}:\n{text}");
-            std::thread::sleep(Duration::from_millis(20));
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "never saw {needle:?}:\n{}", said.text);
+            said = changed.wait_timeout(said, left).unwrap().0;
         }
     }
 

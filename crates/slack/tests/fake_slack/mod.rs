@@ -1,7 +1,8 @@
 //! A Slack that runs on loopback: the Web API methods rushbox calls (axum
 //! under `/api`) and a Socket Mode WebSocket (tokio-tungstenite). It records
-//! every call and ack so tests can wait for what the adapter said. Tests can
-//! make a method fail or stall, and cut the Socket Mode connections.
+//! every call and ack so tests can wait for what the adapter said (each
+//! record wakes whoever waits: no polling). Tests can make a method fail or
+//! stall, and cut the Socket Mode connections.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 /// How the fake ends a Socket Mode connection.
@@ -26,6 +27,25 @@ pub enum Cut {
     CloseFrame,
     /// The TCP connection closes without a close frame (a proxy gave up).
     Abort,
+}
+
+/// How long anything may take on a busy machine: a failure guard, not a wait.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// One open Socket Mode connection, counted while it lives.
+struct Open(Arc<watch::Sender<usize>>);
+
+impl Open {
+    fn new(open: &Arc<watch::Sender<usize>>) -> Open {
+        open.send_modify(|n| *n += 1);
+        Open(open.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
 }
 
 /// What a Web API method does instead of answering.
@@ -50,6 +70,10 @@ pub struct Call {
 pub struct FakeSlack {
     pub api_url: String,
     calls: Arc<Mutex<Vec<Call>>>,
+    /// How many calls were recorded; every record sends.
+    recorded: Arc<watch::Sender<usize>>,
+    /// How many Socket Mode connections are open (subscribed to envelopes).
+    open: Arc<watch::Sender<usize>>,
     envelopes: broadcast::Sender<String>,
     cuts: broadcast::Sender<Cut>,
     next_ts: Arc<Mutex<u64>>,
@@ -73,6 +97,8 @@ impl FakeSlack {
         let fake = FakeSlack {
             api_url,
             calls: Arc::default(),
+            recorded: Arc::default(),
+            open: Arc::default(),
             envelopes,
             cuts,
             next_ts: Arc::new(Mutex::new(100)),
@@ -103,6 +129,7 @@ impl FakeSlack {
         let (mut tx, mut rx) = ws.split();
         let mut envelopes = self.envelopes.subscribe();
         let mut cuts = self.cuts.subscribe();
+        let _open = Open::new(&self.open);
         let hello = json!({"type":"hello","num_connections":1,
             "debug_info":{"host":"fake"},"connection_info":{"app_id":"A1"}});
         if tx.send(Message::text(hello.to_string())).await.is_err() {
@@ -142,11 +169,13 @@ impl FakeSlack {
     }
 
     fn record(&self, method: &str, body: Value, auth: &str) {
-        self.calls.lock().unwrap().push(Call {
+        let mut calls = self.calls.lock().unwrap();
+        calls.push(Call {
             method: method.to_owned(),
             body,
             auth: auth.to_owned(),
         });
+        self.recorded.send_replace(calls.len());
     }
 
     pub fn calls(&self, method: &str) -> Vec<Call> {
@@ -179,15 +208,13 @@ impl FakeSlack {
 
     /// Waits until exactly `count` Socket Mode connections are open.
     pub async fn wait_open_connections(&self, count: usize) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while self.envelopes.receiver_count() != count {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{} connections open, not {count}",
-                self.envelopes.receiver_count()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let open = self.open.subscribe();
+        self.wait_open(
+            open,
+            |open| open == count,
+            &format!("{count} open connections"),
+        )
+        .await;
     }
 
     /// What `users.info` says of `user` (its `profile`, `name`, `real_name`…).
@@ -216,18 +243,20 @@ impl FakeSlack {
         self.troubles.lock().unwrap().remove(method);
     }
 
-    /// Waits (up to 10 s) until `check` finds what it looks for in the calls so far.
+    /// Waits until `check` finds what it looks for in the calls so far
+    /// (at most [`PATIENCE`], a failure guard).
     pub async fn wait_for<T>(&self, what: &str, check: impl Fn(&[Call]) -> Option<T>) -> T {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut recorded = self.recorded.subscribe();
+        let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let calls = self.calls.lock().unwrap().clone();
             if let Some(found) = check(&calls) {
                 return found;
             }
-            if tokio::time::Instant::now() > deadline {
+            let changed = tokio::time::timeout_at(deadline, recorded.changed()).await;
+            if !matches!(changed, Ok(Ok(()))) {
                 panic!("timed out waiting for {what}; calls: {calls:#?}");
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -245,14 +274,23 @@ impl FakeSlack {
 
     /// Waits until some Socket Mode connection is open (it got `hello`).
     pub async fn wait_connected(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while self.envelopes.receiver_count() == 0 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no Socket Mode connection"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let open = self.open.subscribe();
+        self.wait_open(open, |open| open > 0, "a Socket Mode connection")
+            .await;
+    }
+
+    async fn wait_open(
+        &self,
+        mut open: watch::Receiver<usize>,
+        done: impl Fn(usize) -> bool,
+        what: &str,
+    ) {
+        let waited = tokio::time::timeout(PATIENCE, open.wait_for(|open| done(*open))).await;
+        assert!(
+            matches!(waited, Ok(Ok(_))),
+            "never {what}: {} open",
+            *self.open.borrow()
+        );
     }
 
     fn ts(&self) -> String {
