@@ -48,6 +48,7 @@
 //!
 //! [`Engine`]: rushbox_pipeline::Engine
 
+pub mod activity;
 pub mod backoff;
 mod model;
 mod robot;

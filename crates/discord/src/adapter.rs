@@ -18,13 +18,13 @@ use serenity::all::{
 use serenity::async_trait;
 use tracing::{error, warn};
 
-use crate::activity::Activity;
 use crate::commands::{ENV_OPTIONS, REF_OPTIONS, command_text, definitions, suggestions};
 use crate::config::DiscordConfig;
 use crate::groups::{Memberships, discord_roles, group_name};
 use crate::identity;
 use crate::progress::coalesce;
 use crate::render::{ButtonCommands, Rendered, render};
+use rushbox_chat::activity::Activity;
 
 /// At most one edit of a progress message per this long; the final version always goes out.
 const EDIT_INTERVAL: Duration = Duration::from_secs(1);

@@ -33,8 +33,8 @@ use tracing::{info, warn};
 
 use rushbox_chat::backoff::{Backoff, short};
 
-use crate::activity::Activity;
 use crate::adapter::Error;
+use rushbox_chat::activity::Activity;
 
 /// How long the REST lookup of the gateway, and opening the gateway, may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

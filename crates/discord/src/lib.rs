@@ -2,7 +2,6 @@
 //! clicks become [`rushbox_chat::Incoming`]s for the Robot; its replies come
 //! back as embeds with buttons. Knows Discord and the chat model, nothing else.
 
-pub mod activity;
 mod adapter;
 pub mod addressed;
 pub mod commands;
@@ -13,6 +12,6 @@ pub mod identity;
 mod progress;
 pub mod render;
 
-pub use activity::{Activity, Counts};
 pub use adapter::{Error, intents, notify, run, run_observed, run_with_token, token_from_env};
 pub use config::DiscordConfig;
+pub use rushbox_chat::activity::{Activity, Counts};

@@ -18,10 +18,10 @@ use slack_morphism::prelude::*;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
-use crate::activity::Activity;
 use crate::render::{self, ACTION_PREFIX};
 use groups::NamedGroup;
 use names::DisplayNames;
+use rushbox_chat::activity::Activity;
 
 /// Calls the Web API as the bot, waiting out `429 Retry-After` a few times.
 macro_rules! retrying {

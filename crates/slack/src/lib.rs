@@ -9,7 +9,6 @@
 //! # }
 //! ```
 
-pub mod activity;
 pub mod adapter;
 pub mod config;
 pub mod events_api;
@@ -26,9 +25,9 @@ use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use tracing::{info, warn};
 
-pub use activity::{Activity, Counts};
 pub use adapter::{BotIdentity, SlackBot};
 pub use config::{SlackConfig, SlackMode, SlackTokens};
+pub use rushbox_chat::activity::{Activity, Counts};
 
 /// How long each call that checks the connection at start may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

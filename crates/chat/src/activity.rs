@@ -1,7 +1,7 @@
 //! What the adapter has finished with, for whoever needs to know that it is
 //! quiet: tests, which wait on it instead of sleeping before they check
-//! that nothing more was said. Counts only; it decides nothing. (The Slack
-//! adapter has the same; both belong in rushbox-chat.)
+//! that nothing more was said. Counts only; it decides nothing. The Slack and
+//! Discord adapters both count with it.
 
 use std::sync::Arc;
 
@@ -10,14 +10,16 @@ use tokio::sync::watch;
 /// Counts of the adapter's work so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
-    /// Events from people (messages, interactions, member changes) handled
-    /// to the end: ignored, or decided and answered.
+    /// Events from people (messages, slash commands, interactions, clicks,
+    /// group changes) handled to the end: ignored, dropped as a
+    /// redelivery, or decided and answered.
     pub handled: u64,
-    /// Work under way: events being handled, progress messages being
-    /// edited, notices being sent.
+    /// Work under way: events being handled, answers and progress messages
+    /// being posted and edited, notices being sent.
     pub busy: u64,
-    /// Gateway sessions given up or stopped whose runtime is gone, with
-    /// everything serenity spawned for them.
+    /// Platform sessions given up or stopped whose runtime is gone, with
+    /// everything the platform's client spawned for them (Discord's
+    /// gateway sessions; always 0 for Slack).
     pub sessions_ended: u64,
 }
 
@@ -51,16 +53,16 @@ impl Activity {
     }
 
     /// One event from a person, handled until the guard is dropped.
-    pub(crate) fn event(&self) -> Busy {
+    pub fn event(&self) -> Busy {
         self.start(true)
     }
 
     /// Work that goes on after its event (progress, a notice), until the guard is dropped.
-    pub(crate) fn task(&self) -> Busy {
+    pub fn task(&self) -> Busy {
         self.start(false)
     }
 
-    pub(crate) fn session_ended(&self) {
+    pub fn session_ended(&self) {
         self.counts.send_modify(|c| c.sessions_ended += 1);
     }
 
@@ -74,7 +76,7 @@ impl Activity {
 }
 
 /// Work under way; dropping it (however the work ends) counts it done.
-pub(crate) struct Busy {
+pub struct Busy {
     counts: Arc<watch::Sender<Counts>>,
     event: bool,
 }
