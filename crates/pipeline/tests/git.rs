@@ -1,5 +1,7 @@
 //! Resolving refs against real repositories made by real git in a tempdir.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -7,25 +9,7 @@ use rushbox_command::{AppName, GitRef};
 use rushbox_pipeline::RefResolver;
 use rushbox_pipeline::git::{GitError, GitRepo, GitResolver};
 
-/// Runs git in `dir` with no user or system config, so the machine's settings
-/// (signing, hooks, default branch) can't change what the test builds.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
+use common::git;
 
 fn commit_file(dir: &Path, file: &str, text: &str, message: &str) -> String {
     std::fs::write(dir.join(file), text).unwrap();
