@@ -115,7 +115,8 @@ fn print_run(who: &str, run: &Run) {
     );
 }
 
-/// The peer's files, without whatever an earlier run installed or wrote.
+/// Copies the peer's files over `to`, leaving what earlier runs installed there
+/// (`node_modules`, `out/`) so `run.sh` installs again only when the pinned Hubot version changes.
 fn copy_peer(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("the peer's directory");
     for entry in walk(from) {
