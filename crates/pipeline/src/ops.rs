@@ -1,7 +1,8 @@
 //! Runs operations against the provider: one blocking thread per operation
-//! (the policy lets only one run per env), each step recorded in the store
-//! and sent as [`Progress`], cancelled through a [`CancelToken`]. The end is
-//! decided and stored before the last event is sent.
+//! (the policy lets only one run per env), or inside the call that starts
+//! it when the provider is effect-free; each step kept in memory and sent
+//! as [`Progress`], cancelled through a [`CancelToken`]. The end is decided
+//! and stored before the last event is sent.
 
 use rushbox_command::{AppName, EnvName};
 use tokio::sync::mpsc;
@@ -77,6 +78,8 @@ impl OperationHandle {
 /// steps, and the decision at the end.
 pub(crate) trait OperationHost: Send + Sync + 'static {
     fn provider(&self) -> &dyn crate::provider::Provider;
+    /// Keeps a step for the live view and the operation's record; a step is
+    /// not a decision, so nothing is written or synced for it.
     fn record_step(&self, operation: u64, line: &str);
     /// Decides and stores the end; `Err` says why it could not be stored.
     fn finish(&self, operation: u64, result: Finish) -> Result<(), String>;
@@ -95,56 +98,64 @@ pub(crate) fn spawn<H: OperationHost>(
             let _ = events.send(p);
         };
         send(Progress::Started);
-        let mut address = None;
-        let mut failure = None;
-        for request in &op.requests {
-            if cancel.is_cancelled() {
-                failure = Some(ProviderError::Cancelled);
-                break;
-            }
-            let line = format!("{} {}", request.action, request.env);
-            host.record_step(op.id, &line);
-            send(Progress::Step(line));
-            let mut progress = |line: &str| {
-                host.record_step(op.id, line);
-                send(Progress::Step(line.to_owned()));
-            };
-            match host.provider().run(request, &mut progress, &cancel) {
-                Ok(outcome) => {
-                    if outcome.address.is_some() {
-                        address = outcome.address;
-                    }
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        let result = match failure {
-            None => Finish::Succeeded {
-                address: address.clone(),
-            },
-            Some(ProviderError::Cancelled) => Finish::Cancelled,
-            Some(e) => Finish::Failed {
-                error: e.to_string(),
-            },
-        };
-        let end = match (&result, host.finish(op.id, result.clone())) {
-            (_, Err(why)) => Progress::Failed {
-                error: format!("the result could not be recorded: {why}"),
-            },
-            (Finish::Succeeded { .. }, Ok(())) => Progress::Finished { address },
-            (Finish::Cancelled, Ok(())) => Progress::Failed {
-                error: "cancelled".to_owned(),
-            },
-            (Finish::Failed { error }, Ok(())) => Progress::Failed {
-                error: error.clone(),
-            },
-        };
+        let result = run(host.provider(), &op, &cancel, &mut |line| {
+            host.record_step(op.id, line);
+            send(Progress::Step(line.to_owned()));
+        });
+        let end = end_event(&result, host.finish(op.id, result.clone()));
         // Let go of the engine before the last event, so whoever waits for it
         // may drop (and reopen) the engine at once.
         drop(host);
         send(end);
     });
+}
+
+/// Runs `op`'s requests in order on this thread, each step to `step`, and
+/// says how it ended (not yet decided: the caller decides the end).
+pub(crate) fn run(
+    provider: &dyn crate::provider::Provider,
+    op: &Operation,
+    cancel: &CancelToken,
+    step: &mut dyn FnMut(&str),
+) -> Finish {
+    let mut address = None;
+    for request in &op.requests {
+        if cancel.is_cancelled() {
+            return Finish::Cancelled;
+        }
+        step(&format!("{} {}", request.action, request.env));
+        match provider.run(request, step, cancel) {
+            Ok(outcome) => {
+                if outcome.address.is_some() {
+                    address = outcome.address;
+                }
+            }
+            Err(ProviderError::Cancelled) => return Finish::Cancelled,
+            Err(e) => {
+                return Finish::Failed {
+                    error: e.to_string(),
+                };
+            }
+        }
+    }
+    Finish::Succeeded { address }
+}
+
+/// The last event of an operation that ended as `result`, once its end was
+/// decided and stored (or could not be).
+pub(crate) fn end_event(result: &Finish, stored: Result<(), String>) -> Progress {
+    match (result, stored) {
+        (_, Err(why)) => Progress::Failed {
+            error: format!("the result could not be recorded: {why}"),
+        },
+        (Finish::Succeeded { address }, Ok(())) => Progress::Finished {
+            address: address.clone(),
+        },
+        (Finish::Cancelled, Ok(())) => Progress::Failed {
+            error: "cancelled".to_owned(),
+        },
+        (Finish::Failed { error }, Ok(())) => Progress::Failed {
+            error: error.clone(),
+        },
+    }
 }

@@ -181,3 +181,63 @@ fn the_resolver_maps_apps_to_their_repositories() {
         .unwrap_err();
     assert_eq!(err, "unknown app `shop`; known: api, web");
 }
+
+#[test]
+fn a_branch_pushed_after_a_miss_is_found_loose_or_packed() {
+    let f = fixture();
+    let path = f.repo.path().to_path_buf();
+    // Asked once (the batch is running), then the branch appears.
+    assert!(matches!(
+        f.repo.resolve(&r("late")),
+        Err(GitError::NotFound { .. })
+    ));
+    git(&path, &["branch", "late", &f.first]);
+    assert_eq!(f.repo.resolve(&r("late")).unwrap().as_str(), f.first);
+    // Moved, then packed into packed-refs: the answer follows.
+    git(&path, &["branch", "-f", "late", &f.feature]);
+    git(&path, &["pack-refs", "--all"]);
+    assert_eq!(f.repo.resolve(&r("late")).unwrap().as_str(), f.feature);
+    git(&path, &["branch", "-D", "late"]);
+    assert!(matches!(
+        f.repo.resolve(&r("late")),
+        Err(GitError::NotFound { .. })
+    ));
+    // Clones share the one batch and see the same repository.
+    let clone = f.repo.clone();
+    assert_eq!(clone.resolve(&r("main")).unwrap().as_str(), f.second);
+}
+
+#[test]
+fn a_name_for_something_that_is_not_a_commit_says_so_in_gits_words() {
+    let f = fixture();
+    let path = f.repo.path().to_path_buf();
+    let tree = git(&path, &["rev-parse", "HEAD^{tree}"]);
+    git(&path, &["tag", "just-a-tree", &tree]);
+    let err = f.repo.resolve(&r("just-a-tree")).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, GitError::GitFailed { .. }), "{text}");
+    assert!(text.contains("expected commit type"), "{text}");
+}
+
+#[test]
+fn a_subject_is_the_first_paragraph_on_one_line() {
+    let f = fixture();
+    let path = f.repo.path().to_path_buf();
+    std::fs::write(path.join("d.txt"), "z").unwrap();
+    git(&path, &["add", "d.txt"]);
+    git(
+        &path,
+        &[
+            "commit",
+            "-q",
+            "-m",
+            "Two lines\nof subject\n\nThe body, not shown.",
+        ],
+    );
+    let head = f.repo.resolve(&r("main")).unwrap();
+    let expected = git(&path, &["log", "-1", "--format=%s"]);
+    assert_eq!(expected, "Two lines of subject");
+    assert_eq!(f.repo.subject(&head).unwrap(), expected);
+    // Asked again: the same, remembered.
+    assert_eq!(f.repo.subject(&head).unwrap(), expected);
+}

@@ -17,7 +17,7 @@ use rushbox_pipeline::process::GroupLedger;
 use rushbox_pipeline::provider::Provider;
 use rushbox_pipeline::provider::local::LocalProvider;
 use rushbox_pipeline::provider::script::ScriptProvider;
-use rushbox_pipeline::{Engine, NoopProvider};
+use rushbox_pipeline::{Engine, Hold, NoopProvider};
 use rushbox_router::{RouterConfig, serve};
 use serde_json::json;
 
@@ -227,8 +227,25 @@ impl Printer {
     }
 
     fn emit(&self, kind: &str, to: &str, reply: &Reply, operation: Option<u64>, done: bool) {
+        self.send(self.text(kind, to, reply, operation, done));
+    }
+
+    fn send(&self, text: String) {
+        // The writer lives as long as any printer; a send can only fail after it is gone.
+        let _ = self.out.send(text);
+    }
+
+    /// A message as printed: one JSON object, or text laid out for the terminal.
+    fn text(
+        &self,
+        kind: &str,
+        to: &str,
+        reply: &Reply,
+        operation: Option<u64>,
+        done: bool,
+    ) -> String {
         let width = output_width();
-        let text = if self.json {
+        if self.json {
             json!({
                 "kind": kind,
                 "to": to,
@@ -246,9 +263,7 @@ impl Printer {
                 "progress" => indent(&reply.plain(width)),
                 _ => reply.plain(width),
             }
-        };
-        // The writer lives as long as any printer; a send can only fail after it is gone.
-        let _ = self.out.send(text);
+        }
     }
 
     fn notice(&self, notice: &Notice) {
@@ -454,17 +469,28 @@ pub fn run(options: Options) -> Result<(), String> {
             "rushbox shell: you are @{user}. Type `help`, `/as <user>` to switch, Ctrl-D to leave."
         );
     }
-    while let Some(input) = lines.next(&format!("{user}> ")) {
+    let mut held = Held::default();
+    loop {
+        // A line not read yet may be a while coming: answer what was read first.
+        if !lines.ready() {
+            held.release(&printer, &notice_feed);
+        }
+        let Some(input) = lines.next(&format!("{user}> ")) else {
+            break;
+        };
+        if held.hold.is_none() {
+            held.hold = Some(robot.engine().hold());
+        }
         let line = match input {
             Input::Line(line) => line,
             Input::Skipped(why) => {
-                printer.emit(
+                held.say(printer.text(
                     "reply",
                     &format!("@{user}"),
                     &Reply::text(rushbox_chat::Tone::Refused, why),
                     None,
                     false,
-                );
+                ));
                 continue;
             }
         };
@@ -477,15 +503,15 @@ pub fn run(options: Options) -> Result<(), String> {
             match Actor::new("shell", name, name).id() {
                 Ok(_) if !name.is_empty() => {
                     user = name.to_owned();
-                    printer.emit(
+                    held.say(printer.text(
                         "reply",
                         &format!("@{user}"),
                         &Reply::text(rushbox_chat::Tone::Info, format!("Now typing as @{user}.")),
                         None,
                         false,
-                    );
+                    ));
                 }
-                _ => printer.emit(
+                _ => held.say(printer.text(
                     "reply",
                     &format!("@{user}"),
                     &Reply::text(
@@ -494,7 +520,7 @@ pub fn run(options: Options) -> Result<(), String> {
                     ),
                     None,
                     false,
-                ),
+                )),
             }
             continue;
         }
@@ -508,18 +534,21 @@ pub fn run(options: Options) -> Result<(), String> {
             reply_to: None,
         };
         let answer = robot.handle(&incoming);
-        deliver(
-            &printer,
-            answer,
-            &format!("@{user}"),
-            &running,
-            options.wait,
-        );
-        if options.wait {
-            // What the finished work told others comes before the next line's answer.
-            drain_notices(&printer, &notice_feed);
+        let to = format!("@{user}");
+        let unfinished = held.answer(&printer, answer, &to);
+        if !unfinished.is_empty() {
+            // Its operations start once the sync covering the line is done.
+            held.release(&printer, &notice_feed);
+            for feed in unfinished {
+                follow_or_wait(&printer, feed, &to, &running, options.wait);
+            }
+            if options.wait {
+                // What the finished work told others comes before the next line's answer.
+                drain_notices(&printer, &notice_feed);
+            }
         }
     }
+    held.release(&printer, &notice_feed);
 
     // End of input: let running work finish, then say what it told others.
     loop {
@@ -554,14 +583,113 @@ fn deliver(
         printer.emit("reply", to, &answer.reply, None, false);
     }
     for feed in answer.progress {
-        let handle = follow(printer, feed, to.to_owned());
-        if wait {
-            let _ = handle.join();
-        } else {
-            running
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(handle);
+        follow_or_wait(printer, feed, to, running, wait);
+    }
+}
+
+/// Prints a feed's updates on their own thread; with `wait`, until it ends.
+fn follow_or_wait(
+    printer: &Printer,
+    feed: ProgressFeed,
+    to: &str,
+    running: &Mutex<Vec<JoinHandle<()>>>,
+    wait: bool,
+) {
+    let handle = follow(printer, feed, to.to_owned());
+    if wait {
+        let _ = handle.join();
+    } else {
+        running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(handle);
+    }
+}
+
+/// What the lines read in one go said, printed once the one sync that
+/// covers their decisions is done (see `Engine::hold`).
+#[derive(Default)]
+struct Held {
+    hold: Option<Hold>,
+    out: Vec<Said>,
+}
+
+enum Said {
+    Text(String),
+    /// The notices the held calls have told so far: they follow here.
+    NoticesThrough(usize),
+}
+
+impl Held {
+    fn say(&mut self, text: String) {
+        self.out.push(Said::Text(text));
+    }
+
+    /// Keeps an answer's reply and every progress version already there;
+    /// returns the feeds whose operation has yet to run (it starts only
+    /// after the release).
+    fn answer(&mut self, printer: &Printer, answer: Answer, to: &str) -> Vec<ProgressFeed> {
+        self.say(printer.text("reply", to, &answer.reply, None, false));
+        let mut unfinished = Vec::new();
+        for mut feed in answer.progress {
+            while let Some(update) = feed.next_ready() {
+                let text = printer.text(
+                    "progress",
+                    to,
+                    &update,
+                    Some(feed.operation),
+                    feed.is_done(),
+                );
+                self.say(text);
+            }
+            if !feed.is_done() {
+                unfinished.push(feed);
+            }
+        }
+        if let Some(hold) = &self.hold {
+            self.out.push(Said::NoticesThrough(hold.told()));
+        }
+        unfinished
+    }
+
+    /// Syncs the held calls, then prints what they said, each line's
+    /// notices after it; if the sync failed, says that none of it is sure.
+    fn release(&mut self, printer: &Printer, notices: &Mutex<NoticeFeed>) {
+        let Some(hold) = self.hold.take() else {
+            return;
+        };
+        // The notice watcher waits, so the notices come after their lines.
+        let mut feed = notices.lock().unwrap_or_else(|p| p.into_inner());
+        let out = std::mem::take(&mut self.out);
+        if let Err(e) = hold.release() {
+            let lines = out.iter().filter(|s| matches!(s, Said::Text(_))).count();
+            let text = format!(
+                "The state store failed before the last {lines} answer(s) were saved ({e}); \
+                 they may not have happened. Restart rushbox and check `history`."
+            );
+            printer.emit(
+                "reply",
+                "@rushbox",
+                &Reply::text(rushbox_chat::Tone::Error, text),
+                None,
+                false,
+            );
+            return;
+        }
+        let mut printed = 0;
+        for said in out {
+            match said {
+                Said::Text(text) => printer.send(text),
+                Said::NoticesThrough(told) => {
+                    while printed < told {
+                        let Some(notice) = feed.try_next() else {
+                            break;
+                        };
+                        printer.notice(&notice);
+                        printed += 1;
+                    }
+                }
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ use rushbox_pipeline::policy::{human_duration, short};
 use rushbox_pipeline::provider::Request;
 use rushbox_pipeline::{OperationHandle, Progress};
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::error::TryRecvError;
 
 use crate::model::{Block, Button, Reply, Tone};
 
@@ -71,6 +72,19 @@ impl ProgressFeed {
         }
         let event = self.events.blocking_recv();
         Some(self.apply(event))
+    }
+
+    /// The next version if its event has already arrived, without
+    /// waiting; `None` when none has (or after the final version).
+    pub fn next_ready(&mut self) -> Option<Reply> {
+        if self.ended.is_some() {
+            return None;
+        }
+        match self.events.try_recv() {
+            Ok(event) => Some(self.apply(Some(event))),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(self.apply(None)),
+        }
     }
 
     fn apply(&mut self, event: Option<Progress>) -> Reply {

@@ -18,15 +18,17 @@ use tokio::sync::{broadcast, mpsc};
 use crate::config::{Groups, PipelineConfig};
 use crate::git::RefResolver;
 use crate::model::{Actor, AuditEntry, EnvKey, Operation, Role, State, Time};
-use crate::ops::{self, OperationHandle, OperationHost};
+use crate::ops::{self, OperationHandle, OperationHost, Progress};
 use crate::policy::{self, Blocker, Call, Finish, Notice, Refusal};
 use crate::provider::{CancelToken, Provider};
 use crate::store::{Store, StoreError, Written};
 
 mod clock;
+mod held;
 mod views;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use held::Hold;
 pub use views::{EnvStatus, EnvView, LockView, QueueView};
 
 /// Why a call did not go ahead.
@@ -153,6 +155,22 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// How many times the store's log has been synced (each sync covers
+    /// every decision written before it): for benchmarks and tests.
+    pub fn syncs(&self) -> u64 {
+        self.inner.store.wal_syncs()
+    }
+
+    /// Holds back the sync of every call this thread makes until the
+    /// returned [`Hold`] is released: their decisions are made and written
+    /// in order at once, one sync then covers them all, and only then are
+    /// their operations started and their notices sent (group commit for
+    /// one stream of lines). The caller must not tell anyone of a held
+    /// call's answer before [`Hold::release`] returns `Ok`.
+    pub fn hold(&self) -> Hold {
+        Hold::new(Arc::clone(&self.inner))
+    }
+
     /// Opens (or creates) the store at `store_path`, reconciles what a crash
     /// left running, and is ready for calls. Uses the system clock.
     pub fn open(
@@ -661,6 +679,56 @@ impl Inner {
         Ok((decision.outcome, written))
     }
 
+    /// Runs `op` on this thread with the lock held (an effect-free
+    /// provider: it returns at once), then decides and writes its end. The
+    /// end's notices go to `ended`; the caller syncs the returned ticket
+    /// before anyone hears of it, then tells them.
+    fn run_here(
+        &self,
+        core: &mut Core,
+        op: &Operation,
+        token: &CancelToken,
+        events: &mpsc::UnboundedSender<Progress>,
+        now: Time,
+        ended: &mut Vec<Notice>,
+    ) -> Result<Written, EngineError> {
+        // A dropped receiver only means nobody is watching.
+        let _ = events.send(Progress::Started);
+        let result = ops::run(self.provider.as_ref(), op, token, &mut |line| {
+            keep_step(&mut core.state, op.id, line);
+            let _ = events.send(Progress::Step(line.to_owned()));
+        });
+        core.running.remove(&op.id);
+        let call = Call::Finish {
+            operation: op.id,
+            result: result.clone(),
+        };
+        let (outcome, written) =
+            self.decide_and_write(core, &Actor::rushbox(), &call, now, None)?;
+        let stored = match outcome {
+            Ok(plan) => {
+                ended.extend(plan.notices);
+                Ok(())
+            }
+            Err(refusal) => Err(EngineError::Refused(refusal).to_string()),
+        };
+        let _ = events.send(ops::end_event(&result, stored));
+        Ok(written)
+    }
+
+    /// What a call does once its decision is durable: start its operations
+    /// and tell people.
+    fn begin(
+        self: &Arc<Self>,
+        to_start: Vec<(Operation, CancelToken, mpsc::UnboundedSender<Progress>)>,
+        notices: &[Notice],
+    ) {
+        for (op, token, tx) in to_start {
+            ops::spawn(Arc::clone(self), op, token, tx);
+        }
+        self.tell(notices);
+    }
+
     fn tell(&self, notices: &[Notice]) {
         for notice in notices {
             // No subscriber is fine: replies carry their notices too.
@@ -691,7 +759,9 @@ impl Inner {
             Err(refusal) => {
                 drop(core);
                 // A refusal is an answer too: its audit entry is on disk first.
-                self.store.sync(written)?;
+                if !held::defer(self, written, &mut Vec::new(), &[]) {
+                    self.store.sync(written)?;
+                }
                 return Err(EngineError::Refused(refusal));
             }
         };
@@ -714,12 +784,23 @@ impl Inner {
             operations.push(OperationHandle::new(&op, rx));
             to_start.push((op, token, tx));
         }
-        drop(core);
-        self.store.sync(written)?;
-        for (op, token, tx) in to_start {
-            ops::spawn(Arc::clone(self), op, token, tx);
+        // An effect-free provider's operations run to their end now, under
+        // the lock: their ends are decided and written here, and the one
+        // sync below covers the call and every end.
+        let mut written = written;
+        let mut ended = Vec::new();
+        if self.provider.effect_free() {
+            for (op, token, tx) in std::mem::take(&mut to_start) {
+                written = self.run_here(&mut core, &op, &token, &tx, now, &mut ended)?;
+            }
         }
-        self.tell(&plan.notices);
+        drop(core);
+        let mut told = plan.notices.clone();
+        told.extend(ended);
+        if !held::defer(self, written, &mut to_start, &told) {
+            self.store.sync(written)?;
+            self.begin(to_start, &told);
+        }
         Ok(Reply {
             message: plan.message,
             notices: plan.notices,
@@ -734,21 +815,7 @@ impl OperationHost for Inner {
     }
 
     fn record_step(&self, operation: u64, line: &str) {
-        let mut core = self.core();
-        let Some(op) = core.state.operations.get(&operation) else {
-            return;
-        };
-        let mut op = op.clone();
-        op.steps.push(line.to_owned());
-        let effect = crate::model::Effect::PutOperation(op);
-        // A step that cannot be stored is still reported live; the end is stored or reported.
-        let Ok(written) = self.store.write(std::slice::from_ref(&effect), None) else {
-            return;
-        };
-        core.state.apply(&effect);
-        drop(core);
-        // A failed flush poisons the store; the finish then reports it.
-        let _ = self.store.sync(written);
+        keep_step(&mut self.core().state, operation, line);
     }
 
     fn finish(&self, operation: u64, result: Finish) -> Result<(), String> {
@@ -768,5 +835,19 @@ impl OperationHost for Inner {
             }
             Err(refusal) => Err(EngineError::Refused(refusal).to_string()),
         }
+    }
+}
+
+/// The most steps an operation keeps (the latest): `logs` shows the tail.
+pub const STEPS_KEPT: usize = 1000;
+
+/// Adds a step to the running operation in memory only: steps are not
+/// decisions. The operation's record gets them when its end is written.
+fn keep_step(state: &mut State, operation: u64, line: &str) {
+    if let Some(op) = state.operations.get_mut(&operation) {
+        if op.steps.len() >= STEPS_KEPT {
+            op.steps.remove(0);
+        }
+        op.steps.push(line.to_owned());
     }
 }

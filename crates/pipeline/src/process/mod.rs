@@ -24,6 +24,7 @@
 mod cancel;
 mod ledger;
 mod lines;
+mod piped;
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::{OsStr, OsString};
@@ -42,6 +43,7 @@ use std::time::{Duration, Instant};
 pub use cancel::{CancelToken, CancelWatch};
 pub use ledger::{GroupLedger, Reaped};
 pub use lines::{Line, MAX_LINE_BYTES, Sink, Stream, clean_line};
+pub use piped::Piped;
 
 use ledger::{LedgerEntry, Pidfds};
 

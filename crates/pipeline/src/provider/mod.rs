@@ -157,6 +157,14 @@ pub trait Provider: Send + Sync {
         cancel: &CancelToken,
     ) -> Result<Outcome, ProviderError>;
 
+    /// Whether `run` changes nothing outside rushbox and returns at once
+    /// (the `noop` provider's dry runs). The engine then runs such an
+    /// operation to its end inside the call that starts it: no thread, and
+    /// its start and end are made durable by the one sync of the call.
+    fn effect_free(&self) -> bool {
+        false
+    }
+
     /// Whether the env's app is in a crash loop. Only a provider that
     /// supervises the app's process knows; the others say `None`.
     fn crash_loop(&self, _app: &AppName, _env: &EnvName) -> Option<CrashLoop> {

@@ -29,6 +29,10 @@ impl Provider for NoopProvider {
         "noop"
     }
 
+    fn effect_free(&self) -> bool {
+        true
+    }
+
     fn run(
         &self,
         request: &Request,

@@ -5,11 +5,15 @@
 //! UTF-8 is answered and skipped while the lines after it still run.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, ErrorKind};
+use std::io::{BufRead, BufReader, ErrorKind, Read};
 use std::path::PathBuf;
 
 use rushbox_command::{MAX_LINE_BYTES, ParseError, utf8_text};
 use rustyline::error::ReadlineError;
+
+/// How much of a pipe is read at once: the lines of one read are answered
+/// together, under one sync (see `Engine::hold`).
+const PIPE_READ: usize = 64 * 1024;
 
 /// One line of input, before it is a command.
 #[derive(Debug, PartialEq, Eq)]
@@ -28,7 +32,7 @@ pub enum Lines {
         /// The lines of a paste after the first, still to run.
         pasted: VecDeque<String>,
     },
-    Piped(BoundedLines<std::io::StdinLock<'static>>),
+    Piped(BoundedLines<BufReader<std::io::Stdin>>),
 }
 
 /// Prints a line of output above the prompt and then draws the prompt and
@@ -53,7 +57,10 @@ impl Lines {
                 pasted: VecDeque::new(),
             };
         }
-        Lines::Piped(BoundedLines::new(std::io::stdin().lock(), MAX_LINE_BYTES))
+        Lines::Piped(BoundedLines::new(
+            BufReader::with_capacity(PIPE_READ, std::io::stdin()),
+            MAX_LINE_BYTES,
+        ))
     }
 
     /// Where output goes so that it appears above the prompt: `None` for a
@@ -65,6 +72,15 @@ impl Lines {
                 .ok()
                 .map(|printer| Box::new(printer) as AbovePrompt),
             Lines::Piped(_) => None,
+        }
+    }
+
+    /// Whether the next line is already read (a pipe's lines come in
+    /// blocks), so asking for it won't wait.
+    pub fn ready(&self) -> bool {
+        match self {
+            Lines::Terminal { pasted, .. } => !pasted.is_empty(),
+            Lines::Piped(lines) => lines.ready(),
         }
     }
 
@@ -125,6 +141,13 @@ pub struct BoundedLines<R> {
     /// Lines read so far: the number of the current one.
     number: usize,
     line: Vec<u8>,
+}
+
+impl<R: Read> BoundedLines<BufReader<R>> {
+    /// Whether a whole line is in the buffer already.
+    pub fn ready(&self) -> bool {
+        self.reader.buffer().contains(&b'\n')
+    }
 }
 
 impl<R: BufRead> BoundedLines<R> {
