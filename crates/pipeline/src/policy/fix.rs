@@ -18,7 +18,7 @@ pub enum Fix {
     /// A command with a part the asker must fill in: `lock staging for <reason>`.
     Template(Template),
     /// Someone else can clear it, optionally by doing something:
-    /// ask shell:alice to `unlock staging`.
+    /// ``ask shell:alice to `unlock staging` ``.
     Ask {
         /// Any one of them (`ask shell:alice or a lead`).
         who: Vec<Asked>,
@@ -27,9 +27,9 @@ pub enum Fix {
     },
     /// It clears by itself.
     Wait(Wait),
-    /// Prose: what to change or check, no command to run.
+    /// Words: what to change or check, naming at most a look-up to run.
     Advice(Advice),
-    /// Any one of these, the asker's own first: `a, or b`.
+    /// Any one of these: `a, or b`.
     Either(Vec<Fix>),
     /// These together, in order: `a; b`.
     Then(Vec<Fix>),
@@ -122,8 +122,8 @@ pub enum Note {
 
 impl Fix {
     /// The asker's own next step that runs as it is, the first the fix
-    /// names: what chat offers as a button. Never a command meant for
-    /// someone else (`ask shell:alice to `unlock staging``) or a template.
+    /// names: what chat offers as a button. Never a command asked of
+    /// someone else (the holder's `unlock staging`), nor a template.
     pub fn runnable(&self) -> Option<Command> {
         match self {
             Fix::Run(command) => Some(command.clone()),
