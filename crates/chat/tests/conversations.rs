@@ -163,6 +163,12 @@ fn two_developers_and_a_lead_share_staging() {
 
     let b = w.say("bob", "queue me for staging");
     assert_eq!(b.tone, Tone::Success, "{}", b.text);
+    // Only alice (or a lead) can unlock: bob is told to ask her, with no
+    // button for a command that is hers to run.
+    let b = w.say("bob", "unlock staging");
+    assert_eq!(b.tone, Tone::Refused, "{}", b.text);
+    has(&b.text, "ask @alice to `unlock staging`, or ask a lead");
+    assert_eq!(b.buttons, Vec::<String>::new());
     let q = w.say("alice", "where am I in the queue?");
     has(&q.text, "1. @bob");
 
@@ -408,13 +414,25 @@ fn a_deploy_a_crash_cut_short_offers_to_retry_or_let_the_lock_go() {
     let text = notices[0].reply.to_string();
     has(&text, "operation #3 (deploy of `staging`)");
     has(&text, "You still hold the staging lock");
-    let buttons: Vec<&str> = notices[0]
+    // The text keeps what alice typed; its button runs the same command,
+    // labelled in its canonical words.
+    has(&text, "`deploy foo to staging` tries again");
+    let buttons: Vec<(&str, &str)> = notices[0]
         .reply
         .buttons
         .iter()
-        .map(|b| b.command.as_str())
+        .map(|b| (b.label.as_str(), b.command.as_str()))
         .collect();
-    assert_eq!(buttons, ["deploy foo to staging", "unlock staging"]);
+    assert_eq!(
+        buttons,
+        [
+            (
+                "deploy branch foo to staging",
+                "deploy branch foo to staging"
+            ),
+            ("unlock staging", "unlock staging")
+        ]
+    );
 }
 
 /// An env that goes to sleep or wakes by itself tells its owner, through the

@@ -30,7 +30,7 @@
 //! let refusal = engine
 //!     .lock(&alice, None, EnvName::staging(), None, None, false)
 //!     .unwrap_err();
-//! assert_eq!(refusal.blockers()[0].fix(), "`lock staging for <reason>`");
+//! assert_eq!(refusal.blockers()[0].fix().to_string(), "`lock staging for <reason>`");
 //! ```
 //!
 //! Layout: [`model`] (plain data), [`policy`] (the rules, pure), [`store`]

@@ -75,7 +75,7 @@ fn only_the_owner_or_a_lead_redeploys_or_destroys_a_dev_env() {
             owner: alice.clone()
         }]
     );
-    assert_eq!(blockers[0].fix(), "ask shell:alice or a lead");
+    assert_eq!(blockers[0].fix().to_string(), "ask shell:alice or a lead");
     let blockers = refused(w.engine.destroy(&bob, None, env("dev-foo")));
     assert!(matches!(&blockers[0], Blocker::NotOwner { owner, .. } if owner == &alice));
     // lena (lead) may; alice gives it to bob, who then may.
@@ -107,14 +107,14 @@ fn dev_env_limits_come_from_config() {
         blockers[0]
     );
     assert_eq!(
-        blockers[0].fix(),
+        blockers[0].fix().to_string(),
         "`destroy dev-foo` (or another you no longer need)"
     );
     done(w.engine.deploy(&bob, None, git_ref("bar"), dev()));
     // bob can't be given a second one either.
     let blockers = refused(w.engine.transfer(&alice, None, env("dev-foo"), bob.clone()));
     assert_eq!(
-        blockers[0].fix(),
+        blockers[0].fix().to_string(),
         "ask shell:bob to `destroy` one of theirs first"
     );
     let blockers = refused(w.engine.deploy(&carol, None, git_ref("baz"), dev()));
@@ -138,7 +138,7 @@ fn a_lock_without_a_reason_is_refused_with_how_to_give_one() {
             env: env("staging")
         }]
     );
-    assert_eq!(blockers[0].fix(), "`lock staging for <reason>`");
+    assert_eq!(blockers[0].fix().to_string(), "`lock staging for <reason>`");
 }
 
 #[test]
@@ -214,7 +214,7 @@ fn alice_and_bob_race_for_staging_and_lena_ships_it() {
             to: "promote to prod".into()
         }]
     );
-    assert_eq!(blockers[0].fix(), "ask a lead");
+    assert_eq!(blockers[0].fix().to_string(), "ask a lead");
     // lena: promote staging to prod → the same release, and staging passes to bob.
     done(w.engine.promote(&lena, None, env("staging"), env("prod")));
     let deploys: Vec<_> = w
@@ -381,7 +381,7 @@ fn a_second_request_on_a_busy_env_is_refused_until_it_finishes() {
     let blockers = refused(w.engine.deploy(&alice, None, git_ref("foo"), dev()));
     assert!(matches!(blockers[0], Blocker::EnvBusy { operation, .. } if operation == op.id));
     assert_eq!(
-        blockers[0].fix(),
+        blockers[0].fix().to_string(),
         "wait for it to finish, or `cancel dev-foo`"
     );
     gate.open();
@@ -471,7 +471,10 @@ fn promotion_goes_dev_then_staging_then_prod() {
     let lena = actor("lena");
     done(w.engine.deploy(&lena, None, git_ref("foo"), dev()));
     let blockers = refused(w.engine.promote(&lena, None, env("dev-foo"), env("prod")));
-    assert_eq!(blockers[0].fix(), "`promote dev-foo to staging` first");
+    assert_eq!(
+        blockers[0].fix().to_string(),
+        "`promote dev-foo to staging` first"
+    );
     let blockers = refused(w.engine.promote(&lena, None, env("staging"), env("prod")));
     assert_eq!(
         blockers,

@@ -3,7 +3,7 @@
 //! the history table, an operation's output, refusals and rejections. They
 //! are pure functions of engine views, so they are tested on built values.
 
-use rushbox_command::{EnvName, Rejection};
+use rushbox_command::{Command, EnvName, Rejection};
 use rushbox_pipeline::engine::{EnvStatus, EnvView, LockView, QueueView};
 use rushbox_pipeline::model::{AuditEntry, AuditOutcome, OpState, Operation};
 use rushbox_pipeline::policy::{human_duration, short};
@@ -46,14 +46,11 @@ pub(super) fn humanize(reply: &mut Reply, platform: &str) {
     }
 }
 
-/// Commands quoted in a text (`` `queue me for staging` ``) that can run as they are.
-pub(super) fn quoted_commands(text: &str) -> Vec<String> {
-    text.split('`')
-        .skip(1)
-        .step_by(2)
-        .filter(|c| !c.contains('<') && !c.is_empty())
-        .map(str::to_owned)
-        .collect()
+/// A button that runs `command`, labelled with its canonical text, so a click
+/// runs exactly what the button says.
+pub(super) fn command_button(command: &Command) -> Button {
+    let text = command.to_string();
+    Button::new(&text, text.clone())
 }
 
 pub(super) fn refused(error: &EngineError) -> Reply {
@@ -66,11 +63,11 @@ pub(super) fn refused(error: &EngineError) -> Reply {
                 .collect();
             let mut reply =
                 Reply::text(Tone::Refused, "I can't do that:").with(Block::List { items });
-            // The first command of a fix is the asker's own next step; later
-            // ones are for others ("ask @alice to `unlock staging`").
+            // One button per blocker: the asker's own next step, never a
+            // command the fix asks someone else to run.
             for blocker in &refusal.blockers {
-                if let Some(command) = quoted_commands(&blocker.fix()).into_iter().next() {
-                    reply = reply.button(Button::new(&command.clone(), command));
+                if let Some(command) = blocker.fix().runnable() {
+                    reply = reply.button(command_button(&command));
                 }
             }
             reply
@@ -974,6 +971,84 @@ mod tests {
         assert_eq!(reply.buttons, vec![]);
     }
 
+    /// A button is the asker's own next step: `queue me for staging` for a
+    /// held lock, never the `unlock staging` the fix asks the holder to run.
+    #[test]
+    fn a_refusal_offers_no_button_for_a_command_meant_for_someone_else() {
+        let cases: Vec<(Blocker, Vec<&str>)> = vec![
+            (
+                Blocker::LockedBy {
+                    env: env("staging"),
+                    holder: actor("shell:alice"),
+                    reason: "release testing".to_owned(),
+                    since: 1_000,
+                    held_for: 60,
+                },
+                vec!["queue me for staging"],
+            ),
+            (
+                Blocker::NotHolder {
+                    env: env("staging"),
+                    holder: actor("shell:alice"),
+                },
+                vec![],
+            ),
+            (
+                Blocker::RecipientAtLimit {
+                    to: actor("shell:bob"),
+                    max: 2,
+                },
+                vec![],
+            ),
+        ];
+        for (blocker, buttons) in cases {
+            let says = blocker.fix().to_string();
+            let reply = refused(&EngineError::Refused(Refusal {
+                blockers: vec![blocker],
+            }));
+            let expected: Vec<(String, String)> = buttons
+                .iter()
+                .map(|b| ((*b).to_owned(), (*b).to_owned()))
+                .collect();
+            assert_eq!(labels(&reply), expected, "{says}");
+            assert!(says.contains('`'), "the fix still names a command: {says}");
+        }
+    }
+
+    /// What a button runs is the fix's command, and it reads back as it.
+    #[test]
+    fn refusal_buttons_run_the_fix_command_as_the_grammar_reads_it() {
+        let blockers = vec![
+            Blocker::EnvBusy {
+                env: env("dev-foo"),
+                operation: 7,
+                kind: OpKind::Deploy,
+                by: actor("shell:alice"),
+            },
+            Blocker::NothingToRollBack {
+                env: env("staging"),
+            },
+            Blocker::OutOfOrder {
+                from: env("prod"),
+                to: env("staging"),
+            },
+        ];
+        let commands: Vec<Command> = blockers.iter().filter_map(|b| b.fix().runnable()).collect();
+        let reply = refused(&EngineError::Refused(Refusal { blockers }));
+        let grammar = rushbox_command::Grammar::new();
+        let clicked: Vec<Command> = reply
+            .buttons
+            .iter()
+            .map(|b| grammar.parse(&b.command).expect("a button runs a command"))
+            .collect();
+        assert_eq!(clicked, commands);
+        assert_eq!(
+            labels(&reply),
+            ["cancel dev-foo", "history staging", "reset staging to prod"]
+                .map(|c| (c.to_owned(), c.to_owned()))
+        );
+    }
+
     #[test]
     fn a_redelivered_message_is_information_not_a_refusal() {
         let error = EngineError::AlreadyHandled {
@@ -981,14 +1056,6 @@ mod tests {
         };
         let reply = refused(&error);
         assert_eq!(reply, Reply::text(Tone::Info, error.to_string()));
-    }
-
-    #[test]
-    fn quoted_commands_skip_templates_and_empty_quotes() {
-        assert_eq!(
-            quoted_commands("`queue me for staging`, or `lock staging for <reason>` or ``"),
-            strings(&["queue me for staging"])
-        );
     }
 
     #[test]

@@ -13,11 +13,11 @@ mod progress;
 use rushbox_command::{Command, EnvName, Grammar, UserRef, help};
 use rushbox_pipeline::{Actor as ActorId, Engine};
 
-use crate::model::{Actor, Block, Button, Incoming, Reply, Tone};
+use crate::model::{Actor, Block, Incoming, Reply, Tone};
 pub use answers::who;
 use answers::{
-    LOG_LINES, env_table, history_table, humanize, lock_answer, logs_answer, queue_answer,
-    quoted_commands, refused, rejected, status_card,
+    LOG_LINES, command_button, env_table, history_table, humanize, lock_answer, logs_answer,
+    queue_answer, refused, rejected, status_card,
 };
 use notices::notice;
 pub use notices::{Notice, NoticeFeed};
@@ -178,12 +178,8 @@ impl Robot {
             .iter()
             .map(|n| {
                 let mut told = notice(n.clone());
-                // Names are quoted too (`staging`); only commands become buttons.
-                let commands = quoted_commands(told.reply.summary())
-                    .into_iter()
-                    .filter(|c| self.grammar.parse(c).is_ok());
-                for command in commands {
-                    told.reply = told.reply.button(Button::new(&command.clone(), command));
+                for command in &n.commands {
+                    told.reply = told.reply.button(command_button(command));
                 }
                 told
             })

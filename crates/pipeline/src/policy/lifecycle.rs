@@ -2,11 +2,12 @@
 //! give to someone else, activity, and time passing (TTLs, idle, warnings),
 //! start-up reconciliation and how a finished operation changes the state.
 
-use rushbox_command::{AppName, EnvName, Stage};
+use rushbox_command::{AppName, EnvName, Grammar, Span, Stage};
 
 use crate::model::{Actor, Effect, Env, EnvKey, EnvState, OpKind, OpState, Operation, Queue};
 use crate::provider::Action;
 
+use super::fix::commands;
 use super::{Blocker, Decider, Finish, Notice, Refusal, human_duration};
 
 impl Decider<'_> {
@@ -141,6 +142,7 @@ impl Decider<'_> {
         self.plan.notices.push(Notice {
             to: to.clone(),
             text: format!("{} gave you {env_name}.", self.actor),
+            commands: Vec::new(),
         });
         self.plan.message = format!("{env_name} is now {to}'s.");
         Ok(())
@@ -177,6 +179,7 @@ impl Decider<'_> {
                 text: format!(
                     "`{env_name}` is waking up: a request reached it while it was suspended (operation #{id})."
                 ),
+                commands: Vec::new(),
             });
         }
         self.plan.message = format!("wake {env_name} for a request: operation {id}.");
@@ -224,19 +227,22 @@ impl Decider<'_> {
                             "{} reached its time to live and is being destroyed.",
                             env.name
                         ),
+                        commands: Vec::new(),
                     });
                 }
             } else if env.state == EnvState::Running && env.last_activity + idle <= now {
                 let id = self.start_env_op(env, OpKind::Suspend, Action::Suspend);
                 said.push(format!("{} was idle (operation {id})", env.key()));
                 if let Some(owner) = &env.owner {
+                    let wake = commands::wake(&env.name);
                     self.plan.notices.push(Notice {
                         to: owner.clone(),
                         text: format!(
-                            "`{name}` was idle for {idle}, so it is being suspended (operation #{id}); the next visit or `wake {name}` starts it again.",
+                            "`{name}` was idle for {idle}, so it is being suspended (operation #{id}); the next visit or `{wake}` starts it again.",
                             name = env.name,
                             idle = human_duration(now.saturating_sub(env.last_activity)),
                         ),
+                        commands: vec![wake],
                     });
                 }
             }
@@ -267,13 +273,15 @@ impl Decider<'_> {
         for mut env in due {
             let left = env.expires_at.map_or(0, |t| t - now);
             if let Some(owner) = &env.owner {
+                let extend = commands::extend(&env.name, Span::from_secs(86_400));
                 self.plan.notices.push(Notice {
                     to: owner.clone(),
                     text: format!(
-                        "{name} will be destroyed in {left} (its time to live runs out); `extend {name} by 1d` keeps it.",
+                        "{name} will be destroyed in {left} (its time to live runs out); `{extend}` keeps it.",
                         name = env.name,
                         left = human_duration(left)
                     ),
+                    commands: vec![extend],
                 });
             }
             said.push(format!(
@@ -304,10 +312,8 @@ impl Decider<'_> {
                 op.key()
             ));
             if op.requested_by != Actor::rushbox() {
-                self.plan.notices.push(Notice {
-                    to: op.requested_by.clone(),
-                    text: self.interrupted_text(&op),
-                });
+                let notice = self.interrupted_notice(&op);
+                self.plan.notices.push(notice);
             }
             if let Some(env) = self.state.env(&op.key()) {
                 let mut env = env.clone();
@@ -326,32 +332,53 @@ impl Decider<'_> {
     /// What the requester of an operation a restart cut short is told: that
     /// it stopped, the lock they still hold (its lease runs on, so nobody
     /// else gets staging meanwhile), and what to type to try again or let go.
-    pub(super) fn interrupted_text(&self, op: &Operation) -> String {
+    pub(super) fn interrupted_notice(&self, op: &Operation) -> Notice {
         let env = &op.env;
         let mut text = format!(
             "rushbox restarted while operation #{} ({} of `{env}`) was running; it was stopped.",
             op.id, op.kind
         );
+        let mut suggested = Vec::new();
+        // The operation kept what was asked as text; read back, it is offered
+        // in its canonical words (`deploy branch foo to staging`).
+        if let Some(asked) = &op.command {
+            let apps = self.config.apps.iter().map(|a| a.name.clone());
+            if let Ok(command) = Grammar::new().with_apps(apps).parse(asked) {
+                suggested.push(command);
+            }
+        }
         let retry = op.command.as_ref().map(|c| format!("`{c}` tries again"));
         let held =
             self.state.locks.get(&op.key()).filter(|l| {
                 l.holder == op.requested_by && !l.is_offer() && l.expires_at > self.now
             });
-        match (held, retry) {
-            (Some(lock), retry) => {
+        match held {
+            Some(lock) => {
+                let unlock = commands::unlock(env);
                 text.push_str(&format!(
-                    " You still hold the {env} lock (\"{}\", lease ends in {}): {}`unlock {env}` lets the next in line have it.",
+                    " You still hold the {env} lock (\"{}\", lease ends in {}): {}`{unlock}` lets the next in line have it.",
                     lock.reason,
                     human_duration(lock.expires_at - self.now),
                     retry.map(|r| format!("{r}; ")).unwrap_or_default(),
                 ));
+                suggested.push(unlock);
             }
-            (None, Some(retry)) => {
-                text.push_str(&format!(" {retry}; `status {env}` shows where it stopped."));
+            None => {
+                let status = commands::status(env);
+                match retry {
+                    Some(retry) => {
+                        text.push_str(&format!(" {retry}; `{status}` shows where it stopped."))
+                    }
+                    None => text.push_str(&format!(" `{status}` shows where it stopped.")),
+                }
+                suggested.push(status);
             }
-            (None, None) => text.push_str(&format!(" `status {env}` shows where it stopped.")),
         }
-        text
+        Notice {
+            to: op.requested_by.clone(),
+            text,
+            commands: suggested,
+        }
     }
 
     pub(super) fn finish(&mut self, id: u64, result: &Finish) {
@@ -425,6 +452,7 @@ impl Decider<'_> {
                             to: lock.holder.clone(),
                             text: "Your change is in prod, so the staging lock is released."
                                 .to_owned(),
+                            commands: Vec::new(),
                         });
                         self.pass_lock(&staging, None);
                     }
@@ -436,6 +464,112 @@ impl Decider<'_> {
                 }
                 self.plan.effects.push(Effect::PutEnv(env));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rushbox_command::{Command, Grammar};
+
+    use super::super::{Call, decide};
+    use crate::config::{Groups, PipelineConfig};
+    use crate::model::{Actor, EnvKey, Lock, OpKind, OpState, Operation, State};
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn alice() -> Actor {
+        Actor::parse("shell:alice").unwrap()
+    }
+
+    fn parse(text: &str) -> Command {
+        Grammar::new().parse(text).unwrap()
+    }
+
+    /// alice's staging deploy, cut short by a restart; the store kept what
+    /// she typed as `asked`.
+    fn cut_short(asked: Option<&str>, held: bool) -> State {
+        let config = PipelineConfig::default();
+        let app = config.apps[0].name.clone();
+        let staging = rushbox_command::EnvName::staging();
+        let mut state = State::default();
+        state.operations.insert(
+            3,
+            Operation {
+                id: 3,
+                app: app.clone(),
+                env: staging.clone(),
+                kind: OpKind::Deploy,
+                requested_by: alice(),
+                started_at: NOW - 60,
+                finished_at: None,
+                state: OpState::Running,
+                requests: Vec::new(),
+                steps: Vec::new(),
+                command: asked.map(str::to_owned),
+            },
+        );
+        if held {
+            let lock = Lock {
+                holder: alice(),
+                reason: "deploy foo".to_owned(),
+                since: NOW - 60,
+                expires_at: NOW + 3600,
+                claim_by: None,
+            };
+            state.locks.insert(EnvKey::new(&app, &staging), lock);
+        }
+        state
+    }
+
+    /// The restart notice's commands, typed, in the order its text names
+    /// them; what was asked is offered as the grammar reads it.
+    #[test]
+    fn a_restart_notice_carries_its_retry_and_next_step_as_commands() {
+        let cases: Vec<(Option<&str>, bool, Vec<&str>, &str)> = vec![
+            (
+                Some("deploy foo to staging"),
+                true,
+                vec!["deploy branch foo to staging", "unlock staging"],
+                "`deploy foo to staging` tries again; `unlock staging` lets the next in line have it.",
+            ),
+            (
+                Some("deploy foo to staging"),
+                false,
+                vec!["deploy branch foo to staging", "status staging"],
+                " `deploy foo to staging` tries again; `status staging` shows where it stopped.",
+            ),
+            (
+                None,
+                false,
+                vec!["status staging"],
+                "was stopped. `status staging` shows where it stopped.",
+            ),
+            // What the store kept no longer reads as a command: no retry button.
+            (
+                Some("deploy"),
+                true,
+                vec!["unlock staging"],
+                "`deploy` tries again; `unlock staging`",
+            ),
+        ];
+        for (asked, held, commands, says) in cases {
+            let state = cut_short(asked, held);
+            let plan = decide(
+                &state,
+                &PipelineConfig::default(),
+                &Groups::default(),
+                &Actor::rushbox(),
+                &Call::Reconcile,
+                NOW,
+            )
+            .unwrap();
+            assert_eq!(plan.notices.len(), 1, "{plan:?}");
+            let notice = &plan.notices[0];
+            assert_eq!(notice.to, alice());
+            assert!(notice.text.contains(says), "{says:?} in {:?}", notice.text);
+            let expected: Vec<Command> = commands.iter().map(|c| parse(c)).collect();
+            assert_eq!(notice.commands, expected, "{asked:?}, held {held}");
         }
     }
 }

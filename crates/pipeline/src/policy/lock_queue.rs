@@ -6,6 +6,7 @@ use rushbox_command::{AppName, EnvName, GitRef, Span};
 
 use crate::model::{Effect, EnvKey, Lock, Queue, QueueEntry};
 
+use super::fix::commands;
 use super::{Blocker, Decider, Notice, Refusal, human_duration};
 
 /// What holding the lock takes, for a call that needs it.
@@ -109,6 +110,7 @@ impl Decider<'_> {
                 "It's your turn: the {env} lock is yours. Claim it within {} with `lock {env} for <reason>` or by deploying to {env}, or it passes to the next in line.",
                 human_duration(self.config.times.queue_claim)
             ),
+            commands: Vec::new(),
         });
     }
 
@@ -153,6 +155,7 @@ impl Decider<'_> {
                         "{} took the {env} lock from you (you had it for \"{}\"); their reason: {reason}.",
                         self.actor, lock.reason
                     ),
+                    commands: Vec::new(),
                 });
                 format!(
                     "You took the {env} lock from {} for \"{reason}\"; they have been told. It expires in {}.",
@@ -185,6 +188,7 @@ impl Decider<'_> {
             self.plan.notices.push(Notice {
                 to: lock.holder.clone(),
                 text: format!("{} released your {env} lock.", self.actor),
+                commands: Vec::new(),
             });
         }
         self.pass_lock(&key, None);
@@ -329,11 +333,13 @@ impl Decider<'_> {
             let env = &key.env;
             if let Some(claim_by) = lock.claim_by {
                 if claim_by <= now {
+                    let queue = commands::queue_join(env);
                     self.plan.notices.push(Notice {
                         to: lock.holder.clone(),
                         text: format!(
-                            "You did not claim the {env} lock in time, so it passed to the next in line. `queue me for {env}` to wait again."
+                            "You did not claim the {env} lock in time, so it passed to the next in line. `{queue}` to wait again."
                         ),
+                        commands: vec![queue],
                     });
                     said.push(format!("{}'s turn on {key} ran out", lock.holder));
                     self.pass_lock(key, None);
@@ -345,11 +351,66 @@ impl Decider<'_> {
                         "Your {env} lock (\"{}\") expired. `lock {env} for <reason>` to take it again.",
                         lock.reason
                     ),
+                    commands: Vec::new(),
                 });
                 said.push(format!("{}'s lock on {key} expired", lock.holder));
                 self.pass_lock(key, None);
             }
         }
         said
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rushbox_command::{EnvName, Grammar};
+
+    use super::super::{Call, decide};
+    use crate::config::{Groups, PipelineConfig};
+    use crate::model::{Actor, EnvKey, Lock, State};
+
+    const NOW: u64 = 1_800_000_000;
+
+    /// A lapsed turn offers `queue me for staging` as a command; a lapsed
+    /// lock names only a template, so it carries none.
+    #[test]
+    fn a_lapsed_lock_or_turn_tells_its_holder_with_the_command_that_waits_again() {
+        let config = PipelineConfig::default();
+        let key = EnvKey::new(&config.apps[0].name, &EnvName::staging());
+        let alice = Actor::parse("shell:alice").unwrap();
+        let lapsed = |claim_by: Option<u64>| Lock {
+            holder: alice.clone(),
+            reason: "from the queue".to_owned(),
+            since: NOW - 7200,
+            expires_at: NOW - 1,
+            claim_by,
+        };
+        let cases = [
+            (
+                lapsed(Some(NOW - 1)),
+                "`queue me for staging` to wait again",
+                vec!["queue me for staging"],
+            ),
+            (
+                lapsed(None),
+                "`lock staging for <reason>` to take it again",
+                vec![],
+            ),
+        ];
+        for (lock, says, commands) in cases {
+            let mut state = State::default();
+            state.locks.insert(key.clone(), lock);
+            let rushbox = Actor::rushbox();
+            let groups = Groups::default();
+            let plan = decide(&state, &config, &groups, &rushbox, &Call::Tick, NOW).unwrap();
+            assert_eq!(plan.notices.len(), 1, "{plan:?}");
+            let notice = &plan.notices[0];
+            assert!(notice.text.contains(says), "{says:?} in {:?}", notice.text);
+            let expected: Vec<_> = commands
+                .iter()
+                .map(|c| Grammar::new().parse(c).unwrap())
+                .collect();
+            assert_eq!(notice.commands, expected);
+        }
     }
 }

@@ -7,14 +7,16 @@
 
 mod call;
 mod deploy;
+mod fix;
 mod lifecycle;
 mod lock_queue;
 mod refusal;
 
 pub use call::{Call, Finish};
+pub use fix::{Advice, Asked, Fix, Note, Placeholder, Template, Wait};
 pub use refusal::{Blocker, LimitScope, Refusal, human_duration};
 
-use rushbox_command::{AppName, Stage};
+use rushbox_command::{AppName, Command, Stage};
 
 use crate::config::{Groups, PipelineConfig};
 use crate::model::{
@@ -28,6 +30,9 @@ use crate::provider::{Action, Request};
 pub struct Notice {
     pub to: Actor,
     pub text: String,
+    /// The commands `text` suggests its reader run as they are, in the order
+    /// it names them (templates such as `lock staging for <reason>` are not).
+    pub commands: Vec<Command>,
 }
 
 /// What a granted call changes and says.

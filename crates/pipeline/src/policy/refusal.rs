@@ -1,11 +1,12 @@
 //! Why a call cannot go ahead: each [`Blocker`] says what is in the way and
-//! (via `fix()`) the command that clears it; a [`Refusal`] carries them all.
-//! Wording only: the rules that find blockers are in the sibling modules.
+//! (via `fix()`) the [`Fix`] that clears it; a [`Refusal`] carries them all.
+//! The rules that find blockers are in the sibling modules.
 
 use std::fmt;
 
 use rushbox_command::{AppName, EnvName, GitRef, Stage};
 
+use super::fix::{Advice, Asked, Fix, Note, Template, Wait, commands};
 use crate::model::{Actor, EnvState, OpKind, Role, Time};
 
 /// Which limit a new dev env would break.
@@ -224,75 +225,107 @@ impl fmt::Display for Blocker {
 }
 
 impl Blocker {
-    /// What to type (or whom to ask) to clear it.
-    pub fn fix(&self) -> String {
+    /// What clears it: a command to type, someone to ask, or a wait.
+    pub fn fix(&self) -> Fix {
+        use commands::*;
+        let lead = || Asked::Role(Role::Lead);
         match self {
             Blocker::NoSuchApp { .. } => {
-                "name a configured app (`envs` lists them) or ask an admin to add it".to_owned()
+                Fix::Advice(Advice::NameAConfiguredApp { list: list_envs() })
             }
             Blocker::NeedsRole { role, .. } => match role {
-                Role::Lead => "ask a lead".to_owned(),
-                Role::Developer => "ask a lead to add you to rushbox's developers".to_owned(),
+                Role::Lead => Fix::ask(vec![lead()], None),
+                Role::Developer => Fix::ask(
+                    vec![lead()],
+                    Some(Fix::Advice(Advice::AddYouToTheDevelopers)),
+                ),
             },
-            Blocker::UnknownRef { .. } => {
-                "check the spelling and push the branch, then deploy again".to_owned()
-            }
-            Blocker::LockedBy { env, holder, .. } => {
-                format!("`queue me for {env}`, or ask {holder} to `unlock {env}`")
-            }
+            Blocker::UnknownRef { .. } => Fix::Advice(Advice::CheckTheRefAndPush),
+            Blocker::LockedBy { env, holder, .. } => Fix::Either(vec![
+                Fix::Run(queue_join(env)),
+                Fix::ask(
+                    vec![Asked::Person(holder.clone())],
+                    Some(Fix::Run(unlock(env))),
+                ),
+            ]),
             Blocker::LockOffered {
                 env,
                 to,
                 claim_within,
-            } => format!(
-                "`queue me for {env}`; {to} has {} to claim it before it passes on",
-                human_duration(*claim_within)
+            } => Fix::Then(vec![
+                Fix::Run(queue_join(env)),
+                Fix::Wait(Wait::ForClaim {
+                    by: to.clone(),
+                    within: *claim_within,
+                }),
+            ]),
+            Blocker::QueuePosition { env, .. } => Fix::noted(
+                Fix::Wait(Wait::UntilToldOfYourTurn),
+                Note::ToGiveUp(queue_leave(env)),
             ),
-            Blocker::QueuePosition { env, .. } => format!(
-                "wait: you will be told when it is your turn (`leave the {env} queue` to give up)"
-            ),
-            Blocker::NotOwner { owner, .. } => format!("ask {owner} or a lead"),
+            Blocker::NotOwner { owner, .. } => {
+                Fix::ask(vec![Asked::Person(owner.clone()), lead()], None)
+            }
             Blocker::EnvBusy { env, .. } => {
-                format!("wait for it to finish, or `cancel {env}`")
+                Fix::Either(vec![Fix::Wait(Wait::ForItToFinish), Fix::Run(cancel(env))])
             }
             Blocker::LimitReached { envs, .. } => match envs.first() {
-                Some(env) => format!("`destroy {env}` (or another you no longer need)"),
-                None => "`destroy` a dev env you no longer need, or ask a lead".to_owned(),
+                Some(env) => Fix::noted(Fix::Run(destroy(env)), Note::OrAnotherYouNoLongerNeed),
+                None => Fix::Either(vec![
+                    Fix::Advice(Advice::DestroyOneYouNoLongerNeed),
+                    Fix::ask(vec![lead()], None),
+                ]),
             },
-            Blocker::RecipientAtLimit { to, .. } => {
-                format!("ask {to} to `destroy` one of theirs first")
-            }
-            Blocker::NoSuchEnv { .. } => "`envs` lists the envs there are".to_owned(),
-            Blocker::NoRelease { env } => format!("`deploy <branch> to {env}` first"),
+            Blocker::RecipientAtLimit { to, .. } => Fix::ask(
+                vec![Asked::Person(to.clone())],
+                Some(Fix::Advice(Advice::DestroyOneOfTheirsFirst)),
+            ),
+            Blocker::NoSuchEnv { .. } => Fix::noted(Fix::Run(list_envs()), Note::ListsTheEnvs),
+            Blocker::NoRelease { env } => Fix::noted(
+                Fix::Template(Template::Deploy { env: env.clone() }),
+                Note::First,
+            ),
             Blocker::NoSuchRelease { env, .. } => {
-                format!("`history {env}` lists its releases")
+                Fix::noted(Fix::Run(history(env)), Note::ListsItsReleases)
             }
-            Blocker::NothingToRollBack { env } => {
-                format!("`rollback {env} to <release>` (see `history {env}`)")
-            }
-            Blocker::ReasonRequired { env } => format!("`lock {env} for <reason>`"),
-            Blocker::NotLocked { env } => format!("`lock {env} for <reason>` to take it"),
-            Blocker::NotHolder { env, holder } => {
-                format!("ask {holder} to `unlock {env}`, or ask a lead")
-            }
-            Blocker::AlreadyHolder { env } => {
-                format!("deploy to {env}, or `unlock {env}` when done")
-            }
-            Blocker::AlreadyQueued { env, .. } => {
-                format!("wait for your turn, or `leave the {env} queue`")
-            }
-            Blocker::NotQueued { env } => format!("`queue me for {env}` to join it"),
-            Blocker::NoOperation { env } => format!("`status {env}` shows its state"),
+            Blocker::NothingToRollBack { env } => Fix::noted(
+                Fix::Template(Template::Rollback { env: env.clone() }),
+                Note::See(history(env)),
+            ),
+            Blocker::ReasonRequired { env } => Fix::Template(Template::Lock { env: env.clone() }),
+            Blocker::NotLocked { env } => Fix::noted(
+                Fix::Template(Template::Lock { env: env.clone() }),
+                Note::ToTakeIt,
+            ),
+            Blocker::NotHolder { env, holder } => Fix::Either(vec![
+                Fix::ask(
+                    vec![Asked::Person(holder.clone())],
+                    Some(Fix::Run(unlock(env))),
+                ),
+                Fix::ask(vec![lead()], None),
+            ]),
+            Blocker::AlreadyHolder { env } => Fix::Either(vec![
+                Fix::Advice(Advice::DeployTo { env: env.clone() }),
+                Fix::noted(Fix::Run(unlock(env)), Note::WhenDone),
+            ]),
+            Blocker::AlreadyQueued { env, .. } => Fix::Either(vec![
+                Fix::Wait(Wait::ForYourTurn),
+                Fix::Run(queue_leave(env)),
+            ]),
+            Blocker::NotQueued { env } => Fix::noted(Fix::Run(queue_join(env)), Note::ToJoinIt),
+            Blocker::NoOperation { env } => Fix::noted(Fix::Run(status(env)), Note::ShowsItsState),
             Blocker::OutOfOrder { from, to } => match to.stage() {
-                Some(Stage::Prod) => format!("`promote {from} to staging` first"),
-                _ if from.stage() == Some(Stage::Prod) => format!("`reset {to} to {from}`"),
-                _ => "promote along dev → staging → prod".to_owned(),
+                Some(Stage::Prod) => {
+                    Fix::noted(Fix::Run(promote(from, EnvName::staging())), Note::First)
+                }
+                _ if from.stage() == Some(Stage::Prod) => Fix::Run(reset(to, from)),
+                _ => Fix::Advice(Advice::PromoteInOrder),
             },
-            Blocker::NotDevEnv { .. } => "`give` works on dev envs only".to_owned(),
+            Blocker::NotDevEnv { .. } => Fix::Advice(Advice::GiveWorksOnDevEnvsOnly),
             Blocker::WrongState { env, state } => match state {
-                EnvState::Suspended => format!("`wake {env}`"),
-                EnvState::Running => format!("`status {env}`: it is already running"),
-                _ => format!("`status {env}`, or `destroy {env}`"),
+                EnvState::Suspended => Fix::Run(wake(env)),
+                EnvState::Running => Fix::noted(Fix::Run(status(env)), Note::AlreadyRunning),
+                _ => Fix::Either(vec![Fix::Run(status(env)), Fix::Run(destroy(env))]),
             },
         }
     }
@@ -335,6 +368,9 @@ impl std::error::Error for Refusal {}
 
 #[cfg(test)]
 mod tests {
+    use rushbox_command::{Command, Grammar, Intent};
+
+    use super::super::fix::Placeholder;
     use super::*;
 
     fn env(s: &str) -> EnvName {
@@ -430,7 +466,333 @@ mod tests {
         ];
         for (blocker, says, fix) in table {
             assert_eq!(blocker.to_string(), says);
-            assert_eq!(blocker.fix(), fix, "{blocker:?}");
+            assert_eq!(blocker.fix().to_string(), fix, "{blocker:?}");
+        }
+    }
+
+    /// Every fix, worded as it always was, and the one button it offers:
+    /// the asker's own next step, never a command someone else must run.
+    fn every_fix() -> Vec<(Blocker, &'static str, Option<&'static str>)> {
+        let staging = || env("staging");
+        let dev_foo = || env("dev-foo");
+        vec![
+            (
+                Blocker::NoSuchApp {
+                    app: AppName::parse("api").unwrap(),
+                },
+                "name a configured app (`envs` lists them) or ask an admin to add it",
+                Some("envs"),
+            ),
+            (
+                Blocker::NeedsRole {
+                    role: Role::Lead,
+                    to: "promote to prod".into(),
+                },
+                "ask a lead",
+                None,
+            ),
+            (
+                Blocker::NeedsRole {
+                    role: Role::Developer,
+                    to: "lock staging".into(),
+                },
+                "ask a lead to add you to rushbox's developers",
+                None,
+            ),
+            (
+                Blocker::UnknownRef {
+                    git_ref: GitRef::parse("fooo").unwrap(),
+                    why: "no such ref".into(),
+                },
+                "check the spelling and push the branch, then deploy again",
+                None,
+            ),
+            (
+                Blocker::LockedBy {
+                    env: staging(),
+                    holder: who("shell:alice"),
+                    reason: "testing login".into(),
+                    since: 0,
+                    held_for: 60,
+                },
+                "`queue me for staging`, or ask shell:alice to `unlock staging`",
+                Some("queue me for staging"),
+            ),
+            (
+                Blocker::LockOffered {
+                    env: staging(),
+                    to: who("shell:bob"),
+                    claim_within: 600,
+                },
+                "`queue me for staging`; shell:bob has 10m to claim it before it passes on",
+                Some("queue me for staging"),
+            ),
+            (
+                Blocker::QueuePosition {
+                    env: staging(),
+                    position: 2,
+                    length: 3,
+                },
+                "wait: you will be told when it is your turn (`leave the staging queue` to give up)",
+                Some("leave the staging queue"),
+            ),
+            (
+                Blocker::NotOwner {
+                    env: dev_foo(),
+                    owner: who("shell:alice"),
+                },
+                "ask shell:alice or a lead",
+                None,
+            ),
+            (
+                Blocker::EnvBusy {
+                    env: dev_foo(),
+                    operation: 7,
+                    kind: OpKind::Deploy,
+                    by: who("shell:alice"),
+                },
+                "wait for it to finish, or `cancel dev-foo`",
+                Some("cancel dev-foo"),
+            ),
+            (
+                Blocker::LimitReached {
+                    scope: LimitScope::PerPerson,
+                    max: 2,
+                    envs: vec![dev_foo(), env("dev-bar")],
+                },
+                "`destroy dev-foo` (or another you no longer need)",
+                Some("destroy dev-foo"),
+            ),
+            (
+                Blocker::LimitReached {
+                    scope: LimitScope::Total,
+                    max: 20,
+                    envs: vec![],
+                },
+                "`destroy` a dev env you no longer need, or ask a lead",
+                None,
+            ),
+            (
+                Blocker::RecipientAtLimit {
+                    to: who("shell:bob"),
+                    max: 2,
+                },
+                "ask shell:bob to `destroy` one of theirs first",
+                None,
+            ),
+            (
+                Blocker::NoSuchEnv {
+                    env: env("dev-nope"),
+                },
+                "`envs` lists the envs there are",
+                Some("envs"),
+            ),
+            (
+                Blocker::NoRelease { env: staging() },
+                "`deploy <branch> to staging` first",
+                None,
+            ),
+            (
+                Blocker::NoSuchRelease {
+                    env: staging(),
+                    release: "v9".into(),
+                },
+                "`history staging` lists its releases",
+                Some("history staging"),
+            ),
+            (
+                Blocker::NothingToRollBack { env: staging() },
+                "`rollback staging to <release>` (see `history staging`)",
+                Some("history staging"),
+            ),
+            (
+                Blocker::ReasonRequired { env: staging() },
+                "`lock staging for <reason>`",
+                None,
+            ),
+            (
+                Blocker::NotLocked { env: staging() },
+                "`lock staging for <reason>` to take it",
+                None,
+            ),
+            (
+                Blocker::NotHolder {
+                    env: staging(),
+                    holder: who("shell:alice"),
+                },
+                "ask shell:alice to `unlock staging`, or ask a lead",
+                None,
+            ),
+            (
+                Blocker::AlreadyHolder { env: staging() },
+                "deploy to staging, or `unlock staging` when done",
+                Some("unlock staging"),
+            ),
+            (
+                Blocker::AlreadyQueued {
+                    env: staging(),
+                    position: 1,
+                },
+                "wait for your turn, or `leave the staging queue`",
+                Some("leave the staging queue"),
+            ),
+            (
+                Blocker::NotQueued { env: staging() },
+                "`queue me for staging` to join it",
+                Some("queue me for staging"),
+            ),
+            (
+                Blocker::NoOperation { env: dev_foo() },
+                "`status dev-foo` shows its state",
+                Some("status dev-foo"),
+            ),
+            (
+                Blocker::OutOfOrder {
+                    from: dev_foo(),
+                    to: env("prod"),
+                },
+                "`promote dev-foo to staging` first",
+                Some("promote dev-foo to staging"),
+            ),
+            (
+                Blocker::OutOfOrder {
+                    from: env("prod"),
+                    to: staging(),
+                },
+                "`reset staging to prod`",
+                Some("reset staging to prod"),
+            ),
+            (
+                Blocker::OutOfOrder {
+                    from: dev_foo(),
+                    to: env("dev-bar"),
+                },
+                "promote along dev → staging → prod",
+                None,
+            ),
+            (
+                Blocker::NotDevEnv { env: staging() },
+                "`give` works on dev envs only",
+                None,
+            ),
+            (
+                Blocker::WrongState {
+                    env: dev_foo(),
+                    state: EnvState::Suspended,
+                },
+                "`wake dev-foo`",
+                Some("wake dev-foo"),
+            ),
+            (
+                Blocker::WrongState {
+                    env: dev_foo(),
+                    state: EnvState::Running,
+                },
+                "`status dev-foo`: it is already running",
+                Some("status dev-foo"),
+            ),
+            (
+                Blocker::WrongState {
+                    env: dev_foo(),
+                    state: EnvState::Failed,
+                },
+                "`status dev-foo`, or `destroy dev-foo`",
+                Some("status dev-foo"),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_fix_reads_as_before_and_offers_only_the_askers_own_command() {
+        for (blocker, text, button) in every_fix() {
+            let fix = blocker.fix();
+            assert_eq!(fix.to_string(), text, "{blocker:?}");
+            let runnable = fix.runnable().map(|c| c.to_string());
+            assert_eq!(runnable.as_deref(), button, "{blocker:?}");
+        }
+    }
+
+    /// Every command a fix carries, the asker's or someone else's, in order.
+    fn commands_in(fix: &Fix) -> Vec<&Command> {
+        match fix {
+            Fix::Run(command) => vec![command],
+            Fix::Template(_) | Fix::Wait(_) => vec![],
+            Fix::Advice(advice) => advice.command().into_iter().collect(),
+            Fix::Ask { to, .. } => to.iter().flat_map(|f| commands_in(f)).collect(),
+            Fix::Either(fixes) | Fix::Then(fixes) => fixes.iter().flat_map(commands_in).collect(),
+            Fix::Noted { fix, note } => {
+                let mut all = commands_in(fix);
+                all.extend(note.command());
+                all
+            }
+        }
+    }
+
+    fn templates_in(fix: &Fix) -> Vec<&Template> {
+        match fix {
+            Fix::Template(template) => vec![template],
+            Fix::Ask { to, .. } => to.iter().flat_map(|f| templates_in(f)).collect(),
+            Fix::Either(fixes) | Fix::Then(fixes) => fixes.iter().flat_map(templates_in).collect(),
+            Fix::Noted { fix, .. } => templates_in(fix),
+            Fix::Run(_) | Fix::Wait(_) | Fix::Advice(_) => vec![],
+        }
+    }
+
+    /// What a fix shows in backticks is the command's canonical text, so a
+    /// button runs exactly what the reply says.
+    #[test]
+    fn every_command_a_fix_carries_is_quoted_as_it_parses() {
+        let grammar = Grammar::new();
+        let mut seen = 0;
+        for (blocker, ..) in every_fix() {
+            let fix = blocker.fix();
+            for command in commands_in(&fix) {
+                let text = command.to_string();
+                assert_eq!(grammar.parse(&text).as_ref(), Ok(command), "{blocker:?}");
+                assert!(
+                    fix.to_string().contains(&format!("`{text}`")),
+                    "{blocker:?}"
+                );
+                seen += 1;
+            }
+        }
+        // The 18 buttons, the two unlocks asked of a holder, and the
+        // destroy offered after a status.
+        assert_eq!(seen, 21);
+    }
+
+    /// A template filled in is a command of the grammar.
+    #[test]
+    fn every_template_filled_in_parses() {
+        let grammar = Grammar::new();
+        let sample = |p: Placeholder| match p {
+            Placeholder::Reason => "release testing",
+            Placeholder::Branch => "feature/login",
+            Placeholder::Release => "v12",
+        };
+        let mut seen = Vec::new();
+        for (blocker, ..) in every_fix() {
+            for template in templates_in(&blocker.fix()) {
+                let blank = template.placeholder();
+                let text = template
+                    .to_string()
+                    .replace(&blank.to_string(), sample(blank));
+                let intent = grammar.parse(&text).map(|c| c.intent());
+                let expected = match template {
+                    Template::Lock { .. } => Intent::Lock,
+                    Template::Deploy { .. } => Intent::Deploy,
+                    Template::Rollback { .. } => Intent::Rollback,
+                };
+                assert_eq!(intent, Ok(expected), "{text}");
+                seen.push(blank);
+            }
+        }
+        for blank in [
+            Placeholder::Reason,
+            Placeholder::Branch,
+            Placeholder::Release,
+        ] {
+            assert!(seen.contains(&blank), "{blank:?}");
         }
     }
 
