@@ -241,3 +241,66 @@ fn a_subject_is_the_first_paragraph_on_one_line() {
     // Asked again: the same, remembered.
     assert_eq!(f.repo.subject(&head).unwrap(), expected);
 }
+
+/// What git itself says a typed ref names, trying the resolver's candidates in order.
+fn git_says(dir: &Path, name: &str) -> Option<String> {
+    [
+        name.to_owned(),
+        format!("refs/heads/{name}"),
+        format!("refs/remotes/origin/{name}"),
+        format!("refs/tags/{name}"),
+    ]
+    .iter()
+    .find_map(|candidate| {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["rev-parse", "--verify", "--quiet", "--end-of-options"])
+            .arg(format!("{candidate}^{{commit}}"))
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8(out.stdout).unwrap().trim().to_owned())
+    })
+}
+
+#[test]
+fn every_answer_is_the_one_git_gives() {
+    let f = fixture();
+    let path = f.repo.path().to_path_buf();
+    // A tag and a branch of one name (git prefers the tag), a branch only
+    // on origin, a packed branch, nested names, and a name that is hex.
+    git(&path, &["branch", "same", &f.first]);
+    git(&path, &["tag", "same", &f.feature]);
+    git(
+        &path,
+        &["update-ref", "refs/remotes/origin/far", &f.hostile],
+    );
+    git(&path, &["branch", "packed/one", &f.first]);
+    git(&path, &["pack-refs", "--all"]);
+    git(&path, &["branch", "deep/er/still", &f.second]);
+    git(&path, &["branch", "cafe", &f.feature]);
+    // Full names given again by the rules: `odd` finds refs/tags/refs/heads/odd.
+    git(&path, &["update-ref", "refs/tags/refs/heads/odd", &f.first]);
+    for name in [
+        "main",
+        "v1.0",
+        "feature/x",
+        "fix#1+x",
+        "same",
+        "far",
+        "packed/one",
+        "deep/er/still",
+        "deep/er",
+        "deep",
+        "cafe",
+        "nope",
+        "feature",
+        "refs/heads/main",
+        "refs/tags/v1.0",
+    ] {
+        let ours = f.repo.resolve(&r(name)).ok().map(|c| c.to_string());
+        assert_eq!(ours, git_says(&path, name), "{name}");
+    }
+}

@@ -5,7 +5,6 @@
 //! end of input the shell waits for them before it exits.
 
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -176,9 +175,9 @@ fn start_router(
 
 /// The columns replies are laid out for: the terminal's width when stdout
 /// is one (asked at each reply, so a resized window is followed), else 80.
-fn output_width() -> usize {
+fn output_width(terminal: bool) -> usize {
     const PIPED: usize = 80;
-    if !std::io::stdout().is_terminal() {
+    if !terminal {
         return PIPED;
     }
     let mut size = libc::winsize {
@@ -201,6 +200,8 @@ fn output_width() -> usize {
 #[derive(Clone)]
 struct Printer {
     json: bool,
+    /// Whether stdout is a terminal (asked once).
+    terminal: bool,
     out: std::sync::mpsc::Sender<String>,
 }
 
@@ -210,20 +211,31 @@ impl Printer {
     fn start(json: bool, mut above_prompt: Option<AbovePrompt>) -> (Printer, JoinHandle<()>) {
         let (out, lines) = std::sync::mpsc::channel::<String>();
         let writer = thread::spawn(move || {
-            let mut stdout = std::io::stdout();
-            for text in lines {
-                if let Some(printer) = &mut above_prompt {
-                    if printer.print(format!("{text}\n")).is_ok() {
-                        continue;
+            let mut stdout = std::io::BufWriter::new(std::io::stdout());
+            while let Ok(text) = lines.recv() {
+                // What is already waiting goes out in one write.
+                for text in std::iter::once(text).chain(lines.try_iter()) {
+                    if let Some(printer) = &mut above_prompt {
+                        if printer.print(format!("{text}\n")).is_ok() {
+                            continue;
+                        }
+                        above_prompt = None;
                     }
-                    above_prompt = None;
+                    // A closed stdout (a pipe whose reader left) is not worth a panic.
+                    let _ = writeln!(stdout, "{text}");
                 }
-                // A closed stdout (a pipe whose reader left) is not worth a panic.
-                let _ = writeln!(stdout, "{text}");
                 let _ = stdout.flush();
             }
         });
-        (Printer { json, out }, writer)
+        let terminal = std::io::stdout().is_terminal();
+        (
+            Printer {
+                json,
+                terminal,
+                out,
+            },
+            writer,
+        )
     }
 
     fn emit(&self, kind: &str, to: &str, reply: &Reply, operation: Option<u64>, done: bool) {
@@ -244,7 +256,7 @@ impl Printer {
         operation: Option<u64>,
         done: bool,
     ) -> String {
-        let width = output_width();
+        let width = output_width(self.terminal);
         if self.json {
             json!({
                 "kind": kind,
@@ -305,20 +317,34 @@ fn follow(printer: &Printer, mut feed: ProgressFeed, to: String) -> JoinHandle<(
 }
 
 /// Prints engine notices as they come, until stopped; then what is left.
+/// It waits on `wake` (its own subscription, so it holds no lock while it
+/// waits) and prints from the shared `feed`, which the main loop also
+/// drains to put notices right after the line that caused them.
 fn watch_notices(
     printer: &Printer,
     feed: Arc<Mutex<NoticeFeed>>,
-    stop: Arc<AtomicBool>,
+    mut wake: NoticeFeed,
+    stop: tokio::sync::oneshot::Receiver<()>,
 ) -> JoinHandle<()> {
     let printer = printer.clone();
     thread::spawn(move || {
-        loop {
-            drain_notices(&printer, &feed);
-            if stop.load(Ordering::SeqCst) {
-                return;
+        let runtime = match tokio::runtime::Builder::new_current_thread().build() {
+            Ok(runtime) => runtime,
+            Err(e) => return eprintln!("rushbox: notices can't be watched: {e}"),
+        };
+        runtime.block_on(async move {
+            tokio::pin!(stop);
+            loop {
+                tokio::select! {
+                    _ = &mut stop => break,
+                    next = wake.next() => if next.is_none() {
+                        break;
+                    },
+                }
+                drain_notices(&printer, &feed);
             }
-            thread::sleep(Duration::from_millis(50));
-        }
+            drain_notices(&printer, &feed);
+        });
     })
 }
 
@@ -422,9 +448,9 @@ pub fn run(options: Options) -> Result<(), String> {
             false,
         );
     }
-    let stop = Arc::new(AtomicBool::new(false));
+    let (stop, stopped) = tokio::sync::oneshot::channel();
     let notice_feed = Arc::new(Mutex::new(robot.notices()));
-    let notices = watch_notices(&printer, notice_feed.clone(), stop.clone());
+    let notices = watch_notices(&printer, notice_feed.clone(), robot.notices(), stopped);
     for notice in robot.interrupted() {
         printer.notice(&notice);
     }
@@ -563,7 +589,7 @@ pub fn run(options: Options) -> Result<(), String> {
     }
     drop(stop_ticker);
     let _ = ticker.join();
-    stop.store(true, Ordering::SeqCst);
+    let _ = stop.send(());
     let _ = notices.join();
     drop(printer);
     let _ = writer.join();
