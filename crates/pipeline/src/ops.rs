@@ -1,8 +1,11 @@
-//! Runs operations against the provider: one blocking thread per operation
-//! (the policy lets only one run per env), or inside the call that starts
+//! Runs operations against the provider: on a bounded pool of blocking
+//! threads (the policy lets only one run per env), or inside the call that starts
 //! it when the provider is effect-free; each step kept in memory and sent
 //! as [`Progress`], cancelled through a [`CancelToken`]. The end is decided
 //! and stored before the last event is sent.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use rushbox_command::{AppName, EnvName};
 use tokio::sync::mpsc;
@@ -85,14 +88,87 @@ pub(crate) trait OperationHost: Send + Sync + 'static {
     fn finish(&self, operation: u64, result: Finish) -> Result<(), String>;
 }
 
-/// Runs `op`'s requests in order on a new thread.
+/// At most this many operations run at once; more wait their turn, in the
+/// order they were started (each env runs one at a time, so this is a
+/// bound across envs: builds on one machine, calls to one cluster).
+pub const MAX_RUNNING: usize = 64;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The threads operations run on: started as needed up to [`MAX_RUNNING`],
+/// then kept and reused.
+struct Pool {
+    state: Mutex<PoolState>,
+    work: Condvar,
+}
+
+struct PoolState {
+    jobs: VecDeque<Job>,
+    workers: usize,
+    idle: usize,
+}
+
+static POOL: Pool = Pool {
+    state: Mutex::new(PoolState {
+        jobs: VecDeque::new(),
+        workers: 0,
+        idle: 0,
+    }),
+    work: Condvar::new(),
+};
+
+impl Pool {
+    fn state(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn submit(&'static self, job: Job) {
+        let mut state = self.state();
+        state.jobs.push_back(job);
+        // A thread for every job no idle one will take, up to the bound.
+        if state.jobs.len() > state.idle && state.workers < MAX_RUNNING {
+            let started = std::thread::Builder::new()
+                .name("operation".to_owned())
+                .spawn(move || self.work_loop());
+            // Without a new thread the job waits for a running one.
+            if started.is_ok() {
+                state.workers += 1;
+            }
+        }
+        drop(state);
+        self.work.notify_one();
+    }
+
+    fn work_loop(&self) {
+        loop {
+            let mut state = self.state();
+            let job = loop {
+                if let Some(job) = state.jobs.pop_front() {
+                    break job;
+                }
+                state.idle += 1;
+                state = self
+                    .work
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+                state.idle -= 1;
+            };
+            drop(state);
+            // A panicking operation ends (its watchers see the runner stop);
+            // the thread goes on to the next.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+        }
+    }
+}
+
+/// Runs `op`'s requests in order on the operations' pool.
 pub(crate) fn spawn<H: OperationHost>(
     host: std::sync::Arc<H>,
     op: Operation,
     cancel: CancelToken,
     events: mpsc::UnboundedSender<Progress>,
 ) {
-    std::thread::spawn(move || {
+    POOL.submit(Box::new(move || {
         let send = |p: Progress| {
             // A dropped receiver only means nobody is watching.
             let _ = events.send(p);
@@ -107,7 +183,7 @@ pub(crate) fn spawn<H: OperationHost>(
         // may drop (and reopen) the engine at once.
         drop(host);
         send(end);
-    });
+    }));
 }
 
 /// Runs `op`'s requests in order on this thread, each step to `step`, and

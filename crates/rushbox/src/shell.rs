@@ -279,7 +279,11 @@ impl Printer {
     }
 
     fn notice(&self, notice: &Notice) {
-        self.emit("notice", &who(&notice.to), &notice.reply, None, false);
+        self.send(self.notice_text(notice));
+    }
+
+    fn notice_text(&self, notice: &Notice) -> String {
+        self.text("notice", &who(&notice.to), &notice.reply, None, false)
     }
 }
 
@@ -497,8 +501,9 @@ pub fn run(options: Options) -> Result<(), String> {
     }
     let mut held = Held::default();
     loop {
-        // A line not read yet may be a while coming: answer what was read first.
-        if !lines.ready() {
+        // A line not read yet may be a while coming: answer what was read
+        // first; and never hold more than a bounded number of answers.
+        if !lines.ready() || held.out.len() >= MAX_HELD {
             held.release(&printer, &notice_feed);
         }
         let Some(input) = lines.next(&format!("{user}> ")) else {
@@ -632,6 +637,11 @@ fn follow_or_wait(
     }
 }
 
+/// The most things said held for one sync: memory stays small, and one
+/// sync (about half a millisecond here) per this many is a few
+/// microseconds a line.
+const MAX_HELD: usize = 512;
+
 /// What the lines read in one go said, printed once the one sync that
 /// covers their decisions is done (see `Engine::hold`).
 #[derive(Default)]
@@ -702,20 +712,34 @@ impl Held {
             );
             return;
         }
+        // One message to the writer for the whole read: one wake-up, one write.
+        let mut all = String::new();
         let mut printed = 0;
         for said in out {
-            match said {
-                Said::Text(text) => printer.send(text),
+            let text = match said {
+                Said::Text(text) => text,
                 Said::NoticesThrough(told) => {
+                    let mut texts = Vec::new();
                     while printed < told {
                         let Some(notice) = feed.try_next() else {
                             break;
                         };
-                        printer.notice(&notice);
+                        texts.push(printer.notice_text(&notice));
                         printed += 1;
                     }
+                    if texts.is_empty() {
+                        continue;
+                    }
+                    texts.join("\n")
                 }
+            };
+            if !all.is_empty() {
+                all.push('\n');
             }
+            all.push_str(&text);
+        }
+        if !all.is_empty() {
+            printer.send(all);
         }
     }
 }

@@ -94,6 +94,11 @@ const AUDIT: usize = 5;
 /// (see `wal::replay_legacy_journal`).
 const JOURNAL: usize = 6;
 
+/// sled's page cache. Decisions are read from the in-memory state, and the
+/// trees only at open and for `history`, so a small cache keeps memory flat
+/// as the audit log grows (sled's default is 1 GiB).
+const SLED_CACHE_BYTES: u64 = 4 << 20;
+
 pub struct Store {
     path: PathBuf,
     db: sled::Db,
@@ -147,7 +152,11 @@ impl Store {
         // little for its file lock before calling the store taken.
         let deadline = std::time::Instant::now() + LOCK_WAIT;
         let db = loop {
-            match sled::Config::new().path(path).open() {
+            match sled::Config::new()
+                .path(path)
+                .cache_capacity(SLED_CACHE_BYTES)
+                .open()
+            {
                 Ok(db) => break db,
                 Err(e) => {
                     let message = e.to_string();
