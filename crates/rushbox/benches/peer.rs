@@ -10,6 +10,9 @@
 //! directory on first use. Without `node` the Hubot half is skipped and said
 //! so.
 //!
+//! `RUSHBOX_PEER_UNLIMITED=1` lifts the example config's limits on dev
+//! envs (the rest of it as it is), so envs and history pile up as the
+//! stream goes on.
 //! `RUSHBOX_PEER_BASELINE=<path to a rushbox binary>` runs that build too,
 //! on the same streams, and prints how much faster this one is.
 //! `RUSHBOX_PEER_LINES` (default `2000 20000`) names the stream lengths;
@@ -224,11 +227,29 @@ fn run_rushbox(exe: &Path, work: &Path, stream: &Path, n: usize) -> Run {
             .is_ok_and(|s| s.success());
         assert!(ok, "git {args:?} failed");
     }
+    let mut args = vec!["shell".to_owned(), "--as".to_owned(), "lena".to_owned()];
+    if std::env::var_os("RUSHBOX_PEER_UNLIMITED").is_some() {
+        // The example config with its limits on dev envs lifted, so envs pile up.
+        let example = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/rushbox.toml"),
+        )
+        .expect("the example config");
+        let unlimited = example
+            .replace("dev_envs_per_person = 3", "dev_envs_per_person = 1000000")
+            .replace("dev_envs_total = 20", "dev_envs_total = 1000000")
+            .replace(
+                "store = \"../.rushbox/state\"",
+                "store = \".rushbox/state\"",
+            )
+            .replace("repo = \"..\"", "repo = \".\"");
+        std::fs::write(dir.join("rushbox.toml"), unlimited).expect("writing the config");
+        args.extend(["--config".to_owned(), "rushbox.toml".to_owned()]);
+    }
     let input = std::fs::File::open(stream).expect("the stream");
     let output = std::fs::File::create(dir.join("replies.txt")).expect("the replies file");
     let started = Instant::now();
     let child = Command::new(exe)
-        .args(["shell", "--as", "lena"])
+        .args(&args)
         .current_dir(&dir)
         .stdin(input)
         .stdout(output)

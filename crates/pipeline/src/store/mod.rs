@@ -110,8 +110,10 @@ pub struct Store {
     trees: [sled::Tree; 7],
     /// The write-ahead log, opened for appending.
     wal: std::fs::File,
-    /// Bytes in the log since the last checkpoint.
+    /// Bytes in the log since the last checkpoint (written or waiting).
     wal_len: AtomicU64,
+    /// Frames appended and not yet written: the next sync writes them.
+    unwritten: Mutex<Vec<u8>>,
     /// Records appended to the log but not yet applied to sled, by ticket.
     pending: Mutex<std::collections::VecDeque<(u64, Vec<Write>)>>,
     /// The last audit sequence number written.
@@ -221,6 +223,7 @@ impl Store {
             trees,
             wal,
             wal_len: AtomicU64::new(0),
+            unwritten: Mutex::new(Vec::new()),
             pending: Mutex::new(std::collections::VecDeque::new()),
             last_seq: AtomicU64::new(last_seq),
             written: AtomicU64::new(0),
@@ -385,7 +388,9 @@ impl Store {
         self.append(writes, seq)
     }
 
-    /// Refuses everything from now on, because of `message`.
+    /// Refuses everything from now on, because of `message` (as a failed
+    /// sync does; for tests of what follows one).
+    #[cfg(test)]
     fn poison(&self, message: &str) -> StoreError {
         let mut durable = lock(&self.durable);
         self.poisoned.store(true, Ordering::SeqCst);

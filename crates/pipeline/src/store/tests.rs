@@ -146,13 +146,15 @@ fn opening_replays_the_log_up_to_a_torn_frame() {
                 Some(entry("lock staging")),
             )
             .unwrap();
-        // Written to the log, never synced or applied: the process dies here.
+        // Written to the log's file by a sync that dies before its
+        // fdatasync: never synced or applied, nobody answered.
         let _unanswered = store
             .write(
                 &[Effect::RemoveLock(staging())],
                 Some(entry("unlock staging")),
             )
             .unwrap();
+        store.write_frames_without_sync();
         assert!(
             store.load().unwrap().locks.contains_key(&staging()),
             "not in sled yet"

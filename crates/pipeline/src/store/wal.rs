@@ -4,11 +4,12 @@
 //!
 //! # Where a decision becomes durable: rushbox's own write-ahead log
 //!
-//! [`Store::write`] appends each decision whole (its puts and removes, the
-//! audit entry among them) as one framed record (length, CRC-32, bytes) to
+//! [`Store::write`] frames each decision whole (its puts and removes, the
+//! audit entry among them) as one record (length, CRC-32, bytes) for
 //! `rushbox.wal` beside sled's files, and queues it. [`Store::sync`] makes
-//! it durable: one caller at a time (the leader) runs a single `fdatasync`
-//! of the log, which covers every record appended before it (group commit),
+//! it durable: one caller at a time (the leader) writes every frame waiting
+//! in one write and runs a single `fdatasync` of the log, which covers
+//! every record appended before it (group commit),
 //! then applies the covered records to sled's trees in order, and only then
 //! is anyone answered. So sled never holds a write that is not already
 //! durable in the log, and one sync per group is all a decision costs.
@@ -70,12 +71,10 @@ impl Store {
     ) -> Result<Written, StoreError> {
         let frame =
             frame(&encode_journal(&writes).map_err(|e| self.io(e))?).map_err(|e| self.io(e))?;
-        // From here on a failure may leave part of the record in the log
-        // (replay stops at a torn frame) or the record whole with its caller
-        // unanswered: refuse everything after it rather than guess.
-        (&self.wal)
-            .write_all(&frame)
-            .map_err(|e| self.poison(&format!("can't append to the write-ahead log: {e}")))?;
+        // The frame waits in memory for the sync that covers it, which
+        // writes every waiting frame in one go before its `fdatasync`
+        // (callers hold the write lock, so frames are in ticket order).
+        lock(&self.unwritten).extend_from_slice(&frame);
         self.wal_len.fetch_add(frame.len() as u64, Ordering::SeqCst);
         if let Some(seq) = seq {
             self.last_seq.store(seq, Ordering::SeqCst);
@@ -84,6 +83,16 @@ impl Store {
         let ticket = self.written.fetch_add(1, Ordering::SeqCst) + 1;
         lock(&self.pending).push_back((ticket, writes));
         Ok(Written { ticket, seq })
+    }
+
+    /// What a sync that dies between its write and its `fdatasync` leaves:
+    /// the waiting frames in the file, nothing synced or applied.
+    #[cfg(test)]
+    pub(super) fn write_frames_without_sync(&self) {
+        let frames = std::mem::take(&mut *lock(&self.unwritten));
+        (&self.wal)
+            .write_all(&frames)
+            .expect("writing the waiting frames");
     }
 
     /// Returns once `written` is on disk, safe against a process crash and
@@ -112,13 +121,25 @@ impl Store {
         }
         durable.flushing = true;
         drop(durable);
-        // Everything appended before this load is covered by the sync below.
-        let mut target = self.written.load(Ordering::SeqCst);
+        // Everything appended before this point is in `frames` (or written
+        // by an earlier sync) and so covered by the sync below.
+        let (mut target, frames) = {
+            let _no_appends = lock(&self.write_lock);
+            let frames = std::mem::take(&mut *lock(&self.unwritten));
+            (self.written.load(Ordering::SeqCst), frames)
+        };
         self.wal_syncs.fetch_add(1, Ordering::SeqCst);
-        let result = self
-            .wal
-            .sync_data()
-            .map_err(|e| format!("can't sync the write-ahead log: {e}"))
+        // A failure from here on may leave part of a record in the log
+        // (replay stops at a torn frame) with its caller unanswered: the
+        // store refuses everything after it rather than guess.
+        let result = (&self.wal)
+            .write_all(&frames)
+            .map_err(|e| format!("can't append to the write-ahead log: {e}"))
+            .and_then(|()| {
+                self.wal
+                    .sync_data()
+                    .map_err(|e| format!("can't sync the write-ahead log: {e}"))
+            })
             .and_then(|()| self.apply_pending(target))
             .and_then(
                 |()| match self.wal_len.load(Ordering::SeqCst) >= CHECKPOINT_BYTES {
@@ -171,6 +192,8 @@ impl Store {
         let _no_appends = lock(&self.write_lock);
         let through = self.written.load(Ordering::SeqCst);
         self.apply_pending(through)?;
+        // Frames not written yet are of records now in sled: not needed.
+        lock(&self.unwritten).clear();
         self.db.flush().map_err(|e| e.to_string())?;
         self.log.sync_data().map_err(|e| e.to_string())?;
         self.wal.set_len(0).map_err(|e| e.to_string())?;
