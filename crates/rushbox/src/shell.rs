@@ -648,6 +648,8 @@ const MAX_HELD: usize = 512;
 struct Held {
     hold: Option<Hold>,
     out: Vec<Said>,
+    /// The notices told by the held calls up to the last line.
+    told: usize,
 }
 
 enum Said {
@@ -682,8 +684,11 @@ impl Held {
                 unfinished.push(feed);
             }
         }
-        if let Some(hold) = &self.hold {
-            self.out.push(Said::NoticesThrough(hold.told()));
+        // Where this line's notices go, if it caused any.
+        let told = self.hold.as_ref().map_or(0, Hold::told);
+        if told > self.told {
+            self.told = told;
+            self.out.push(Said::NoticesThrough(told));
         }
         unfinished
     }
@@ -694,6 +699,7 @@ impl Held {
         let Some(hold) = self.hold.take() else {
             return;
         };
+        self.told = 0;
         // The notice watcher waits, so the notices come after their lines.
         let mut feed = notices.lock().unwrap_or_else(|p| p.into_inner());
         let out = std::mem::take(&mut self.out);

@@ -120,6 +120,21 @@ fn a_morning_on_the_pipeline() {
     has(&t, "`staging` is offered to @bob");
     has(&t, "4 environment(s):");
     has(&t, "can't contain `;`");
+    // The lines were answered together, after one sync, but in order: the
+    // notice that lena's promote caused comes right after its answer and
+    // before the answer to the next line.
+    let at = |needle: &str| {
+        t.find(needle)
+            .unwrap_or_else(|| panic!("no {needle:?} in:\n{t}"))
+    };
+    assert!(
+        at("`prod` is recorded") < at("→ @bob: It's your turn"),
+        "{t}"
+    );
+    assert!(
+        at("→ @bob: It's your turn") < at("`staging` is offered to @bob"),
+        "{t}"
+    );
 }
 
 #[test]

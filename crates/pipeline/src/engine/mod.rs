@@ -2,8 +2,10 @@
 //! resolves what needs I/O (a ref to a commit), asks the policy, writes the
 //! decision (granted or refused) to the store atomically, waits for a
 //! flush that covers it, and only then answers, starting provider work in
-//! the background. Decisions are made one at a time under one lock; the
-//! flush is outside it, so concurrent callers share one (group commit).
+//! the background (or, for an effect-free provider, running it to its end
+//! within the call). Decisions are made one at a time under one lock; the
+//! flush is outside it, so concurrent callers share one (group commit), and
+//! a thread that holds its calls ([`Engine::hold`]) shares one across them.
 //! This module is the API; what listings show is in `views`, the time in
 //! `clock`, and how a ref becomes a commit in [`crate::git`].
 
