@@ -238,7 +238,8 @@ fn read_ref(
             return Err(io::Error::other("symbolic refs nested too deep"));
         }
         let target = target.trim();
-        if !target.starts_with("refs/") || per_worktree(target) {
+        // Only a plain ref name under refs/ is read here; git follows the rest.
+        if !target.starts_with("refs/") || target.contains("..") || per_worktree(target) {
             return Err(io::Error::other("a symbolic ref git must follow"));
         }
         return read_ref(dir, packed, target, depth + 1);
@@ -368,6 +369,9 @@ mod tests {
         }
         write(dir.path(), "refs/heads/odd", "not an id\n");
         assert_eq!(refs.find(&candidates("odd")), RefAnswer::AskGit);
+        // A symbolic ref that climbs out of refs/ is never read here.
+        write(dir.path(), "refs/heads/out", "ref: refs/../../outside\n");
+        assert_eq!(refs.find(&candidates("out")), RefAnswer::AskGit);
         let reftable = RefFiles::new(Some(dir.path().to_path_buf()), "reftable");
         assert_eq!(reftable.find(&candidates("main")), RefAnswer::AskGit);
         // A plain word that happens to be hex-free is answered here.
