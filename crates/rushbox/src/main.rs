@@ -1,6 +1,7 @@
 //! The `rushbox` binary: thin wiring from the command line to the crates.
 
 mod backends;
+mod bot;
 mod config;
 mod demo;
 mod serve;

@@ -20,11 +20,9 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::bot::{Bot, TICK};
 use crate::config::{Config, HttpSection};
-use crate::shell::Bot;
 
-/// How often timed rules (lease expiry, idle suspend, TTL) are checked.
-const TICK: Duration = Duration::from_secs(5);
 /// How long the platforms get to finish once rushbox is asked to stop.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// What is logged unless `RUST_LOG` says otherwise: rushbox's own news, and
