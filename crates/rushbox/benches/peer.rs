@@ -10,6 +10,8 @@
 //! directory on first use. Without `node` the Hubot half is skipped and said
 //! so.
 //!
+//! Each side runs `RUSHBOX_PEER_RUNS` times (default 3), taking turns, and
+//! its median run is the one printed (a baseline build runs once).
 //! `RUSHBOX_PEER_UNLIMITED=1` lifts the example config's limits on dev
 //! envs (the rest of it as it is), so envs and history pile up as the
 //! stream goes on.
@@ -61,6 +63,10 @@ fn main() {
     // An earlier build of rushbox, run on the same streams for a before/after in one run.
     let baseline = std::env::var_os("RUSHBOX_PEER_BASELINE").map(PathBuf::from);
     let rushbox = PathBuf::from(env!("CARGO_BIN_EXE_rushbox"));
+    let runs: usize = std::env::var("RUSHBOX_PEER_RUNS")
+        .map(|r| r.parse().expect("RUSHBOX_PEER_RUNS: a whole number"))
+        .unwrap_or(3)
+        .max(1);
     let mut rushbox_runs = Vec::new();
     let mut baseline_runs = Vec::new();
     let mut hubot_runs = Vec::new();
@@ -72,22 +78,29 @@ fn main() {
             );
             continue;
         };
-        let run = run_rushbox(&rushbox, &work, &stream, n);
-        print_run("rushbox", &run);
-        rushbox_runs.push(run);
+        // Taking turns, `runs` times each; the median run of each stands.
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            ours.push(run_rushbox(&rushbox, &work, &stream, n));
+            if node {
+                match run_hubot(&hubot_dir, n) {
+                    Some(run) => theirs.push(run),
+                    None => println!("hubot    {n:>7} lines: failed (see above)"),
+                }
+            }
+        }
+        if let Some(run) = median(ours) {
+            print_run("rushbox", &run);
+            rushbox_runs.push(run);
+        }
         if let Some(baseline) = &baseline {
             let run = run_rushbox(baseline, &work, &stream, n);
             print_run("before", &run);
             baseline_runs.push(run);
         }
-        if node {
-            match run_hubot(&hubot_dir, n) {
-                Some(run) => {
-                    print_run("hubot", &run);
-                    hubot_runs.push(run);
-                }
-                None => println!("hubot    {n:>7} lines: failed (see above)"),
-            }
+        if let Some(run) = median(theirs) {
+            print_run("hubot", &run);
+            hubot_runs.push(run);
         }
     }
     if !node {
@@ -123,6 +136,13 @@ fn main() {
             h.wall_s / r.wall_s
         );
     }
+}
+
+/// The run of median wall time.
+fn median(mut runs: Vec<Run>) -> Option<Run> {
+    runs.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
+    let middle = runs.len() / 2;
+    runs.into_iter().nth(middle)
 }
 
 fn print_run(who: &str, run: &Run) {
