@@ -228,42 +228,65 @@ impl Reply {
     /// tables aligned when they fit, else one record per row (lines wrapped
     /// at words to the width); buttons as the commands they run.
     pub fn plain(&self, width: usize) -> String {
-        let mut parts: Vec<String> = Vec::new();
+        // Written into one string, as the shell prints every reply.
+        let mut out = String::new();
+        let mut parts = 0;
+        let mut next = |out: &mut String| {
+            if parts > 0 {
+                out.push('\n');
+            }
+            parts += 1;
+        };
         for block in &self.blocks {
-            parts.push(match block {
-                Block::Text { text } => text.clone(),
+            next(&mut out);
+            let mut lines = Lines::new(&mut out);
+            match block {
+                Block::Text { text } => lines.out.push_str(text),
                 Block::Fields { fields } => {
                     let width = fields.iter().map(|(k, _)| k.width()).max().unwrap_or(0);
-                    let lines: Vec<String> = fields
-                        .iter()
-                        .map(|(k, v)| format!("  {k}{}  {v}", pad(k, width)))
-                        .collect();
-                    lines.join("\n")
+                    for (k, v) in fields {
+                        lines.start();
+                        lines.out.push_str("  ");
+                        lines.out.push_str(k);
+                        pad(lines.out, k, width);
+                        lines.out.push_str("  ");
+                        lines.out.push_str(v);
+                    }
                 }
                 Block::Table(table) => {
-                    let aligned = aligned(&table.columns, &table.rows);
-                    if aligned.lines().all(|line| line.width() <= width) {
-                        aligned
-                    } else {
-                        records(&table.records, width)
+                    let start = lines.out.len();
+                    if !aligned(&mut lines, &table.columns, &table.rows, width) {
+                        lines.out.truncate(start);
+                        records(&mut Lines::new(lines.out), &table.records, width);
                     }
                 }
                 Block::List { items } => {
-                    let lines: Vec<String> = items.iter().map(|i| format!("  • {i}")).collect();
-                    lines.join("\n")
+                    for item in items {
+                        lines.start();
+                        lines.out.push_str("  • ");
+                        lines.out.push_str(item);
+                    }
                 }
-                Block::Link { label, url } => format!("{label}: {url}"),
-            });
+                Block::Link { label, url } => {
+                    lines.out.push_str(label);
+                    lines.out.push_str(": ");
+                    lines.out.push_str(url);
+                }
+            }
         }
         if !self.buttons.is_empty() {
-            let commands: Vec<String> = self
-                .buttons
-                .iter()
-                .map(|b| format!("`{}`", b.command))
-                .collect();
-            parts.push(format!("Next: {}", commands.join(" · ")));
+            next(&mut out);
+            out.push_str("Next: ");
+            for (i, b) in self.buttons.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(" · ");
+                }
+                out.push('`');
+                out.push_str(&b.command);
+                out.push('`');
+            }
         }
-        parts.join("\n")
+        out
     }
 }
 
@@ -274,12 +297,39 @@ impl fmt::Display for Reply {
     }
 }
 
-/// Spaces that take `text` to `width` columns.
-fn pad(text: &str, width: usize) -> String {
-    " ".repeat(width.saturating_sub(text.width()))
+/// Lines written into one string, a newline between them.
+struct Lines<'a> {
+    out: &'a mut String,
+    started: bool,
 }
 
-fn aligned(columns: &[String], rows: &[Vec<String>]) -> String {
+impl Lines<'_> {
+    fn new(out: &mut String) -> Lines<'_> {
+        Lines {
+            out,
+            started: false,
+        }
+    }
+
+    /// Begins a line.
+    fn start(&mut self) {
+        if self.started {
+            self.out.push('\n');
+        }
+        self.started = true;
+    }
+}
+
+/// Spaces that take `text` to `width` columns.
+fn pad(out: &mut String, text: &str, width: usize) {
+    for _ in text.width()..width {
+        out.push(' ');
+    }
+}
+
+/// The table with its columns aligned, if every line fits in `room`
+/// columns; `false` (and something partly written) if one does not.
+fn aligned(lines: &mut Lines, columns: &[String], rows: &[Vec<String>], room: usize) -> bool {
     let mut widths: Vec<usize> = columns.iter().map(|c| c.width()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -288,17 +338,24 @@ fn aligned(columns: &[String], rows: &[Vec<String>]) -> String {
             }
         }
     }
-    let line = |cells: &[String]| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c}{}", pad(c, *w)))
-            .collect();
-        format!("  {}", padded.join("  ").trim_end())
-    };
-    let mut out = vec![line(columns)];
-    out.extend(rows.iter().map(|r| line(r)));
-    out.join("\n")
+    for cells in std::iter::once(columns).chain(rows.iter().map(Vec::as_slice)) {
+        lines.start();
+        let start = lines.out.len();
+        lines.out.push_str("  ");
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                lines.out.push_str("  ");
+            }
+            lines.out.push_str(cell);
+            pad(lines.out, cell, *w);
+        }
+        let kept = lines.out[start..].trim_end().len();
+        lines.out.truncate(start + kept);
+        if lines.out[start..].width() > room {
+            return false;
+        }
+    }
+    true
 }
 
 /// Indent of a record's title, and of its other lines.
@@ -307,55 +364,71 @@ const LINE_INDENT: &str = "    ";
 
 /// One record per row: the title with its headline beside it when both
 /// fit, then the other lines indented, each wrapped to `width`.
-fn records(records: &[Record], width: usize) -> String {
-    let mut out: Vec<String> = Vec::new();
+fn records(out: &mut Lines, records: &[Record], width: usize) {
     for record in records {
         let mut lines = record.lines.iter();
-        let title = format!("{TITLE_INDENT}{}", record.title);
         match record.lines.first() {
-            Some(headline) if title.width() + 2 + headline.width() <= width => {
-                out.push(format!("{title}  {headline}"));
+            Some(headline)
+                if TITLE_INDENT.width() + record.title.width() + 2 + headline.width() <= width =>
+            {
+                out.start();
+                out.out.push_str(TITLE_INDENT);
+                out.out.push_str(&record.title);
+                out.out.push_str("  ");
+                out.out.push_str(headline);
                 lines.next();
             }
-            _ => out.extend(wrap(&record.title, TITLE_INDENT, width)),
+            _ => wrap(out, &record.title, TITLE_INDENT, width),
         }
         for line in lines {
-            out.extend(wrap(line, LINE_INDENT, width));
+            wrap(out, line, LINE_INDENT, width);
         }
     }
-    out.join("\n")
 }
 
 /// `text` in lines of at most `width` columns, each starting with `indent`,
 /// broken between words; a word too long for a line of its own is cut.
-fn wrap(text: &str, indent: &str, width: usize) -> Vec<String> {
+fn wrap(out: &mut Lines, text: &str, indent: &str, width: usize) {
     let room = width.saturating_sub(indent.width()).max(1);
-    let mut lines = Vec::new();
-    let mut line = String::new();
+    // The line being written: its width, and whether it holds a word.
+    let mut line_width = 0;
+    let mut open = false;
+    let mut wrote = false;
+    let begin = |out: &mut Lines| {
+        out.start();
+        out.out.push_str(indent);
+    };
     for word in text.split(' ').filter(|w| !w.is_empty()) {
-        let needed = if line.is_empty() { 0 } else { line.width() + 1 };
-        if needed + word.width() <= room {
-            if !line.is_empty() {
-                line.push(' ');
+        let word_width = word.width();
+        let needed = if open { line_width + 1 } else { 0 };
+        if needed + word_width <= room {
+            if open {
+                out.out.push(' ');
+            } else {
+                begin(out);
+                open = true;
             }
-            line.push_str(word);
+            out.out.push_str(word);
+            line_width = needed + word_width;
+            wrote = true;
             continue;
-        }
-        if !line.is_empty() {
-            lines.push(std::mem::take(&mut line));
         }
         let mut rest = word;
         while rest.width() > room {
             let cut = cut_at_width(rest, room);
-            lines.push(rest[..cut].to_owned());
+            begin(out);
+            out.out.push_str(&rest[..cut]);
             rest = &rest[cut..];
         }
-        line.push_str(rest);
+        begin(out);
+        out.out.push_str(rest);
+        open = true;
+        wrote = true;
+        line_width = rest.width();
     }
-    if !line.is_empty() || lines.is_empty() {
-        lines.push(line);
+    if !wrote {
+        begin(out);
     }
-    lines.into_iter().map(|l| format!("{indent}{l}")).collect()
 }
 
 /// The longest prefix of `text` (in bytes, at a character boundary) at most
@@ -375,6 +448,12 @@ fn cut_at_width(text: &str, width: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn wrap(text: &str, indent: &str, width: usize) -> Vec<String> {
+        let mut out = String::new();
+        super::wrap(&mut Lines::new(&mut out), text, indent, width);
+        out.split('\n').map(str::to_owned).collect()
+    }
 
     #[test]
     fn wrapping_breaks_between_words_and_cuts_only_words_too_long() {

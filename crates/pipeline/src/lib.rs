@@ -49,7 +49,7 @@ pub mod provider;
 pub mod store;
 
 pub use config::PipelineConfig;
-pub use engine::{Engine, EngineError, EnvView, Hold, Reply};
+pub use engine::{Engine, EngineError, EnvView, Hold, Reply, Unsynced};
 pub use git::{FixedRefs, RefResolver};
 pub use model::{Actor, Role};
 pub use ops::{OperationHandle, Progress};

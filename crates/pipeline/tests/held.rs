@@ -107,3 +107,35 @@ fn calls_on_another_thread_are_not_held() {
     assert_eq!(w.engine.syncs(), synced + 1);
     hold.release().unwrap();
 }
+
+#[test]
+fn detached_calls_sync_and_tell_on_the_thread_that_releases_them() {
+    let w = world();
+    let (alice, lena) = (actor("alice"), actor("lena"));
+    let mut notices = w.engine.notices();
+    let synced = w.engine.syncs();
+    let hold = w.engine.hold();
+    w.engine
+        .lock(&alice, None, env("staging"), Some("qa".into()), None, false)
+        .unwrap();
+    w.engine
+        .lock(&lena, None, env("staging"), Some("fix".into()), None, true)
+        .unwrap();
+    let unsynced = hold.detach();
+    // This thread's calls are its own again: the next one syncs by itself,
+    // and it alone (the detached calls are not covered by its ticket's wait).
+    assert!(!refused(w.engine.unlock(&actor("bob"), None, env("staging"))).is_empty());
+    assert_eq!(w.engine.syncs(), synced + 1);
+    // The lead's steal has not been told: its calls are still held.
+    assert!(
+        notices.try_recv().is_err(),
+        "nobody told before the release"
+    );
+    std::thread::spawn(move || unsynced.release())
+        .join()
+        .unwrap()
+        .unwrap();
+    let told = notices.try_recv().unwrap();
+    assert_eq!(told.to, alice);
+    assert_eq!(w.engine.audit_log().unwrap().len(), 3);
+}

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
 use rushbox_chat::{Actor, Answer, Incoming, Notice, NoticeFeed, ProgressFeed, Reply, who};
-use rushbox_pipeline::Hold;
+use rushbox_pipeline::{Hold, Unsynced};
 use serde_json::json;
 
 use crate::bot::{Bot, TICK};
@@ -284,19 +284,23 @@ pub fn run(options: Options) -> Result<(), String> {
         drain_notices(&printer, &notice_feed);
     }
     let mut user = options.user.clone();
+    // Who is typing, as the prompt and the replies name them.
+    let mut prompt = format!("{user}> ");
+    let mut to = format!("@{user}");
     if !options.json && std::io::stdin().is_terminal() {
         println!(
             "rushbox shell: you are @{user}. Type `help`, `/as <user>` to switch, Ctrl-D to leave."
         );
     }
     let mut held = Held::default();
+    let mut releaser = Releaser::start(printer.clone(), notice_feed.clone());
     loop {
         // A line not read yet may be a while coming: answer what was read
         // first; and never hold more than a bounded number of answers.
         if !lines.ready() || held.out.len() >= MAX_HELD {
-            held.release(&printer, &notice_feed);
+            held.release(&mut releaser);
         }
-        let Some(input) = lines.next(&format!("{user}> ")) else {
+        let Some(input) = lines.next(&prompt) else {
             break;
         };
         if held.hold.is_none() {
@@ -307,7 +311,7 @@ pub fn run(options: Options) -> Result<(), String> {
             Input::Skipped(why) => {
                 held.say(printer.text(
                     "reply",
-                    &format!("@{user}"),
+                    &to,
                     &Reply::text(rushbox_chat::Tone::Refused, why),
                     None,
                     false,
@@ -324,9 +328,11 @@ pub fn run(options: Options) -> Result<(), String> {
             match Actor::new("shell", name, name).id() {
                 Ok(_) if !name.is_empty() => {
                     user = name.to_owned();
+                    prompt = format!("{user}> ");
+                    to = format!("@{user}");
                     held.say(printer.text(
                         "reply",
-                        &format!("@{user}"),
+                        &to,
                         &Reply::text(rushbox_chat::Tone::Info, format!("Now typing as @{user}.")),
                         None,
                         false,
@@ -334,7 +340,7 @@ pub fn run(options: Options) -> Result<(), String> {
                 }
                 _ => held.say(printer.text(
                     "reply",
-                    &format!("@{user}"),
+                    &to,
                     &Reply::text(
                         rushbox_chat::Tone::Refused,
                         "Say `/as <user>`, with a user name of plain letters and digits.",
@@ -355,11 +361,10 @@ pub fn run(options: Options) -> Result<(), String> {
             reply_to: None,
         };
         let answer = robot.handle(&incoming);
-        let to = format!("@{user}");
         let unfinished = held.answer(&printer, answer, &to);
         if !unfinished.is_empty() {
             // Its operations start once the sync covering the line is done.
-            held.release(&printer, &notice_feed);
+            held.release_and_wait(&mut releaser);
             for feed in unfinished {
                 follow_or_wait(&printer, feed, &to, &running, options.wait);
             }
@@ -369,7 +374,8 @@ pub fn run(options: Options) -> Result<(), String> {
             }
         }
     }
-    held.release(&printer, &notice_feed);
+    held.release_and_wait(&mut releaser);
+    drop(releaser);
 
     // End of input: let running work finish, then say what it told others.
     loop {
@@ -483,59 +489,141 @@ impl Held {
         unfinished
     }
 
-    /// Syncs the held calls, then prints what they said, each line's
-    /// notices after it; if the sync failed, says that none of it is sure.
-    fn release(&mut self, printer: &Printer, notices: &Mutex<NoticeFeed>) {
+    /// Hands the held calls and what they said to the releaser, which
+    /// syncs and prints them while the next lines are decided.
+    fn release(&mut self, releaser: &mut Releaser) {
         let Some(hold) = self.hold.take() else {
             return;
         };
         self.told = 0;
-        // The notice watcher waits, so the notices come after their lines.
-        let mut feed = notices.lock().unwrap_or_else(|p| p.into_inner());
-        let out = std::mem::take(&mut self.out);
-        if let Err(e) = hold.release() {
-            let lines = out.iter().filter(|s| matches!(s, Said::Text(_))).count();
-            let text = format!(
-                "The state store failed before the last {lines} answer(s) were saved ({e}); \
-                 they may not have happened. Restart rushbox and check `history`."
-            );
-            printer.emit(
-                "reply",
-                "@rushbox",
-                &Reply::text(rushbox_chat::Tone::Error, text),
-                None,
-                false,
-            );
-            return;
-        }
-        // One message to the writer for the whole read: one wake-up, one write.
-        let mut all = String::new();
-        let mut printed = 0;
-        for said in out {
-            let text = match said {
-                Said::Text(text) => text,
-                Said::NoticesThrough(told) => {
-                    let mut texts = Vec::new();
-                    while printed < told {
-                        let Some(notice) = feed.try_next() else {
-                            break;
-                        };
-                        texts.push(printer.notice_text(&notice));
-                        printed += 1;
-                    }
-                    if texts.is_empty() {
-                        continue;
-                    }
-                    texts.join("\n")
+        releaser.send(Batch {
+            unsynced: hold.detach(),
+            out: std::mem::take(&mut self.out),
+        });
+    }
+
+    /// Releases, and returns once everything said so far is printed.
+    fn release_and_wait(&mut self, releaser: &mut Releaser) {
+        self.release(releaser);
+        releaser.wait();
+    }
+}
+
+/// One read's held calls and what they said.
+struct Batch {
+    unsynced: Unsynced,
+    out: Vec<Said>,
+}
+
+/// Syncs batches and prints them, in order, on its own thread: one
+/// stream's next lines are decided while the last ones sync, so the disk
+/// and the decisions use both cores. At most one batch waits for it.
+struct Releaser {
+    batches: Option<std::sync::mpsc::SyncSender<Batch>>,
+    printed: std::sync::mpsc::Receiver<()>,
+    in_flight: usize,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Releaser {
+    fn start(printer: Printer, notices: Arc<Mutex<NoticeFeed>>) -> Releaser {
+        let (batches, waiting) = std::sync::mpsc::sync_channel::<Batch>(1);
+        let (done, printed) = std::sync::mpsc::channel();
+        let thread = thread::spawn(move || {
+            for batch in waiting {
+                print_batch(&printer, &notices, batch);
+                if done.send(()).is_err() {
+                    break;
                 }
-            };
-            if !all.is_empty() {
-                all.push('\n');
             }
-            all.push_str(&text);
+        });
+        Releaser {
+            batches: Some(batches),
+            printed,
+            in_flight: 0,
+            thread: Some(thread),
         }
+    }
+
+    fn send(&mut self, batch: Batch) {
+        let Some(batches) = &self.batches else {
+            return;
+        };
+        match batches.send(batch) {
+            Ok(()) => self.in_flight += 1,
+            // The thread is gone (it panicked): release here, print nothing unsure.
+            Err(std::sync::mpsc::SendError(batch)) => drop(batch.unsynced.release()),
+        }
+    }
+
+    /// Returns once every batch sent is synced and printed.
+    fn wait(&mut self) {
+        while self.in_flight > 0 {
+            if self.printed.recv().is_err() {
+                break;
+            }
+            self.in_flight -= 1;
+        }
+    }
+}
+
+impl Drop for Releaser {
+    fn drop(&mut self) {
+        self.batches = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Syncs a batch's calls, then prints what they said, each line's notices
+/// after it; if the sync failed, says that none of it is sure.
+fn print_batch(printer: &Printer, notices: &Mutex<NoticeFeed>, batch: Batch) {
+    // The notice watcher waits, so the notices come after their lines.
+    let mut feed = notices.lock().unwrap_or_else(|p| p.into_inner());
+    let Batch { unsynced, out } = batch;
+    if let Err(e) = unsynced.release() {
+        let lines = out.iter().filter(|s| matches!(s, Said::Text(_))).count();
+        let text = format!(
+            "The state store failed before the last {lines} answer(s) were saved ({e}); \
+             they may not have happened. Restart rushbox and check `history`."
+        );
+        printer.emit(
+            "reply",
+            "@rushbox",
+            &Reply::text(rushbox_chat::Tone::Error, text),
+            None,
+            false,
+        );
+        return;
+    }
+    // One message to the writer for the whole read: one wake-up, one write.
+    let mut all = String::new();
+    let mut printed = 0;
+    for said in out {
+        let text = match said {
+            Said::Text(text) => text,
+            Said::NoticesThrough(told) => {
+                let mut texts = Vec::new();
+                while printed < told {
+                    let Some(notice) = feed.try_next() else {
+                        break;
+                    };
+                    texts.push(printer.notice_text(&notice));
+                    printed += 1;
+                }
+                if texts.is_empty() {
+                    continue;
+                }
+                texts.join("\n")
+            }
+        };
         if !all.is_empty() {
-            printer.send(all);
+            all.push('\n');
         }
+        all.push_str(&text);
+    }
+    if !all.is_empty() {
+        printer.send(all);
     }
 }

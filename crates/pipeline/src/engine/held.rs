@@ -76,12 +76,42 @@ impl Hold {
         self.end()
     }
 
+    /// Ends the hold on this thread without syncing: the thread's next
+    /// calls are its own again, while the returned [`Unsynced`] can be
+    /// released on another thread (so one stream's next lines are decided
+    /// while the last ones sync). Same rule: tell no one of these calls'
+    /// answers before its release returns `Ok`.
+    pub fn detach(mut self) -> Unsynced {
+        Unsynced(self.take())
+    }
+
     fn end(&mut self) -> Result<(), EngineError> {
+        Unsynced(self.take()).release()
+    }
+
+    fn take(&mut self) -> Option<Held> {
         if !self.outer {
-            return Ok(());
+            return None;
         }
         self.outer = false;
-        let Some(held) = HELD.with(|held| held.borrow_mut().take()) else {
+        HELD.with(|held| held.borrow_mut().take())
+    }
+}
+
+/// Held calls taken off their thread by [`Hold::detach`], not yet synced.
+/// Dropping it releases them, as dropping a [`Hold`] does.
+#[must_use = "held calls are answered only once they are released"]
+pub struct Unsynced(Option<Held>);
+
+impl Unsynced {
+    /// As [`Hold::release`]: one sync for them all, then their operations
+    /// and notices.
+    pub fn release(mut self) -> Result<(), EngineError> {
+        self.end()
+    }
+
+    fn end(&mut self) -> Result<(), EngineError> {
+        let Some(held) = self.0.take() else {
             return Ok(());
         };
         if let Some(last) = held.last {
@@ -89,6 +119,12 @@ impl Hold {
         }
         held.inner.begin(held.start, &held.notices);
         Ok(())
+    }
+}
+
+impl Drop for Unsynced {
+    fn drop(&mut self) {
+        let _ = self.end();
     }
 }
 

@@ -30,7 +30,7 @@ mod held;
 mod views;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use held::Hold;
+pub use held::{Hold, Unsynced};
 pub use views::{EnvStatus, EnvView, LockView, QueueView};
 
 /// Why a call did not go ahead.

@@ -11,7 +11,9 @@
 //! whose refs are not files) it leaves to git.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -117,36 +119,44 @@ impl RefFiles {
         if packed.refresh(dir).is_err() {
             return RefAnswer::AskGit;
         }
-        let mut asked: Vec<String> = Vec::new();
+        // Names and paths are built in two reused buffers: this runs for
+        // every deploy, and most names it tries are not there.
+        let mut tried = Tried::with_capacity(candidates.len() * RULES.len());
         // Directories such as `refs/tags/refs` (the rules applied to a full
         // name): seen to be absent once, nothing under them is opened.
-        let mut absent_dirs: Vec<String> = Vec::new();
+        let mut absent_dirs = Tried::with_capacity(ODD_DIRS.len());
+        let mut name = String::with_capacity(96);
+        let mut path = Scratch::new(dir);
         for candidate in candidates {
             for (prefix, suffix) in RULES {
                 // As given, a name is read only if it is a full ref name.
                 if prefix.is_empty() && !candidate.starts_with("refs/") {
                     continue;
                 }
-                let name = format!("{prefix}{candidate}{suffix}");
+                name.clear();
+                name.push_str(prefix);
+                name.push_str(candidate);
+                name.push_str(suffix);
                 if per_worktree(&name) {
                     return RefAnswer::AskGit;
                 }
-                if asked.contains(&name) {
+                if tried.contains(&name) {
                     continue;
                 }
                 if !prefix.is_empty() && candidate.starts_with("refs/") {
-                    let under = format!("{prefix}refs");
-                    if absent_dirs.contains(&under) {
+                    // `prefix` then `refs`: the name's first directory below the rule's.
+                    let under = &name[..prefix.len() + "refs".len()];
+                    if absent_dirs.contains(under) {
                         continue;
                     }
-                    if !packed.odd.contains(&under) && !dir.join(&under).exists() {
-                        absent_dirs.push(under);
+                    if !packed.odd.iter().any(|odd| odd == under) && !path.of(under).exists() {
+                        absent_dirs.add(under);
                         continue;
                     }
                 }
-                match read_ref(dir, &packed.refs, &name, 0) {
+                match read_ref(&mut path, &packed.refs, &name, 0) {
                     Ok(Some(id)) => return RefAnswer::Id(id),
-                    Ok(None) => asked.push(name),
+                    Ok(None) => tried.add(&name),
                     Err(_) => return RefAnswer::AskGit,
                 }
             }
@@ -209,12 +219,12 @@ fn parse_packed(text: &str) -> io::Result<HashMap<String, String>> {
 /// The id `name` holds: its loose file first, else its packed line;
 /// `None` when it is neither (or a directory, or a symbolic ref to nothing).
 fn read_ref(
-    dir: &Path,
+    path: &mut Scratch,
     packed: &HashMap<String, String>,
     name: &str,
     depth: usize,
 ) -> io::Result<Option<String>> {
-    let text = match std::fs::read(dir.join(name)) {
+    let text = match std::fs::read(path.of(name)) {
         Ok(bytes) => bytes,
         Err(e)
             if matches!(
@@ -242,11 +252,65 @@ fn read_ref(
         if !target.starts_with("refs/") || target.contains("..") || per_worktree(target) {
             return Err(io::Error::other("a symbolic ref git must follow"));
         }
-        return read_ref(dir, packed, target, depth + 1);
+        return read_ref(path, packed, target, depth + 1);
     }
     match Commit::parse(text) {
         Some(_) => Ok(Some(text.to_owned())),
         None => Err(io::Error::other("a ref file without an object id")),
+    }
+}
+
+/// The names one question has already tried, one after another in one
+/// string (a question tries at most `candidates × RULES` names).
+struct Tried {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Tried {
+    fn with_capacity(names: usize) -> Tried {
+        Tried {
+            text: String::with_capacity(names * 48),
+            ends: Vec::with_capacity(names),
+        }
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        let mut start = 0;
+        self.ends.iter().any(|&end| {
+            let hit = &self.text[start..end] == name;
+            start = end;
+            hit
+        })
+    }
+
+    fn add(&mut self, name: &str) {
+        self.text.push_str(name);
+        self.ends.push(self.text.len());
+    }
+}
+
+/// A path under the git directory, built again in the same buffer for each name.
+struct Scratch {
+    buf: Vec<u8>,
+    /// The directory and its `/`.
+    dir_len: usize,
+}
+
+impl Scratch {
+    fn new(dir: &Path) -> Scratch {
+        let mut buf = Vec::with_capacity(dir.as_os_str().len() + 96);
+        buf.extend_from_slice(dir.as_os_str().as_bytes());
+        buf.push(b'/');
+        let dir_len = buf.len();
+        Scratch { buf, dir_len }
+    }
+
+    /// `<dir>/<name>`.
+    fn of(&mut self, name: &str) -> &Path {
+        self.buf.truncate(self.dir_len);
+        self.buf.extend_from_slice(name.as_bytes());
+        Path::new(OsStr::from_bytes(&self.buf))
     }
 }
 
