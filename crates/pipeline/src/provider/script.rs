@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rushbox_command::{ReleaseId, Span};
+use rushbox_command::Span;
 use serde::Deserialize;
 
 use super::{Action, CancelToken, Outcome, Provider, ProviderError, Request};
@@ -529,12 +529,12 @@ impl Provider for ScriptProvider {
         progress: &mut dyn FnMut(&str),
         cancel: &CancelToken,
     ) -> Result<Outcome, ProviderError> {
+        request.ready(cancel)?;
         let action = request.action;
         let line = self
             .config
             .command(action)
             .ok_or(ProviderError::NotConfigured { action })?;
-        check_request(request)?;
         let spec = self.spec(line, request)?;
         let program = line.program();
         let failed = |message: String| ProviderError::Failed { message };
@@ -562,20 +562,6 @@ impl Provider for ScriptProvider {
             ))),
         }
     }
-}
-
-/// Refuses request values a script could misread: the engine sends full
-/// commit ids and release ids, nothing that starts like an option.
-fn check_request(request: &Request) -> Result<(), ProviderError> {
-    request.check_commit()?;
-    if let Some(release) = &request.release
-        && let Err(e) = ReleaseId::parse(release)
-    {
-        return Err(ProviderError::Failed {
-            message: format!("`{}` was given a bad release id: {e}", request.action),
-        });
-    }
-    Ok(())
 }
 
 fn human_duration(d: Duration) -> String {

@@ -213,10 +213,7 @@ impl Provider for LocalProvider {
         progress: &mut dyn FnMut(&str),
         cancel: &CancelToken,
     ) -> Result<Outcome, ProviderError> {
-        if cancel.is_cancelled() {
-            return Err(ProviderError::Cancelled);
-        }
-        request.check_commit()?;
+        request.ready(cancel)?;
         let (app, env) = (&request.app, &request.env);
         // Create, clone-data and deploy hold the env's `op` for their whole
         // run (a deploy's worktree is checked out and built, then the process
