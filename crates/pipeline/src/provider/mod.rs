@@ -129,6 +129,21 @@ impl fmt::Display for ProviderError {
 
 impl std::error::Error for ProviderError {}
 
+/// A provider setting that is refused as it is read (a command with no
+/// program, a placeholder no request has, a domain that is no host name),
+/// said for the person who wrote the config; the config loader puts the
+/// file, line and key in front.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderConfigError(String);
+
+impl fmt::Display for ProviderConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ProviderConfigError {}
+
 /// An env whose app keeps exiting and being started again, as the provider
 /// that supervises it sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
