@@ -4,8 +4,6 @@
 //! Discord is down and when it tries again, keep trying, and still stop
 //! within seconds on SIGTERM.
 
-// Only the repository is needed here, not the slow provider.
-#[allow(dead_code)]
 mod common;
 mod serving;
 
@@ -55,17 +53,11 @@ fn setup(dir: &Path) -> PathBuf {
 
 /// [`setup`] with these `[roles]` (and whatever else `tail` adds).
 fn setup_with(dir: &Path, tail: &str) -> PathBuf {
-    common::app_repo(dir);
-    let config = dir.join("rushbox.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "store = \"state\"\n[provider]\nkind = \"noop\"\n[[apps]]\nname = \"shop\"\nrepo = \"app\"\n\
-             [discord]\nguild_id = 1\n{tail}"
-        ),
+    common::shop_config(
+        dir,
+        common::NOOP,
+        &format!("[discord]\nguild_id = 1\n{tail}"),
     )
-    .unwrap();
-    config
 }
 
 /// `rushbox serve` with Discord's REST API at `api`.

@@ -12,8 +12,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 
-/// How long anything rushbox does may take on a busy 2-core machine.
-pub const PATIENCE: Duration = Duration::from_secs(60);
+pub use crate::common::PATIENCE;
 /// Seconds are enough to stop, whatever the platforms do (rushbox allows
 /// them 5 s, then goes); this is the failure guard, not a wait.
 pub const STOPS_WITHIN: Duration = Duration::from_secs(10);
