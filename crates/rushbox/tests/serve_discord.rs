@@ -20,23 +20,14 @@ struct FakeDiscordApi {
 
 impl FakeDiscordApi {
     fn start(gateway: &str) -> FakeDiscordApi {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let answer = json!({ "url": gateway });
         let app = axum::Router::new().route(
             "/api/v10/gateway",
             axum::routing::get(move || async move { axum::Json(answer) }),
         );
-        runtime.spawn(async move { axum::serve(listener, app).await });
+        let (address, runtime) = serving::on_loopback(app);
         FakeDiscordApi {
-            url,
+            url: format!("http://{address}"),
             _runtime: runtime,
         }
     }

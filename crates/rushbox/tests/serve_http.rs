@@ -50,23 +50,14 @@ struct Recorder {
 
 impl FakeWebApi {
     fn start() -> FakeWebApi {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let url = format!("http://{}/api", listener.local_addr().unwrap());
         let recorder = Recorder::default();
         let calls = recorder.calls.clone();
         let app = axum::Router::new()
             .route("/api/{method}", axum::routing::any(web_api))
             .with_state(recorder);
-        runtime.spawn(async move { axum::serve(listener, app).await });
+        let (address, runtime) = serving::on_loopback(app);
         FakeWebApi {
-            url,
+            url: format!("http://{address}/api"),
             calls,
             _runtime: runtime,
         }

@@ -43,6 +43,22 @@ pub fn silent_server() -> (SocketAddr, mpsc::Receiver<()>) {
     (address, accepts)
 }
 
+/// `app` served on a loopback port by a runtime of its own, which serves
+/// as long as the runtime returned is kept: a platform's fake API.
+pub fn on_loopback(app: axum::Router) -> (SocketAddr, tokio::runtime::Runtime) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    (address, runtime)
+}
+
 /// `rushbox serve` with `args`, its standard output discarded and no input.
 pub fn serve_command(args: &[&std::ffi::OsStr]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_rushbox"));
