@@ -11,15 +11,16 @@
 //!    not connected for [`NOT_CONNECTED_GRACE`] means the session is lost;
 //! 3. a lost session's runtime is shut down, which ends every task serenity
 //!    spawned (its queuer included, so it never connects a second session);
-//!    then [`Backoff`] says how long to wait (5 s, doubling up to 5 min),
-//!    and the log says so (`tracing`, at WARN; being connected at INFO).
+//!    then [`keep_trying`] waits out the backoff (5 s, doubling up to 5 min,
+//!    from 5 s again after a session), and the log says so (`tracing`, at
+//!    WARN; being connected at INFO).
 //!
 //! Shutdown is bounded the same way: shards are asked to close for at most
 //! [`SHUTDOWN_GRACE`], then the session's runtime goes.
 
+use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -31,7 +32,7 @@ use tokio::sync::{Mutex, oneshot};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use rushbox_chat::backoff::{Backoff, short};
+use rushbox_chat::backoff::{Attempt, Shutdown, keep_trying, short, with_causes};
 
 use crate::adapter::Error;
 use rushbox_chat::activity::Activity;
@@ -72,22 +73,6 @@ impl fmt::Display for Down {
             Down::Lost { url, why } => write!(f, "lost the gateway at {url}: {why}"),
         }
     }
-}
-
-/// An error and what caused it ("error sending request …: connection
-/// refused"): the outer message alone often hides the useful part.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        let said = inner.to_string();
-        if !text.contains(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        cause = inner.source();
-    }
-    text
 }
 
 fn no_answer() -> String {
@@ -156,7 +141,11 @@ fn is_fatal(error: &serenity::Error) -> bool {
 enum Watched {
     Shutdown,
     Fatal(serenity::Error),
-    Down(Down),
+    /// `had_session`: the shard was connected before it went down.
+    Down {
+        down: Down,
+        had_session: bool,
+    },
 }
 
 /// One serenity client on a runtime (and thread) of its own, so that giving
@@ -236,29 +225,23 @@ impl Session {
         }
     }
 
-    /// Until the session ends one way or another; `on_connect` runs once, when the shard first connects.
-    async fn watch<F: Future<Output = ()>>(
-        &mut self,
-        shutdown: &mut Pin<&mut F>,
-        mut on_connect: impl FnMut(&str),
-    ) -> Watched {
+    /// Until the session ends one way or another; says so once, when the shard first connects.
+    async fn watch(&mut self, shutdown: &mut Shutdown) -> Watched {
         let mut every = tokio::time::interval(WATCH_EVERY);
         let mut last_connected = Instant::now();
         let mut was_connected = false;
         loop {
             tokio::select! {
-                _ = shutdown.as_mut() => return Watched::Shutdown,
+                _ = shutdown.requested() => return Watched::Shutdown,
                 ended = &mut self.ended => {
-                    return match ended {
-                        Ok(Err(error)) if is_fatal(&error) => Watched::Fatal(error),
-                        Ok(Err(error)) => Watched::Down(Down::Lost {
-                            url: self.gateway.clone(),
-                            why: error.to_string(),
-                        }),
-                        _ => Watched::Down(Down::Lost {
-                            url: self.gateway.clone(),
-                            why: "the client stopped".to_owned(),
-                        }),
+                    let why = match ended {
+                        Ok(Err(error)) if is_fatal(&error) => return Watched::Fatal(error),
+                        Ok(Err(error)) => error.to_string(),
+                        _ => "the client stopped".to_owned(),
+                    };
+                    return Watched::Down {
+                        down: Down::Lost { url: self.gateway.clone(), why },
+                        had_session: was_connected,
                     };
                 }
                 _ = every.tick() => {}
@@ -266,19 +249,23 @@ impl Session {
             if self.connected().await {
                 if !was_connected {
                     was_connected = true;
-                    on_connect(&self.gateway);
+                    info!("connected to the gateway at {}", self.gateway);
                 }
                 last_connected = Instant::now();
             } else if last_connected.elapsed() >= NOT_CONNECTED_GRACE {
                 let url = self.gateway.clone();
-                return Watched::Down(if was_connected {
+                let down = if was_connected {
                     Down::Lost {
                         url,
                         why: format!("not connected for {}", short(NOT_CONNECTED_GRACE)),
                     }
                 } else {
                     Down::Handshake { url }
-                });
+                };
+                return Watched::Down {
+                    down,
+                    had_session: was_connected,
+                };
             }
         }
     }
@@ -293,9 +280,10 @@ impl Session {
     }
 }
 
-/// Runs sessions until `shutdown`, waiting out [`Backoff`] between them and
-/// logging when Discord is down and when it is back. `rest` builds a REST
-/// client (one per session); `handler` a fresh event handler.
+/// Runs sessions until `shutdown`, waiting out the backoff between them
+/// ([`keep_trying`]) and logging when Discord is down and when it is back.
+/// `rest` builds a REST client (one per session); `handler` a fresh event
+/// handler.
 pub(crate) async fn stay_connected<H: EventHandler + 'static>(
     base: &str,
     token: &str,
@@ -305,42 +293,46 @@ pub(crate) async fn stay_connected<H: EventHandler + 'static>(
     activity: &Activity,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let mut shutdown = std::pin::pin!(shutdown);
-    let mut backoff = Backoff::new();
-    loop {
-        let http = rest();
-        let probed = tokio::select! {
-            _ = shutdown.as_mut() => return Ok(()),
-            probed = probe(&http, base, token, intents) => probed,
-        };
-        let down = match probed {
-            Err(down) => down,
-            Ok(gateway) => {
-                let mut session =
-                    Session::start(rest(), handler(), intents, gateway, activity.clone())
-                        .map_err(|e| Error::Runtime(e.to_string()))?;
-                let watched = session
-                    .watch(&mut shutdown, |url| {
-                        backoff.reset();
-                        info!("connected to the gateway at {url}");
-                    })
-                    .await;
-                session.stop().await;
-                match watched {
-                    Watched::Shutdown => return Ok(()),
-                    Watched::Fatal(error) => return Err(error.into()),
-                    Watched::Down(down) => down,
+    let (rest, handler) = (&rest, &handler);
+    // No session is ever `Reached`: only shutdown or a fatal error end the loop.
+    let _: Option<Infallible> = keep_trying(
+        shutdown,
+        |mut shutdown| async move {
+            let http = rest();
+            let probed = tokio::select! {
+                _ = shutdown.requested() => return Attempt::Stopped,
+                probed = probe(&http, base, token, intents) => probed,
+            };
+            let gateway = match probed {
+                Ok(gateway) => gateway,
+                Err(down) => {
+                    return Attempt::Down {
+                        why: down.to_string(),
+                        had_session: false,
+                    };
                 }
+            };
+            let mut session =
+                match Session::start(rest(), handler(), intents, gateway, activity.clone()) {
+                    Ok(session) => session,
+                    Err(e) => return Attempt::Fatal(Error::Runtime(e.to_string())),
+                };
+            let watched = session.watch(&mut shutdown).await;
+            session.stop().await;
+            match watched {
+                Watched::Shutdown => Attempt::Stopped,
+                Watched::Fatal(error) => Attempt::Fatal(error.into()),
+                Watched::Down { down, had_session } => Attempt::Down {
+                    why: down.to_string(),
+                    had_session,
+                },
             }
-        };
-        let wait = backoff.next_wait();
+        },
         // One sentence a person reads, as it is: URLs and causes, never a token.
-        warn!("{down}; {}", Backoff::schedule(wait));
-        tokio::select! {
-            _ = shutdown.as_mut() => return Ok(()),
-            _ = tokio::time::sleep(wait) => {}
-        }
-    }
+        |line| warn!("{line}"),
+    )
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,49 +3,23 @@
 //! that is no git repository is refused at load, naming file, line and key.
 //! The real binary, a real git repository, sled on disk.
 
-// Not every test file uses every shared helper.
-#[allow(dead_code)]
 mod common;
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+
+use common::{stderr, stdout};
 
 /// `rushbox shell --config <config>` run in `cwd`, fed `script`; its output once it exits.
 fn shell(cwd: &Path, config: &str, script: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rushbox"))
+    let mut shell = Command::new(env!("CARGO_BIN_EXE_rushbox"));
+    shell
         .args(["shell", "--as", "lena", "--config", config])
         .current_dir(cwd)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A shell that refuses to start may exit before reading its input.
-    let _ = child.stdin.take().unwrap().write_all(script.as_bytes());
-    let pid = child.id();
-    let (done, output) = mpsc::channel();
-    std::thread::spawn(move || done.send(child.wait_with_output()));
-    match output.recv_timeout(Duration::from_secs(60)) {
-        Ok(output) => output.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill").arg(pid.to_string()).status();
-            panic!(
-                "rushbox shell --config {config} (in {}) did not finish",
-                cwd.display()
-            );
-        }
-    }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+        .stderr(Stdio::piped());
+    common::run_to_end(shell, script.as_bytes())
 }
 
 /// A repository `app` holding two configs: `app/rushbox.toml` (`repo = "."`)

@@ -3,12 +3,15 @@
 //! cargo and sled. Each test drives it as a person would: lines typed into
 //! the shell, pages fetched through the router.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
+
+use common::Transcript;
 
 /// How long one step (a build, a deploy, shutting down) may take before the test fails.
 const STEP: Duration = Duration::from_secs(180);
@@ -17,8 +20,7 @@ const STEP: Duration = Duration::from_secs(180);
 struct Demo {
     child: Child,
     input: Option<ChildStdin>,
-    output: Receiver<String>,
-    seen: String,
+    output: Option<Transcript>,
 }
 
 impl Demo {
@@ -37,48 +39,27 @@ impl Demo {
         }
         let mut child = command.spawn().unwrap();
         let input = child.stdin.take();
-        let mut stdout = child.stdout.take().unwrap();
-        let (send, output) = mpsc::channel();
-        // A reader of its own, so waiting for a line can give up on time.
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0
-                    || send
-                        .send(String::from_utf8_lossy(&buf[..n]).into_owned())
-                        .is_err()
-                {
-                    break;
-                }
-            }
-        });
+        let output = Transcript::follow(child.stdout.take().unwrap()).patience(STEP);
         Demo {
             child,
             input,
-            output,
-            seen: String::new(),
+            output: Some(output),
         }
+    }
+
+    fn output(&mut self) -> &mut Transcript {
+        self.output
+            .as_mut()
+            .expect("the output is followed until the demo is left")
     }
 
     /// Waits until `needle` has appeared `times` times in all of the output.
     fn wait_for_nth(&mut self, needle: &str, times: usize) {
-        let deadline = Instant::now() + STEP;
-        while self.seen.matches(needle).count() < times {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.output.recv_timeout(left) {
-                Ok(text) => self.seen.push_str(&text),
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    panic!("never saw {needle:?} in:\n{}", self.seen)
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    panic!("rushbox ended before {needle:?}:\n{}", self.seen)
-                }
-            }
-        }
+        self.output().until_nth(needle, times);
     }
 
     fn wait_for(&mut self, needle: &str) {
-        self.wait_for_nth(needle, 1);
+        self.output().until(needle);
     }
 
     fn type_line(&mut self, line: &str) {
@@ -91,10 +72,8 @@ impl Demo {
         self.input.take();
         let status = wait(&mut self.child);
         // The output ends when rushbox (and its reader) is gone.
-        while let Ok(text) = self.output.recv_timeout(STEP) {
-            self.seen.push_str(&text);
-        }
-        (status, std::mem::take(&mut self.seen))
+        let seen = self.output.take().map(Transcript::all).unwrap_or_default();
+        (status, seen)
     }
 }
 

@@ -3,14 +3,15 @@
 //! second rushbox that is refused the store touches nothing of the first's,
 //! and an app that keeps crashing is shown as crashing.
 
-#[allow(dead_code)] // shared with the other binary tests; not all of it is used here
 mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{PATIENCE, Transcript, has, output_within, runs};
 
 /// Serves `hello from <env>` on `$PORT`, `/health` too, and writes its pid
 /// into the env's data directory first.
@@ -67,16 +68,7 @@ impl Setup {
     fn new(run: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let repo = common::app_repo(dir.path());
-        let git = |args: &[&str]| {
-            let status = Command::new("git")
-                .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
-                .args(args)
-                .current_dir(&repo)
-                .stdout(Stdio::null())
-                .status()
-                .unwrap();
-            assert!(status.success(), "git {args:?}");
-        };
+        let git = |args: &[&str]| common::git(&repo, args);
         git(&["checkout", "-q", "foo"]);
         for (name, text) in [("server.py", SERVER), ("build.sh", BUILD), ("run.sh", RUN)] {
             std::fs::write(repo.join(name), text).unwrap();
@@ -115,18 +107,15 @@ impl Setup {
         let mut child = command.spawn().unwrap();
         Shell {
             input: Some(child.stdin.take().unwrap()),
-            output: child.stdout.take().unwrap(),
-            seen: String::new(),
+            output: Transcript::follow(child.stdout.take().unwrap())
+                .patience(Duration::from_secs(120)),
             child,
         }
     }
 
     /// A shell run to the end of `script`.
     fn run(&self, script: &str) -> Output {
-        let mut child = self.command().spawn().unwrap();
-        // A shell that refuses to start may exit before reading its input.
-        let _ = child.stdin.take().unwrap().write_all(script.as_bytes());
-        wait_with_timeout(child, Duration::from_secs(60))
+        common::run_to_end(self.command(), script.as_bytes())
     }
 
     fn data(&self, env: &str) -> PathBuf {
@@ -163,8 +152,7 @@ impl Setup {
 struct Shell {
     child: Child,
     input: Option<ChildStdin>,
-    output: ChildStdout,
-    seen: String,
+    output: Transcript,
 }
 
 impl Shell {
@@ -173,40 +161,17 @@ impl Shell {
         input.write_all(format!("{line}\n").as_bytes()).unwrap();
     }
 
-    /// Reads the shell's output until `needle` has appeared `times` times.
+    /// Waits until the shell has printed `needle` `times` times.
     fn read_until(&mut self, needle: &str, times: usize) {
-        let start = Instant::now();
-        while self.seen.matches(needle).count() < times {
-            assert!(
-                start.elapsed() < Duration::from_secs(120),
-                "never saw {needle:?} in:\n{}",
-                self.seen
-            );
-            let mut buf = [0u8; 4096];
-            let n = self.output.read(&mut buf).unwrap();
-            assert!(n > 0, "rushbox ended before {needle:?}:\n{}", self.seen);
-            self.seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
+        self.output.until_nth(needle, times);
     }
 
     /// Ends the input and waits for the shell to stop its envs and exit.
     fn close(mut self) {
         drop(self.input.take());
-        let status = wait_with_timeout(self.child, Duration::from_secs(60)).status;
+        let status = output_within(self.child, PATIENCE).status;
         assert!(status.success(), "{status}");
     }
-}
-
-fn wait_with_timeout(mut child: Child, limit: Duration) -> Output {
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("rushbox did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
 }
 
 fn free_addr() -> SocketAddr {
@@ -222,26 +187,6 @@ fn read_pid(path: &Path) -> i32 {
         .trim()
         .parse()
         .unwrap()
-}
-
-/// True while `pid` is a process that runs: /proc has it and it is not a
-/// zombie waiting for its new parent to reap it.
-fn runs(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z')
-    })
-}
-
-fn has(haystack: &str, needle: &str) {
-    assert!(
-        haystack.contains(needle),
-        "expected {needle:?} in:\n{haystack}"
-    );
 }
 
 #[test]
@@ -338,7 +283,7 @@ fn an_app_in_a_crash_loop_is_shown_as_crashing() {
     shell.type_line("envs");
     shell.type_line("lunch?");
     shell.read_until("I didn't understand that", 1);
-    let text = shell.seen.clone();
+    let text = shell.output.seen.clone();
     has(&text, "crashing (restarted ");
     has(&text, "last exit: code 3");
     has(&text, "`logs dev-foo`");

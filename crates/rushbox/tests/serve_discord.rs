@@ -4,8 +4,6 @@
 //! Discord is down and when it tries again, keep trying, and still stop
 //! within seconds on SIGTERM.
 
-// Only the repository is needed here, not the slow provider.
-#[allow(dead_code)]
 mod common;
 mod serving;
 
@@ -22,23 +20,14 @@ struct FakeDiscordApi {
 
 impl FakeDiscordApi {
     fn start(gateway: &str) -> FakeDiscordApi {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let answer = json!({ "url": gateway });
         let app = axum::Router::new().route(
             "/api/v10/gateway",
             axum::routing::get(move || async move { axum::Json(answer) }),
         );
-        runtime.spawn(async move { axum::serve(listener, app).await });
+        let (address, runtime) = serving::on_loopback(app);
         FakeDiscordApi {
-            url,
+            url: format!("http://{address}"),
             _runtime: runtime,
         }
     }
@@ -55,17 +44,11 @@ fn setup(dir: &Path) -> PathBuf {
 
 /// [`setup`] with these `[roles]` (and whatever else `tail` adds).
 fn setup_with(dir: &Path, tail: &str) -> PathBuf {
-    common::app_repo(dir);
-    let config = dir.join("rushbox.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "store = \"state\"\n[provider]\nkind = \"noop\"\n[[apps]]\nname = \"shop\"\nrepo = \"app\"\n\
-             [discord]\nguild_id = 1\n{tail}"
-        ),
+    common::shop_config(
+        dir,
+        common::NOOP,
+        &format!("[discord]\nguild_id = 1\n{tail}"),
     )
-    .unwrap();
-    config
 }
 
 /// `rushbox serve` with Discord's REST API at `api`.

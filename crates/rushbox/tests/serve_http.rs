@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::has;
 use serving::{PATIENCE, Running};
 
 use hmac::{Hmac, Mac};
@@ -49,23 +50,14 @@ struct Recorder {
 
 impl FakeWebApi {
     fn start() -> FakeWebApi {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let url = format!("http://{}/api", listener.local_addr().unwrap());
         let recorder = Recorder::default();
         let calls = recorder.calls.clone();
         let app = axum::Router::new()
             .route("/api/{method}", axum::routing::any(web_api))
             .with_state(recorder);
-        runtime.spawn(async move { axum::serve(listener, app).await });
+        let (address, runtime) = serving::on_loopback(app);
         FakeWebApi {
-            url,
+            url: format!("http://{address}/api"),
             calls,
             _runtime: runtime,
         }
@@ -130,18 +122,14 @@ async fn web_api(
 /// A repository to deploy and a config for `rushbox serve` on Slack over
 /// HTTP, the webhook server on `listen`; returns the config's path.
 fn setup(dir: &Path, provider: &str, listen: &str) -> PathBuf {
-    common::app_repo(dir);
-    let config = dir.join("rushbox.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "store = \"state\"\n{provider}\n[[apps]]\nname = \"shop\"\nrepo = \"app\"\n\
-             [roles]\nleads = [\"slack:T1:ULEAD\"]\ndevelopers = [\"slack:T1:*\"]\n\
+    common::shop_config(
+        dir,
+        provider,
+        &format!(
+            "[roles]\nleads = [\"slack:T1:ULEAD\"]\ndevelopers = [\"slack:T1:*\"]\n\
              [slack]\nmode = \"http\"\n[http]\nlisten = \"{listen}\"\n"
         ),
     )
-    .unwrap();
-    config
 }
 
 fn serve_command(config: &Path, api: &FakeWebApi) -> Command {
@@ -257,17 +245,10 @@ fn mention(event_id: &str, text: &str) -> String {
     .to_string()
 }
 
-fn has(haystack: &str, needle: &str) {
-    assert!(
-        haystack.contains(needle),
-        "expected {needle:?} in:\n{haystack}"
-    );
-}
-
 #[test]
 fn slack_reaches_rushbox_serve_over_http() {
     let dir = tempfile::tempdir().unwrap();
-    let config = setup(dir.path(), "[provider]\nkind = \"noop\"", "127.0.0.1:0");
+    let config = setup(dir.path(), common::NOOP, "127.0.0.1:0");
     let api = FakeWebApi::start();
     let mut serve = Serve::start(&config, &api);
     assert!(!serve.stderr().contains("(the default"), "[http] is set");
@@ -381,7 +362,7 @@ fn a_taken_address_stops_serve_saying_which_key_to_change() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let config = setup(dir.path(), "[provider]\nkind = \"noop\"", &address);
+    let config = setup(dir.path(), common::NOOP, &address);
     let api = FakeWebApi::start();
     let out = serve_command(&config, &api).output().unwrap();
     assert!(!out.status.success());

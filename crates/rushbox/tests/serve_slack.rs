@@ -4,8 +4,6 @@
 //! rushbox must say that Slack is down and when it tries again, and still
 //! stop within seconds on SIGTERM.
 
-// Only the repository is needed here, not the slow provider.
-#[allow(dead_code)]
 mod common;
 mod serving;
 
@@ -15,23 +13,19 @@ use serving::{PATIENCE, Running, refused_address, silent_server};
 
 /// A repository to deploy and a config for `rushbox serve` on Slack in `mode`.
 fn setup(dir: &Path, mode: &str) -> PathBuf {
-    common::app_repo(dir);
     let http = if mode == "http" {
         "[http]\nlisten = \"127.0.0.1:0\"\n"
     } else {
         ""
     };
-    let config = dir.join("rushbox.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "store = \"state\"\n[provider]\nkind = \"noop\"\n[[apps]]\nname = \"shop\"\nrepo = \"app\"\n\
-             [roles]\nleads = [\"slack:T1:ULEAD\"]\ndevelopers = [\"slack:T1:*\"]\n\
+    common::shop_config(
+        dir,
+        common::NOOP,
+        &format!(
+            "[roles]\nleads = [\"slack:T1:ULEAD\"]\ndevelopers = [\"slack:T1:*\"]\n\
              [slack]\nmode = \"{mode}\"\n{http}"
         ),
     )
-    .unwrap();
-    config
 }
 
 /// `rushbox serve` with Slack's Web API at `api`, every token set.

@@ -4,83 +4,14 @@
 mod common;
 
 use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Setup {
-    dir: tempfile::TempDir,
-}
-
-impl Setup {
-    /// A repository with `main` and `foo`, and a config that deploys it with `provider`.
-    fn new(provider: &str) -> Setup {
-        let dir = tempfile::tempdir().unwrap();
-        common::app_repo(dir.path());
-        let config = format!(
-            "store = \"state\"\n{provider}\n[[apps]]\nname = \"shop\"\nrepo = \"app\"\n\
-             [roles]\nleads = [\"shell:lena\"]\ndevelopers = [\"shell:alice\", \"shell:bob\"]\n"
-        );
-        std::fs::write(dir.path().join("rushbox.toml"), config).unwrap();
-        Setup { dir }
-    }
-
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("rushbox.toml")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_rushbox"));
-        command
-            .arg("shell")
-            .arg("--config")
-            .arg(self.config())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        command
-    }
-
-    fn run(&self, args: &[&str], script: &str) -> Output {
-        let mut child = self.command(args).spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            // A shell that refuses to start may exit before reading its input.
-            .ok();
-        wait_with_timeout(child, Duration::from_secs(60))
-    }
-}
-
-fn wait_with_timeout(mut child: Child, limit: Duration) -> Output {
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("rushbox shell did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn text(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn has(haystack: &str, needle: &str) {
-    assert!(
-        haystack.contains(needle),
-        "expected {needle:?} in:\n{haystack}"
-    );
-}
+use common::{Setup, Transcript, has, output_within, run_to_end, runs, stderr, stdout};
 
 #[test]
 fn a_morning_on_the_pipeline() {
-    let setup = Setup::new("[provider]\nkind = \"noop\"");
+    let setup = Setup::noop();
     let out = setup.run(
         &["--as", "alice"],
         "# alice starts a feature env\n\
@@ -102,7 +33,7 @@ fn a_morning_on_the_pipeline() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let t = text(&out);
+    let t = stdout(&out);
     has(&t, "Deploying foo (");
     has(
         &t,
@@ -139,10 +70,10 @@ fn a_morning_on_the_pipeline() {
 
 #[test]
 fn json_prints_one_object_per_reply() {
-    let setup = Setup::new("[provider]\nkind = \"noop\"");
+    let setup = Setup::noop();
     let out = setup.run(&["--as", "alice", "--json"], "deploy foo\nenvs\nlunch?\n");
     assert!(out.status.success());
-    let lines: Vec<serde_json::Value> = text(&out)
+    let lines: Vec<serde_json::Value> = stdout(&out)
         .lines()
         .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
         .collect();
@@ -177,37 +108,35 @@ fn json_prints_one_object_per_reply() {
 
 #[test]
 fn state_survives_a_restart() {
-    let setup = Setup::new("[provider]\nkind = \"noop\"");
+    let setup = Setup::noop();
     let first = setup.run(&["--as", "alice"], "deploy foo\nlock staging for QA\n");
     assert!(first.status.success());
     let second = setup.run(&["--as", "bob"], "envs\nwho has staging\n");
-    let t = text(&second);
+    let t = stdout(&second);
     has(&t, "dev-foo");
     has(&t, "locked by @alice for \"QA\"");
 }
 
 #[test]
 fn a_second_shell_on_the_same_store_is_refused() {
-    let setup = Setup::new("[provider]\nkind = \"noop\"");
-    let mut first = setup.command(&["--as", "alice"]).spawn().unwrap();
+    let setup = Setup::noop();
+    let mut first = setup.shell(&["--as", "alice"]).spawn().unwrap();
     let mut input = first.stdin.take().unwrap();
     // The first shell answers once it holds the store.
     input.write_all(b"envs\n").unwrap();
-    let mut stdout = first.stdout.take().unwrap();
-    let mut buf = [0u8; 64];
-    let _ = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+    Transcript::follow(first.stdout.take().unwrap()).until("No environments yet");
     let second = setup.run(&["--as", "bob"], "envs\n");
     assert!(!second.status.success());
-    let err = String::from_utf8_lossy(&second.stderr);
+    let err = stderr(&second);
     has(&err, "can't open the state store");
     has(&err, "another");
     drop(input);
-    let _ = wait_with_timeout(first, Duration::from_secs(30));
+    let _ = output_within(first, Duration::from_secs(30));
 }
 
 #[test]
 fn config_mistakes_name_file_line_and_key() {
-    let setup = Setup::new("[provider]\nkind = \"noop\"");
+    let setup = Setup::noop();
     std::fs::write(
         setup.config(),
         "store = \"state\"\n[limits]\ndev_envs_per_persn = 2\n",
@@ -215,7 +144,7 @@ fn config_mistakes_name_file_line_and_key() {
     .unwrap();
     let out = setup.run(&[], "envs\n");
     assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     has(
         &err,
         "rushbox.toml:3: `dev_envs_per_persn`: unknown field `dev_envs_per_persn`",
@@ -228,7 +157,7 @@ fn config_mistakes_name_file_line_and_key() {
     .unwrap();
     let out = setup.run(&[], "envs\n");
     assert!(!out.status.success());
-    has(&String::from_utf8_lossy(&out.stderr), "app `shop`");
+    has(&stderr(&out), "app `shop`");
 }
 
 #[test]
@@ -236,7 +165,7 @@ fn a_crash_mid_operation_is_reported_and_leaves_nothing_stuck() {
     let scratch = tempfile::tempdir().unwrap();
     let setup = Setup::new(&common::slow_provider(scratch.path()));
     let mut shell = setup
-        .command(&["--as", "alice", "--no-wait"])
+        .shell(&["--as", "alice", "--no-wait"])
         .spawn()
         .unwrap();
     let mut input = shell.stdin.take().unwrap();
@@ -244,18 +173,7 @@ fn a_crash_mid_operation_is_reported_and_leaves_nothing_stuck() {
         .write_all(b"lock staging for QA\ndeploy branch foo to staging\n")
         .unwrap();
     // Wait until the deploy is under way, then kill rushbox without warning.
-    let mut seen = String::new();
-    let mut stdout = shell.stdout.take().unwrap();
-    let start = Instant::now();
-    while !seen.contains("starting staging") {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "deploy never started:\n{seen}"
-        );
-        let mut buf = [0u8; 256];
-        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    Transcript::follow(shell.stdout.take().unwrap()).until("starting staging");
     shell.kill().unwrap();
     shell.wait().unwrap();
     drop(input);
@@ -266,7 +184,7 @@ fn a_crash_mid_operation_is_reported_and_leaves_nothing_stuck() {
         .parse()
         .unwrap();
     assert!(
-        pid_alive(script_pid),
+        runs(script_pid),
         "the script outlives the killed rushbox until the next start"
     );
 
@@ -274,13 +192,13 @@ fn a_crash_mid_operation_is_reported_and_leaves_nothing_stuck() {
         &["--as", "alice"],
         "status staging\nwho has staging\nunlock staging\n",
     );
-    let t = text(&after);
+    let t = stdout(&after);
     has(
         &t,
         "Stopped 1 process group(s) that a previous run of rushbox left running.",
     );
     let start = Instant::now();
-    while pid_alive(script_pid) {
+    while runs(script_pid) {
         assert!(
             start.elapsed() < Duration::from_secs(5),
             "the orphaned script survived the restart"
@@ -300,51 +218,30 @@ fn a_crash_mid_operation_is_reported_and_leaves_nothing_stuck() {
 #[test]
 fn the_quick_start_runs_on_embedded_defaults() {
     // `rushbox shell` with no config, in a clone: the clone is the app, state goes to .rushbox/.
-    let setup = Setup::new("[provider]\nkind = \"noop\"");
-    let repo = setup.dir.path().join("app");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rushbox"))
+    let setup = Setup::noop();
+    let repo = setup.path().join("app");
+    let mut shell = Command::new(env!("CARGO_BIN_EXE_rushbox"));
+    shell
         .args(["shell", "--as", "lena"])
         .current_dir(&repo)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"deploy branch foo to dev\npromote dev-foo to staging\npromote staging to prod\nenvs\n")
-        .unwrap();
-    let out = wait_with_timeout(child, Duration::from_secs(60));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        .stderr(Stdio::piped());
+    let out = run_to_end(
+        shell,
+        b"deploy branch foo to dev\npromote dev-foo to staging\npromote staging to prod\nenvs\n",
     );
-    let t = text(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let t = stdout(&out);
     has(&t, "`dev-foo` is recorded");
     has(&t, "`prod` is recorded");
     has(&t, "3 environment(s):");
     assert!(repo.join(".rushbox/state").is_dir());
 }
 
-/// True while `pid` is a live process (not a zombie).
-fn pid_alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(false)
-}
-
 #[test]
 fn serve_says_what_is_missing() {
-    let setup = Setup::new("[provider]\nkind = \"noop\"");
+    let setup = Setup::noop();
     let serve_with = |config: &str, env: &[(&str, &str)]| {
         std::fs::write(setup.config(), config).unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_rushbox"))
@@ -358,10 +255,7 @@ fn serve_says_what_is_missing() {
             .stdin(Stdio::null())
             .output()
             .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        (out.status.success(), stderr(&out))
     };
     let serve = |config: &str| serve_with(config, &[]);
     let base = "store = \"state\"\n[[apps]]\nname = \"shop\"\nrepo = \"app\"\n";

@@ -2,116 +2,31 @@
 //! pipe with lines that are not UTF-8 or far too long, and a real terminal
 //! (tmux) where lines are typed ahead or pasted while background work prints.
 
-// This file uses only the app repository from the shared helpers.
-#[allow(dead_code)]
 mod common;
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::mpsc;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A guard against a shell that never answers, not a wait for it.
-const PATIENCE: Duration = Duration::from_secs(60);
+use common::{PATIENCE, Setup, Transcript, stdout};
 
-/// A temporary directory with an app repository (`main`, `foo`) and a config.
-struct Setup {
-    dir: tempfile::TempDir,
+/// `rushbox shell <args>` on `setup`, its errors to the test's own.
+fn spawn(setup: &Setup, args: &[&str]) -> Child {
+    setup.shell(args).stderr(Stdio::inherit()).spawn().unwrap()
 }
 
-impl Setup {
-    fn new(provider: &str) -> Setup {
-        let dir = tempfile::tempdir().unwrap();
-        common::app_repo(dir.path());
-        let config = format!(
-            "store = \"state\"\n{provider}\n[[apps]]\nname = \"shop\"\nrepo = \"app\"\n\
-             [roles]\nleads = [\"shell:lena\"]\ndevelopers = [\"shell:alice\"]\n"
-        );
-        std::fs::write(dir.path().join("rushbox.toml"), config).unwrap();
-        Setup { dir }
-    }
-
-    fn noop() -> Setup {
-        Setup::new("[provider]\nkind = \"noop\"")
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn config(&self) -> PathBuf {
-        self.path().join("rushbox.toml")
-    }
-
-    fn spawn(&self, args: &[&str]) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_rushbox"))
-            .arg("shell")
-            .arg("--config")
-            .arg(self.config())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap()
-    }
-
-    /// Pipes `input` in, closes it, and returns the exit code and stdout.
-    fn run(&self, args: &[&str], input: &[u8]) -> (Option<i32>, String) {
-        let mut child = self.spawn(args);
-        child.stdin.take().unwrap().write_all(input).unwrap();
-        let mut out = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        (child.wait().unwrap().code(), out)
-    }
-}
-
-/// Output of a child as it comes, read on its own thread.
-struct Output {
-    chunks: mpsc::Receiver<Vec<u8>>,
-    seen: String,
-}
-
-impl Output {
-    fn follow(mut stdout: ChildStdout) -> Output {
-        let (send, chunks) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = stdout.read(&mut buf) {
-                if send.send(buf[..n].to_vec()).is_err() {
-                    return;
-                }
-            }
-        });
-        Output {
-            chunks,
-            seen: String::new(),
-        }
-    }
-
-    /// Waits until `needle` has been printed.
-    fn until(&mut self, needle: &str) {
-        let deadline = Instant::now() + PATIENCE;
-        while !self.seen.contains(needle) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.chunks.recv_timeout(left) {
-                Ok(chunk) => self.seen.push_str(&String::from_utf8_lossy(&chunk)),
-                Err(_) => panic!("never saw {needle:?} in:\n{}", self.seen),
-            }
-        }
-    }
+/// Pipes `input` in, closes it: the exit code and what was printed.
+fn run(setup: &Setup, args: &[&str], input: &[u8]) -> (Option<i32>, String) {
+    let output = setup.run(args, input);
+    (output.status.code(), stdout(&output))
 }
 
 #[test]
 fn a_line_that_is_not_utf8_is_answered_and_the_lines_after_it_run() {
     let setup = Setup::noop();
-    let (code, out) = setup.run(
+    let (code, out) = run(
+        &setup,
         &["--as", "lena"],
         b"envs\nlock staging for Q\xffA\nlock staging for QA\nwho has staging\n",
     );
@@ -132,7 +47,7 @@ fn a_line_that_is_not_utf8_is_answered_and_the_lines_after_it_run() {
     );
 
     // With --json the answer is a refusal like any other.
-    let (code, out) = setup.run(&["--as", "lena", "--json"], b"\xfe\nenvs\n");
+    let (code, out) = run(&setup, &["--as", "lena", "--json"], b"\xfe\nenvs\n");
     assert_eq!(code, Some(0), "{out}");
     let replies: Vec<serde_json::Value> = out
         .lines()
@@ -161,9 +76,9 @@ fn peak_memory(pid: u32) -> u64 {
 /// Pipes `first` and then `envs`, waits for the answer to `envs` while the
 /// shell still waits for input, and returns its output and peak memory then.
 fn peak_after(setup: &Setup, first: Vec<u8>) -> (String, u64) {
-    let mut child = setup.spawn(&["--as", "lena"]);
+    let mut child = spawn(setup, &["--as", "lena"]);
     let mut stdin = child.stdin.take().unwrap();
-    let mut output = Output::follow(child.stdout.take().unwrap());
+    let mut output = Transcript::follow(child.stdout.take().unwrap());
     // A writer of its own: the shell reads (and answers) while the line goes in.
     let writer = std::thread::spawn(move || {
         stdin.write_all(&first).unwrap();
@@ -380,17 +295,13 @@ fn background_progress_prints_above_the_prompt_and_the_prompt_is_drawn_again() {
     assert!(made.success());
     // The deploy step says it waits, then waits until the test opens the gate.
     let script = scratch.path().join("gated.sh");
-    std::fs::write(
+    common::executable(
         &script,
-        format!(
+        &format!(
             "#!/bin/sh\necho waiting for the gate\nread go < {}\necho gate opened\n",
             gate.display()
         ),
-    )
-    .unwrap();
-    let mut perms = std::fs::metadata(&script).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&script, perms).unwrap();
+    );
     let setup = Setup::new(&format!(
         "[provider]\nkind = \"script\"\n[provider.script]\ncreate = [\"true\"]\n\
          clone_data = [\"true\"]\ndeploy = [\"{}\"]\ndestroy = [\"true\"]",

@@ -19,7 +19,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rushbox_chat::backoff::{Backoff, short};
+use rushbox_chat::backoff::{Attempt, keep_trying, short, with_causes};
 use rushbox_chat::{NoticeFeed, Robot};
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
@@ -113,34 +113,38 @@ pub async fn connect_retrying(
     robot: Robot,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Option<Slack>, SlackError> {
-    let mut shutdown = std::pin::pin!(shutdown);
-    let mut backoff = Backoff::new();
-    let mut failed = false;
-    loop {
-        let attempt = tokio::select! {
-            _ = shutdown.as_mut() => return Ok(None),
-            attempt = connect_with(config, tokens.clone(), robot.clone()) => attempt,
-        };
-        match attempt {
-            Err(error @ SlackError::Unreachable { .. }) => {
-                failed = true;
-                let wait = backoff.next_wait();
-                // One sentence a person reads, as it is: the URL and the cause, never a token.
-                warn!("{error}; {}", Backoff::schedule(wait));
-                tokio::select! {
-                    _ = shutdown.as_mut() => return Ok(None),
-                    _ = tokio::time::sleep(wait) => {}
+    let mut attempts = 0;
+    keep_trying(
+        shutdown,
+        |mut shutdown| {
+            // Only an attempt that found Slack down is followed by another.
+            attempts += 1;
+            let after_trouble = attempts > 1;
+            let (tokens, robot) = (tokens.clone(), robot.clone());
+            async move {
+                let attempt = tokio::select! {
+                    _ = shutdown.requested() => return Attempt::Stopped,
+                    attempt = connect_with(config, tokens, robot) => attempt,
+                };
+                match attempt {
+                    Err(error @ SlackError::Unreachable { .. }) => Attempt::Down {
+                        why: error.to_string(),
+                        had_session: false,
+                    },
+                    Ok(slack) => {
+                        if after_trouble {
+                            info!("reached Slack's Web API at {}", config.api_url());
+                        }
+                        Attempt::Reached(slack)
+                    }
+                    Err(error) => Attempt::Fatal(error),
                 }
             }
-            Ok(slack) => {
-                if failed {
-                    info!("reached Slack's Web API at {}", config.api_url());
-                }
-                return Ok(Some(slack));
-            }
-            Err(error) => return Err(error),
-        }
-    }
+        },
+        // One sentence a person reads, as it is: the URL and the cause, never a token.
+        |line| warn!("{line}"),
+    )
+    .await
 }
 
 /// Checks the bot token with `auth.test` and, in Socket Mode, the app
@@ -274,22 +278,6 @@ fn transient(error: &SlackClientError) -> Option<String> {
         }
         _ => None,
     }
-}
-
-/// An error and its causes, each said once ("client error (Connect): tcp
-/// connect error: Connection refused (os error 111)").
-fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        let said = inner.to_string();
-        if !text.contains(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        cause = inner.source();
-    }
-    text
 }
 
 /// Connects with the tokens from the environment and runs until `shutdown`.

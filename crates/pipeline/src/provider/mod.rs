@@ -10,7 +10,7 @@ pub mod script;
 
 use std::fmt;
 
-use rushbox_command::{AppName, EnvName, GitRef};
+use rushbox_command::{AppName, EnvName, GitRef, ReleaseId};
 use serde::{Deserialize, Serialize};
 
 pub use crate::process::CancelToken;
@@ -69,24 +69,31 @@ pub struct Request {
 }
 
 impl Request {
-    /// Refuses a commit that is not a hex commit id (4 to 64 digits): the
-    /// engine sends full ids, so anything else is a bug or an attack, and
-    /// nothing that starts like an option may reach git or a command.
-    pub(crate) fn check_commit(&self) -> Result<(), ProviderError> {
-        match &self.commit {
-            Some(commit)
-                if !commit.bytes().all(|b| b.is_ascii_hexdigit())
-                    || !(4..=64).contains(&commit.len()) =>
-            {
-                Err(ProviderError::Failed {
-                    message: format!(
-                        "`{}` was given a commit that is not a hex commit id",
-                        self.action
-                    ),
-                })
-            }
-            _ => Ok(()),
+    /// What every provider checks before it acts: the operation is not
+    /// cancelled already, the commit is a hex commit id (4 to 64 digits)
+    /// and the release a release id. The engine sends full ids, so anything
+    /// else is a bug or an attack, and nothing that starts like an option
+    /// may reach git or a command.
+    pub(crate) fn ready(&self, cancel: &CancelToken) -> Result<(), ProviderError> {
+        if cancel.is_cancelled() {
+            return Err(ProviderError::Cancelled);
         }
+        let refused = |what: String| {
+            Err(ProviderError::Failed {
+                message: format!("`{}` was given {what}", self.action),
+            })
+        };
+        if let Some(commit) = &self.commit
+            && (!commit.bytes().all(|b| b.is_ascii_hexdigit()) || !(4..=64).contains(&commit.len()))
+        {
+            return refused("a commit that is not a hex commit id".to_owned());
+        }
+        if let Some(release) = &self.release
+            && let Err(e) = ReleaseId::parse(release)
+        {
+            return refused(format!("a bad release id: {e}"));
+        }
+        Ok(())
     }
 }
 
@@ -122,6 +129,21 @@ impl fmt::Display for ProviderError {
 
 impl std::error::Error for ProviderError {}
 
+/// A provider setting that is refused as it is read (a command with no
+/// program, a placeholder no request has, a domain that is no host name),
+/// said for the person who wrote the config; the config loader puts the
+/// file, line and key in front.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderConfigError(String);
+
+impl fmt::Display for ProviderConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ProviderConfigError {}
+
 /// An env whose app keeps exiting and being started again, as the provider
 /// that supervises it sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +167,8 @@ impl fmt::Display for CrashLoop {
 }
 
 /// A backend that makes envs real. Calls block (run them on a blocking
-/// thread); `progress` receives one line per step or output line.
+/// thread); `progress` receives one line per step or output line. Each
+/// `run` starts with [`Request::ready`], the checks every provider makes.
 pub trait Provider: Send + Sync {
     /// `noop`, `script`, `local`, …: shown in status and logs.
     fn name(&self) -> &str;
@@ -169,5 +192,58 @@ pub trait Provider: Send + Sync {
     /// supervises the app's process knows; the others say `None`.
     fn crash_loop(&self, _app: &AppName, _env: &EnvName) -> Option<CrashLoop> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deploy(commit: &str, release: &str) -> Request {
+        Request {
+            action: Action::Deploy,
+            app: AppName::parse("shop").expect("a valid app name"),
+            env: EnvName::parse("staging").expect("a valid env name"),
+            git_ref: None,
+            commit: Some(commit.to_owned()),
+            release: Some(release.to_owned()),
+            source_env: None,
+        }
+    }
+
+    #[test]
+    fn a_provider_acts_only_on_a_request_that_is_not_cancelled_and_holds_real_ids() {
+        const COMMIT: &str = "f00f00f00f00f00f00f00f00f00f00f00f00f00f";
+        let not_hex = Err(ProviderError::Failed {
+            message: "`deploy` was given a commit that is not a hex commit id".to_owned(),
+        });
+        let table = [
+            (COMMIT, "r12", Ok(())),
+            ("--upload-pack=x", "r12", not_hex.clone()),
+            ("f00", "r12", not_hex.clone()),
+            (&COMMIT.repeat(2), "r12", not_hex),
+        ];
+        for (commit, release, ready) in table {
+            assert_eq!(
+                deploy(commit, release).ready(&CancelToken::new()),
+                ready,
+                "{commit} {release}"
+            );
+        }
+        let Err(ProviderError::Failed { message }) =
+            deploy(COMMIT, "-rf").ready(&CancelToken::new())
+        else {
+            panic!("a release id starting with `-` is refused");
+        };
+        assert!(
+            message.starts_with("`deploy` was given a bad release id: "),
+            "{message}"
+        );
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        assert_eq!(
+            deploy(COMMIT, "r12").ready(&cancel),
+            Err(ProviderError::Cancelled)
+        );
     }
 }

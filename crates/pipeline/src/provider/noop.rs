@@ -39,9 +39,7 @@ impl Provider for NoopProvider {
         progress: &mut dyn FnMut(&str),
         cancel: &CancelToken,
     ) -> Result<Outcome, ProviderError> {
-        if cancel.is_cancelled() {
-            return Err(ProviderError::Cancelled);
-        }
+        request.ready(cancel)?;
         progress(&format!("noop: {} {}", request.action, request.env));
         self.requests
             .lock()

@@ -17,10 +17,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rushbox_command::{ReleaseId, Span};
+use rushbox_command::Span;
 use serde::Deserialize;
 
-use super::{Action, CancelToken, Outcome, Provider, ProviderError, Request};
+use super::{Action, CancelToken, Outcome, Provider, ProviderConfigError, ProviderError, Request};
 use crate::process::{self, Ended, GroupLedger, Limits, Line, Spec, Stream, Tail};
 
 /// Longest timeout or grace honoured; larger config values are cut to it
@@ -150,18 +150,6 @@ pub struct ActionTimeouts {
     pub destroy: Option<NonZeroU64>,
 }
 
-/// A config value the script provider refuses, with the reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScriptConfigError(String);
-
-impl fmt::Display for ScriptConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ScriptConfigError {}
-
 /// A request value a command can name, as `{name}` in an argument and as
 /// `RUSHBOX_<NAME>` in its environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,29 +237,29 @@ pub struct CommandLine {
 }
 
 impl CommandLine {
-    pub fn parse<I, S>(argv: I) -> Result<CommandLine, ScriptConfigError>
+    pub fn parse<I, S>(argv: I) -> Result<CommandLine, ProviderConfigError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         let mut argv = argv.into_iter().map(Into::into);
         let Some(program) = argv.next() else {
-            return Err(ScriptConfigError(
+            return Err(ProviderConfigError(
                 "a command needs at least a program, like [\"./scripts/deploy.sh\", \"{env}\"]"
                     .to_owned(),
             ));
         };
         if program.is_empty() {
-            return Err(ScriptConfigError("the program is empty".to_owned()));
+            return Err(ProviderConfigError("the program is empty".to_owned()));
         }
         if program.contains(['{', '}']) {
-            return Err(ScriptConfigError(format!(
+            return Err(ProviderConfigError(format!(
                 "the program `{program}` is run as written and can't use placeholders; \
                  pass values as arguments"
             )));
         }
         if program.contains('\0') {
-            return Err(ScriptConfigError(
+            return Err(ProviderConfigError(
                 "the program contains a NUL byte".to_owned(),
             ));
         }
@@ -323,8 +311,8 @@ impl CommandLine {
 }
 
 impl TryFrom<Vec<String>> for CommandLine {
-    type Error = ScriptConfigError;
-    fn try_from(argv: Vec<String>) -> Result<CommandLine, ScriptConfigError> {
+    type Error = ProviderConfigError;
+    fn try_from(argv: Vec<String>) -> Result<CommandLine, ProviderConfigError> {
         CommandLine::parse(argv)
     }
 }
@@ -348,9 +336,9 @@ impl fmt::Display for CommandLine {
 }
 
 /// Splits one argument into text and `{field}`s, format-string style.
-fn parse_pieces(arg: &str) -> Result<Vec<Piece>, ScriptConfigError> {
+fn parse_pieces(arg: &str) -> Result<Vec<Piece>, ProviderConfigError> {
     if arg.contains('\0') {
-        return Err(ScriptConfigError(format!(
+        return Err(ProviderConfigError(format!(
             "the argument {arg:?} contains a NUL byte"
         )));
     }
@@ -375,7 +363,7 @@ fn parse_pieces(arg: &str) -> Result<Vec<Piece>, ScriptConfigError> {
         let close = match tail.strip_prefix('{').and_then(|t| t.find('}')) {
             Some(close) => close,
             None => {
-                return Err(ScriptConfigError(format!(
+                return Err(ProviderConfigError(format!(
                     "the argument `{arg}` has an unmatched brace; write `{{{{` or `}}}}` \
                      for a literal one"
                 )));
@@ -383,7 +371,7 @@ fn parse_pieces(arg: &str) -> Result<Vec<Piece>, ScriptConfigError> {
         };
         let name = &tail[1..=close];
         let Some(field) = Field::ALL.iter().find(|f| f.placeholder() == name) else {
-            return Err(ScriptConfigError(format!(
+            return Err(ProviderConfigError(format!(
                 "the argument `{arg}` names an unknown placeholder `{{{name}}}`; known: {}",
                 known()
             )));
@@ -415,24 +403,24 @@ impl StaticEnv {
 }
 
 impl TryFrom<BTreeMap<String, String>> for StaticEnv {
-    type Error = ScriptConfigError;
-    fn try_from(vars: BTreeMap<String, String>) -> Result<StaticEnv, ScriptConfigError> {
+    type Error = ProviderConfigError;
+    fn try_from(vars: BTreeMap<String, String>) -> Result<StaticEnv, ProviderConfigError> {
         for (name, value) in &vars {
             let shell_name = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
                 && name.bytes().next().is_some_and(|b| !b.is_ascii_digit());
             if !shell_name {
-                return Err(ScriptConfigError(format!(
+                return Err(ProviderConfigError(format!(
                     "`{name}` is not a usable environment variable name \
                      (letters, digits and `_`, not starting with a digit)"
                 )));
             }
             if name.starts_with("RUSHBOX_") {
-                return Err(ScriptConfigError(format!(
+                return Err(ProviderConfigError(format!(
                     "`{name}`: rushbox sets the RUSHBOX_* variables itself"
                 )));
             }
             if value.contains('\0') {
-                return Err(ScriptConfigError(format!(
+                return Err(ProviderConfigError(format!(
                     "the value of `{name}` contains a NUL byte"
                 )));
             }
@@ -529,12 +517,12 @@ impl Provider for ScriptProvider {
         progress: &mut dyn FnMut(&str),
         cancel: &CancelToken,
     ) -> Result<Outcome, ProviderError> {
+        request.ready(cancel)?;
         let action = request.action;
         let line = self
             .config
             .command(action)
             .ok_or(ProviderError::NotConfigured { action })?;
-        check_request(request)?;
         let spec = self.spec(line, request)?;
         let program = line.program();
         let failed = |message: String| ProviderError::Failed { message };
@@ -562,20 +550,6 @@ impl Provider for ScriptProvider {
             ))),
         }
     }
-}
-
-/// Refuses request values a script could misread: the engine sends full
-/// commit ids and release ids, nothing that starts like an option.
-fn check_request(request: &Request) -> Result<(), ProviderError> {
-    request.check_commit()?;
-    if let Some(release) = &request.release
-        && let Err(e) = ReleaseId::parse(release)
-    {
-        return Err(ProviderError::Failed {
-            message: format!("`{}` was given a bad release id: {e}", request.action),
-        });
-    }
-    Ok(())
 }
 
 fn human_duration(d: Duration) -> String {

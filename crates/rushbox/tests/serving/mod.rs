@@ -12,8 +12,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 
-/// How long anything rushbox does may take on a busy 2-core machine.
-pub const PATIENCE: Duration = Duration::from_secs(60);
+pub use crate::common::PATIENCE;
 /// Seconds are enough to stop, whatever the platforms do (rushbox allows
 /// them 5 s, then goes); this is the failure guard, not a wait.
 pub const STOPS_WITHIN: Duration = Duration::from_secs(10);
@@ -42,6 +41,22 @@ pub fn silent_server() -> (SocketAddr, mpsc::Receiver<()>) {
         }
     });
     (address, accepts)
+}
+
+/// `app` served on a loopback port by a runtime of its own, which serves
+/// as long as the runtime returned is kept: a platform's fake API.
+pub fn on_loopback(app: axum::Router) -> (SocketAddr, tokio::runtime::Runtime) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    (address, runtime)
 }
 
 /// `rushbox serve` with `args`, its standard output discarded and no input.

@@ -11,8 +11,8 @@ use rushbox_command::{AppName, EnvName};
 use serde::Deserialize;
 
 use super::failed;
-use crate::provider::ProviderError;
 use crate::provider::script::StaticEnv;
+use crate::provider::{ProviderConfigError, ProviderError};
 
 /// The `local` provider's config.
 ///
@@ -105,18 +105,6 @@ fn default_health_timeout() -> u64 {
     30
 }
 
-/// A config value the local provider refuses, with the reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalConfigError(pub(super) String);
-
-impl fmt::Display for LocalConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for LocalConfigError {}
-
 /// A program and its arguments, taken literally (no placeholders: values
 /// come as environment variables).
 ///
@@ -130,20 +118,20 @@ impl std::error::Error for LocalConfigError {}
 pub struct Argv(Vec<String>);
 
 impl Argv {
-    pub fn parse<I, S>(argv: I) -> Result<Argv, LocalConfigError>
+    pub fn parse<I, S>(argv: I) -> Result<Argv, ProviderConfigError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         let argv: Vec<String> = argv.into_iter().map(Into::into).collect();
         match argv.first() {
-            None => Err(LocalConfigError(
+            None => Err(ProviderConfigError(
                 "a command needs at least a program, like [\"python3\", \"server.py\"]".to_owned(),
             )),
             Some(program) if program.is_empty() => {
-                Err(LocalConfigError("the program is empty".to_owned()))
+                Err(ProviderConfigError("the program is empty".to_owned()))
             }
-            _ if argv.iter().any(|a| a.contains('\0')) => Err(LocalConfigError(
+            _ if argv.iter().any(|a| a.contains('\0')) => Err(ProviderConfigError(
                 "a command's argument contains a NUL byte".to_owned(),
             )),
             _ => Ok(Argv(argv)),
@@ -164,8 +152,8 @@ impl Argv {
 }
 
 impl TryFrom<Vec<String>> for Argv {
-    type Error = LocalConfigError;
-    fn try_from(argv: Vec<String>) -> Result<Argv, LocalConfigError> {
+    type Error = ProviderConfigError;
+    fn try_from(argv: Vec<String>) -> Result<Argv, ProviderConfigError> {
         Argv::parse(argv)
     }
 }
@@ -183,12 +171,12 @@ impl fmt::Display for Argv {
 pub struct HealthPath(String);
 
 impl HealthPath {
-    pub fn parse(path: &str) -> Result<HealthPath, LocalConfigError> {
+    pub fn parse(path: &str) -> Result<HealthPath, ProviderConfigError> {
         if path.starts_with('/') && path.len() <= 1024 && path.bytes().all(|b| b.is_ascii_graphic())
         {
             Ok(HealthPath(path.to_owned()))
         } else {
-            Err(LocalConfigError(format!(
+            Err(ProviderConfigError(format!(
                 "the health path {path:?} must start with `/` and hold no spaces or control characters"
             )))
         }
@@ -206,8 +194,8 @@ impl Default for HealthPath {
 }
 
 impl TryFrom<String> for HealthPath {
-    type Error = LocalConfigError;
-    fn try_from(path: String) -> Result<HealthPath, LocalConfigError> {
+    type Error = ProviderConfigError;
+    fn try_from(path: String) -> Result<HealthPath, ProviderConfigError> {
         HealthPath::parse(&path)
     }
 }
@@ -215,20 +203,20 @@ impl TryFrom<String> for HealthPath {
 impl LocalConfig {
     /// Refuses a domain that can't be a host name and makes `root`
     /// absolute (apps run elsewhere and get paths under it).
-    pub(super) fn checked(mut self) -> Result<LocalConfig, LocalConfigError> {
+    pub(super) fn checked(mut self) -> Result<LocalConfig, ProviderConfigError> {
         let domain_ok = !self.domain.is_empty()
             && self
                 .domain
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
         if !domain_ok {
-            return Err(LocalConfigError(format!(
+            return Err(ProviderConfigError(format!(
                 "the domain {:?} must be a host name (lowercase letters, digits, `.`, `-`)",
                 self.domain
             )));
         }
         self.root = std::path::absolute(&self.root).map_err(|e| {
-            LocalConfigError(format!(
+            ProviderConfigError(format!(
                 "the root `{}` can't be made absolute: {e}",
                 self.root.display()
             ))

@@ -29,9 +29,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use rushbox_command::{AppName, EnvName};
 
-use super::{Action, CancelToken, CrashLoop, Outcome, Provider, ProviderError, Request};
+use super::{
+    Action, CancelToken, CrashLoop, Outcome, Provider, ProviderConfigError, ProviderError, Request,
+};
 use crate::process::GroupLedger;
-pub use config::{Argv, HealthPath, LocalApp, LocalConfig, LocalConfigError};
+pub use config::{Argv, HealthPath, LocalApp, LocalConfig};
 use log::Log;
 use supervisor::Supervisor;
 
@@ -80,7 +82,7 @@ struct Running {
 /// let provider = LocalProvider::new(config, BTreeMap::from([(api.clone(), "repos/api".into())]))?;
 /// // What the router does for a request to dev-foo.localhost:8080:
 /// let backend = provider.wake_blocking(&api, &EnvName::parse("dev-foo").unwrap());
-/// # Ok::<(), rushbox_pipeline::provider::local::LocalConfigError>(())
+/// # Ok::<(), rushbox_pipeline::provider::ProviderConfigError>(())
 /// ```
 pub struct LocalProvider {
     config: LocalConfig,
@@ -113,17 +115,17 @@ impl LocalProvider {
     pub fn new(
         config: LocalConfig,
         repos: BTreeMap<AppName, PathBuf>,
-    ) -> Result<LocalProvider, LocalConfigError> {
+    ) -> Result<LocalProvider, ProviderConfigError> {
         let config = config.checked()?;
         fs::create_dir_all(&config.root).map_err(|e| {
-            LocalConfigError(format!(
+            ProviderConfigError(format!(
                 "can't make the root directory `{}`: {e}",
                 config.root.display()
             ))
         })?;
         let groups = LocalProvider::groups_dir(&config.root);
         let ledger = GroupLedger::open(&groups)
-            .map_err(|e| LocalConfigError(format!("can't make `{}`: {e}", groups.display())))?;
+            .map_err(|e| ProviderConfigError(format!("can't make `{}`: {e}", groups.display())))?;
         Ok(LocalProvider {
             config,
             repos,
@@ -213,10 +215,7 @@ impl Provider for LocalProvider {
         progress: &mut dyn FnMut(&str),
         cancel: &CancelToken,
     ) -> Result<Outcome, ProviderError> {
-        if cancel.is_cancelled() {
-            return Err(ProviderError::Cancelled);
-        }
-        request.check_commit()?;
+        request.ready(cancel)?;
         let (app, env) = (&request.app, &request.env);
         // Create, clone-data and deploy hold the env's `op` for their whole
         // run (a deploy's worktree is checked out and built, then the process
