@@ -279,3 +279,36 @@ fn serve_says_what_is_missing() {
     assert!(!ok);
     has(&err, "rushbox.toml:6: `moed`: unknown field `moed`");
 }
+
+/// A piped stream many reads long: each read's lines are synced and
+/// printed by the releaser while the next read is decided, and every
+/// answer still comes out whole, once, in the order its line was read.
+#[test]
+fn a_long_piped_stream_is_answered_in_order_across_many_syncs() {
+    let setup = Setup::noop();
+    const PEOPLE: usize = 3000;
+    let mut input = String::new();
+    for i in 0..PEOPLE {
+        input.push_str(&format!("/as u{i}\ndeploy branch nope-{i} to dev\n"));
+    }
+    let out = setup.run(&["--as", "alice"], input);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let t = stdout(&out);
+    let mut at = 0;
+    for i in 0..PEOPLE {
+        for needle in [
+            format!("Now typing as @u{i}."),
+            format!("• `nope-{i}` is not a commit I can find"),
+        ] {
+            let Some(found) = t[at..].find(&needle) else {
+                panic!("`{needle}` missing or out of order after byte {at}");
+            };
+            at += found + needle.len();
+        }
+    }
+    assert_eq!(
+        t.matches("Now typing as @").count(),
+        PEOPLE,
+        "each answer once"
+    );
+}
