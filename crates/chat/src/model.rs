@@ -254,10 +254,8 @@ impl Reply {
                     }
                 }
                 Block::Table(table) => {
-                    let start = lines.out.len();
                     if !aligned(&mut lines, &table.columns, &table.rows, width) {
-                        lines.out.truncate(start);
-                        records(&mut Lines::new(lines.out), &table.records, width);
+                        records(&mut lines, &table.records, width);
                     }
                 }
                 Block::List { items } => {
@@ -328,7 +326,7 @@ fn pad(out: &mut String, text: &str, width: usize) {
 }
 
 /// The table with its columns aligned, if every line fits in `room`
-/// columns; `false` (and something partly written) if one does not.
+/// columns; `false` (and nothing written) if one does not.
 fn aligned(lines: &mut Lines, columns: &[String], rows: &[Vec<String>], room: usize) -> bool {
     let mut widths: Vec<usize> = columns.iter().map(|c| c.width()).collect();
     for row in rows {
@@ -338,7 +336,13 @@ fn aligned(lines: &mut Lines, columns: &[String], rows: &[Vec<String>], room: us
             }
         }
     }
-    for cells in std::iter::once(columns).chain(rows.iter().map(Vec::as_slice)) {
+    let all = || std::iter::once(columns).chain(rows.iter().map(Vec::as_slice));
+    // Measured before anything is written: a wide table (the env list has
+    // eleven columns) is shown as records, and its lines are never built.
+    if all().any(|cells| aligned_width(cells, &widths) > room) {
+        return false;
+    }
+    for cells in all() {
         lines.start();
         let start = lines.out.len();
         lines.out.push_str("  ");
@@ -351,11 +355,21 @@ fn aligned(lines: &mut Lines, columns: &[String], rows: &[Vec<String>], room: us
         }
         let kept = lines.out[start..].trim_end().len();
         lines.out.truncate(start + kept);
-        if lines.out[start..].width() > room {
-            return false;
-        }
     }
     true
+}
+
+/// The columns a line of an aligned table takes: its indent, each cell
+/// padded to its column and two spaces apart, up to the end of the last
+/// cell with something in it (the line is trimmed at its end).
+fn aligned_width(cells: &[String], widths: &[usize]) -> usize {
+    // Cells past the header's columns are not shown.
+    let cells = &cells[..cells.len().min(widths.len())];
+    let Some(last) = cells.iter().rposition(|c| !c.trim_end().is_empty()) else {
+        return 0;
+    };
+    let before: usize = widths.iter().take(last).map(|w| w + 2).sum();
+    2 + before + cells[last].trim_end().width()
 }
 
 /// Indent of a record's title, and of its other lines.
@@ -453,6 +467,65 @@ mod tests {
         let mut out = String::new();
         super::wrap(&mut Lines::new(&mut out), text, indent, width);
         out.split('\n').map(str::to_owned).collect()
+    }
+
+    /// The widest line of `rows` under `columns` when aligned, measured on
+    /// the lines themselves, built the plain way.
+    fn widest_built(columns: &[String], rows: &[Vec<String>]) -> usize {
+        let mut widths: Vec<usize> = columns.iter().map(|c| c.width()).collect();
+        for row in rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.width());
+            }
+        }
+        std::iter::once(columns)
+            .chain(rows.iter().map(Vec::as_slice))
+            .map(|cells| {
+                let padded: Vec<String> = cells
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.width())))
+                    .collect();
+                format!("  {}", padded.join("  ")).trim_end().width()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn a_table_is_aligned_exactly_when_its_widest_line_fits() {
+        let cells = |row: &[&str]| row.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>();
+        let tables = [
+            (
+                cells(&["env", "state"]),
+                vec![cells(&["dev-foo", "running"])],
+            ),
+            // A last cell with nothing in it, or only spaces, is trimmed away.
+            (
+                cells(&["env", "note"]),
+                vec![cells(&["staging", ""]), cells(&["dev-a-long-name", "  "])],
+            ),
+            (cells(&["a", "b", "c"]), vec![cells(&["🔒", "", "x  "])]),
+            // A row longer than the header shows only the header's columns.
+            (
+                cells(&["env"]),
+                vec![cells(&["prod", "extra-cell-not-shown"])],
+            ),
+            (cells(&["", ""]), vec![]),
+        ];
+        for (columns, rows) in &tables {
+            let widest = widest_built(columns, rows);
+            for room in 0..40 {
+                let mut out = String::new();
+                let fits = aligned(&mut Lines::new(&mut out), columns, rows, room);
+                assert_eq!(fits, widest <= room, "{columns:?} {rows:?} in {room}");
+                if fits {
+                    assert!(out.lines().all(|l| l.width() <= room), "{out:?}");
+                } else {
+                    assert!(out.is_empty(), "nothing written when it does not fit");
+                }
+            }
+        }
     }
 
     #[test]
