@@ -202,7 +202,6 @@ mod tests {
             limits: LimitsConfig {
                 dev_envs_per_person: 100,
                 dev_envs_total: 100,
-                ..LimitsConfig::default()
             },
             ..PipelineConfig::default()
         };
