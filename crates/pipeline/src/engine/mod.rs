@@ -27,10 +27,12 @@ use crate::store::{Store, StoreError, Written};
 
 mod clock;
 mod held;
+mod index;
 mod views;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use held::{Hold, Unsynced};
+pub use index::{EnvIndex, IndexedEnv};
 pub use views::{EnvStatus, EnvView, LockView, QueueView};
 
 /// Why a call did not go ahead.
@@ -140,6 +142,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     store: Store,
     core: Mutex<Core>,
+    /// The envs by name, for readers that must not wait for `core`.
+    index: index::Published,
     notices: broadcast::Sender<Notice>,
 }
 
@@ -212,6 +216,7 @@ impl Engine {
             deliveries.insert(id, at);
         }
         let inner = Arc::new(Inner {
+            index: index::Published::new(&state, &config),
             config,
             groups: RwLock::new(Groups::default()),
             provider,
@@ -608,6 +613,12 @@ impl Engine {
         Ok(self.inner.store.audit(|_| true, usize::MAX)?)
     }
 
+    /// Every env by name, as of the last decision that changed one: read
+    /// without the engine's lock, so a request never waits for a decision.
+    pub fn env_index(&self) -> Arc<EnvIndex> {
+        self.inner.index.current()
+    }
+
     /// A copy of the state the policy decides on.
     pub fn snapshot(&self) -> State {
         self.inner.core().state.clone()
@@ -674,9 +685,8 @@ impl Inner {
             core.deliveries.insert(id.to_owned(), now);
         }
         if let Ok(plan) = &decision.outcome {
-            for effect in &plan.effects {
-                core.state.apply(effect);
-            }
+            self.index
+                .apply(&mut core.state, &plan.effects, &self.config);
         }
         Ok((decision.outcome, written))
     }
