@@ -17,9 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use harness::{CLIENTS, Nginx, Timing, load, ratio, row};
-use rushbox_router::{Backends, Lookup, RouterConfig, serve};
-use tokio::net::TcpListener;
+use harness::{CLIENTS, Nginx, Router, Timing, load, ratio, row};
+use rushbox_router::{Backends, Lookup};
 
 const TIMING: Timing = Timing {
     warm_up: Duration::from_millis(500),
@@ -72,24 +71,11 @@ fn main() {
                 .spawn(harness::start_app(work))
                 .await
                 .expect("the app starts");
-            let listener = routers
-                .spawn(TcpListener::bind("127.0.0.1:0"))
-                .await
-                .expect("a task")
-                .expect("bind the router");
-            let router = listener.local_addr().expect("the router's address");
             let backends = Arc::new(OneEnv {
                 app,
                 touches: AtomicU64::new(0),
             });
-            let config = RouterConfig {
-                listen: router,
-                ..RouterConfig::default()
-            };
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let served = routers.spawn(serve(listener, config, backends, async {
-                let _ = stopped.await;
-            }));
+            let router = Router::start(&routers, backends).await;
             let nginx = Nginx::start(app);
 
             harness::header(label);
@@ -98,7 +84,7 @@ fn main() {
             for round in 1..=ROUNDS {
                 let direct = load(app, host, TIMING).await;
                 row(&format!("  direct (round {round})"), &direct);
-                let routed = load(router, host, TIMING).await;
+                let routed = load(router.addr, host, TIMING).await;
                 row(&format!("  via router (round {round})"), &routed);
                 totals[0] += direct.requests_per_second;
                 totals[1] += routed.requests_per_second;
@@ -118,8 +104,7 @@ fn main() {
                 Some(_) => println!(", nginx = {:.0}% of direct", 100.0 * totals[2] / totals[0]),
                 None => println!(" (nginx not installed: no nginx figures)"),
             }
-            let _ = stop.send(());
-            let _ = served.await;
+            router.stop().await;
         }
     });
 }

@@ -28,12 +28,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use backends::{Addresses, EnvBackends};
-use harness::{CLIENTS, Figures, Nginx, Timing, load, ratio, row};
+use harness::{CLIENTS, Figures, Nginx, Router, Timing, load, ratio, row};
 use rushbox_command::{AppName, EnvName, GitRef, Target};
 use rushbox_pipeline::config::{LimitsConfig, RolesConfig};
 use rushbox_pipeline::{Actor, Engine, FixedRefs, NoopProvider, PipelineConfig};
-use rushbox_router::{RouterConfig, serve};
-use tokio::net::TcpListener;
 
 const TIMING: Timing = Timing {
     warm_up: Duration::from_millis(300),
@@ -163,20 +161,7 @@ fn main() {
     ];
     let mut results: Vec<(usize, &str, Result3)> = Vec::new();
     clients.block_on(async {
-        let listener = routers
-            .spawn(TcpListener::bind("127.0.0.1:0"))
-            .await
-            .expect("a task")
-            .expect("bind the router");
-        let router = listener.local_addr().expect("the router's address");
-        let config = RouterConfig {
-            listen: router,
-            ..RouterConfig::default()
-        };
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let served = routers.spawn(serve(listener, config, backends, async {
-            let _ = stopped.await;
-        }));
+        let router = Router::start(&routers, backends).await;
         let mut started = Vec::new();
         for (label, work) in kinds {
             let app = apps
@@ -220,7 +205,7 @@ fn main() {
                 for round in 1..=ROUNDS {
                     let direct = load(*app, HOST, TIMING).await;
                     row(&format!("  direct (round {round})"), &direct);
-                    let routed = load(router, HOST, TIMING).await;
+                    let routed = load(router.addr, HOST, TIMING).await;
                     row(&format!("  via router (round {round})"), &routed);
                     ratio("router", &routed, &direct);
                     if let Some(nginx) = nginx {
@@ -235,8 +220,7 @@ fn main() {
                 results.push((envs, label, result));
             }
         }
-        let _ = stop.send(());
-        let _ = served.await;
+        router.stop().await;
     });
 
     println!(

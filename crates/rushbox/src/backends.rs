@@ -226,13 +226,7 @@ mod tests {
         EnvName::parse("staging").expect("an env name")
     }
 
-    #[test]
-    fn lookups_follow_the_engine() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let engine = engine(dir.path());
-        let addr = SocketAddr::from(([127, 0, 0, 1], 9));
-        let backends = EnvBackends::new(engine.clone(), Arc::new(At(addr)));
-        assert_eq!(backends.lookup("staging"), Lookup::Unknown);
+    fn deploy_main_to_staging(engine: &Engine) {
         engine
             .deploy(
                 &lena(),
@@ -241,6 +235,16 @@ mod tests {
                 Target::Env(staging()),
             )
             .expect("deployed");
+    }
+
+    #[test]
+    fn lookups_follow_the_engine() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let engine = engine(dir.path());
+        let addr = SocketAddr::from(([127, 0, 0, 1], 9));
+        let backends = EnvBackends::new(engine.clone(), Arc::new(At(addr)));
+        assert_eq!(backends.lookup("staging"), Lookup::Unknown);
+        deploy_main_to_staging(&engine);
         assert_eq!(backends.lookup("staging"), Lookup::Running(addr));
         assert_eq!(backends.running().len(), 1);
         assert_eq!(backends.running()[0].0, "staging");
@@ -258,14 +262,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let clock = Arc::new(ManualClock::new(1_800_000_000));
         let engine = engine_with(dir.path(), clock.clone());
-        engine
-            .deploy(
-                &lena(),
-                None,
-                GitRef::parse("main").expect("a ref"),
-                Target::Env(staging()),
-            )
-            .expect("deployed");
+        deploy_main_to_staging(&engine);
         clock.advance(600);
         let idle = |engine: &Engine| engine.list_envs(None, None)[0].idle_for;
         assert_eq!(idle(&engine), 600);

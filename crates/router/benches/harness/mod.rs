@@ -220,3 +220,39 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("a tokio runtime")
 }
+
+/// The router, serving `backends` on the `routers` runtime at a port of
+/// its own, until [`Router::stop`].
+pub struct Router {
+    pub addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Router {
+    pub async fn start(
+        routers: &tokio::runtime::Runtime,
+        backends: std::sync::Arc<dyn rushbox_router::Backends>,
+    ) -> Router {
+        let listener = routers
+            .spawn(TcpListener::bind("127.0.0.1:0"))
+            .await
+            .expect("a task")
+            .expect("bind the router");
+        let addr = listener.local_addr().expect("the router's address");
+        let config = rushbox_router::RouterConfig {
+            listen: addr,
+            ..rushbox_router::RouterConfig::default()
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = routers.spawn(rushbox_router::serve(listener, config, backends, async {
+            let _ = stopped.await;
+        }));
+        Router { addr, stop, served }
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.served.await;
+    }
+}
