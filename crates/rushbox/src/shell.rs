@@ -517,7 +517,8 @@ struct Batch {
 
 /// Syncs batches and prints them, in order, on its own thread: one
 /// stream's next lines are decided while the last ones sync, so the disk
-/// and the decisions use both cores. At most one batch waits for it.
+/// and the decisions use both cores. A batch is handed over only when the
+/// releaser is free (a rendezvous), so at most two are in memory.
 struct Releaser {
     batches: Option<std::sync::mpsc::SyncSender<Batch>>,
     printed: std::sync::mpsc::Receiver<()>,
@@ -527,7 +528,7 @@ struct Releaser {
 
 impl Releaser {
     fn start(printer: Printer, notices: Arc<Mutex<NoticeFeed>>) -> Releaser {
-        let (batches, waiting) = std::sync::mpsc::sync_channel::<Batch>(1);
+        let (batches, waiting) = std::sync::mpsc::sync_channel::<Batch>(0);
         let (done, printed) = std::sync::mpsc::channel();
         let thread = thread::spawn(move || {
             for batch in waiting {
